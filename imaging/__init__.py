@@ -1,0 +1,9 @@
+"""Files and experiments: stacks, metadata, sample sheets, synthetic data, the pipeline.
+
+Importing this package imports neither Qt, napari nor torch.
+"""
+
+from imaging.errors import SpmitoError, SpmitoInputError
+from imaging.stack import ROLES, Stack
+
+__all__ = ["ROLES", "SpmitoError", "SpmitoInputError", "Stack"]

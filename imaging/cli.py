@@ -1,0 +1,230 @@
+"""The ``spmito`` command line (contract.md).
+
+Each subcommand only parses its options and hands them to the module that does the work;
+heavy modules (Cellpose, Dask) are imported when their subcommand runs, so ``--help``
+is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from imaging.errors import SpmitoError
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth",
+        help="write synthetic fluorescence fields with exact ground truth",
+        description="Write synthetic myeloma-like fields (hoechst, cell and mito channels) with "
+        "ground-truth cell, nucleus and mitochondria labels and truth.csv per field, and a "
+        "sample sheet. Deterministic: the same seed gives byte-identical files.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--ndim", type=int, choices=(2, 3), default=2,
+                   help="2 for YX fields, 3 for ZYX stacks (default: 2)")
+    p.add_argument("--fields", type=int, default=4, metavar="N",
+                   help="number of fields (images) to write (default: 4)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="random seed; the same seed gives byte-identical images (default: 0)")
+    p.add_argument("--mode", choices=("fields", "plate", "sorted"), default="fields",
+                   help="fields: independent unsorted fields; plate: inhibitor-control and "
+                   "test wells x replicates with a sample sheet; sorted: SP-only and MP-only "
+                   "images (default: fields)")
+    p.add_argument("--replicates", type=int, default=3, metavar="N",
+                   help="biological replicates in plate/sorted mode (default: 3)")
+    p.add_argument("--size-px", type=int, default=None, metavar="PX",
+                   help="field width and height in pixels (default: 512 in 2-D, 256 in 3-D)")
+    p.add_argument("--pixel-size", type=float, default=None, metavar="UM",
+                   help="lateral pixel size in µm (default: 0.1 in 2-D, 0.12 in 3-D)")
+    p.add_argument("--z-step", type=float, default=None, metavar="UM",
+                   help="z step in µm for 3-D fields (default: 0.3)")
+    p.add_argument("--sp-fraction", type=float, default=None, metavar="F",
+                   help="fraction of SP cells in unsorted wells, 0-1 (default: 0.05)")
+    p.add_argument("--sp-mito-ratio", type=float, default=None, metavar="R",
+                   help="mean mitochondria count of SP cells / MP cells (default: 1.5)")
+    p.add_argument("--snr", type=float, default=None, metavar="SNR",
+                   help="mitochondria signal over background noise (default: 8)")
+    p.add_argument("--mito-gap", type=float, default=None, metavar="UM",
+                   help="smallest gap between two mitochondria in µm (default: 0.35)")
+    p.add_argument("--density", type=float, default=None, metavar="F",
+                   help="cell density: fraction of the field covered by cells, 0-1 "
+                   "(default: 0.55)")
+    p.add_argument("--preview", action=argparse.BooleanOptionalAction, default=True,
+                   help="also write a colour preview PNG per field (default: on)")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options of ``spmito run`` (each one also a key of the TOML config)."""
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file whose keys mirror these flags (e.g. cell_diameter = 12); "
+                   "flags given on the command line win")
+    p.add_argument("--channels", metavar="ROLE=CH,...",
+                   help="channel roles mapped to a channel index or name, e.g. "
+                   "hoechst=0,cell=1,mito=2 (default: from channel names in the file)")
+    p.add_argument("--voxel-size", metavar="Z,Y,X|Y,X",
+                   help="voxel size in µm; overrides the file's metadata (required when the "
+                   "file records none)")
+    p.add_argument("--axes", metavar="AXES",
+                   help="axes of the files when their metadata is missing or wrong, e.g. "
+                   "ZCYX, CYX, TZCYX, YXS")
+    p.add_argument("--timepoint", type=int, metavar="T",
+                   help="time point to analyse in a time series (default: refuse time series)")
+    p.add_argument("--model", metavar="NAME|PATH",
+                   help="Cellpose model: 'bundled' (default, ships with spmito), a pretrained "
+                   "name (cyto3, nuclei, ...) found in CELLPOSE_LOCAL_MODELS_PATH, or a file")
+    p.add_argument("--cell-diameter", type=float, metavar="UM",
+                   help="typical cell diameter in µm (default: 12)")
+    p.add_argument("--nucleus-diameter", type=float, metavar="UM",
+                   help="typical nucleus diameter in µm (default: 8)")
+    p.add_argument("--cells-mask", metavar="PATH",
+                   help="a cell label image to use instead of segmentation (single input "
+                   "image; for many images use the sample sheet column cells_mask)")
+    p.add_argument("--gate", choices=("control_quantile", "control_robust", "mixture",
+                                      "dual_emission", "manual", "sheet"),
+                   help="how SP cells are called (default: control_quantile with >= 1000 "
+                   "control cells, control_robust with 200-999, sheet for sorted plates)")
+    p.add_argument("--gate-file", metavar="gate.json",
+                   help="a gate saved by the napari SP gating widget (implies --gate manual)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="run on a local Dask cluster with N worker processes (default: serial)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="address of an existing Dask scheduler, e.g. tcp://10.0.0.1:8786")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
+                   help="skip images whose outputs match the input and parameters (default: on)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"),
+                   help="where Cellpose runs; auto uses a GPU when torch sees one "
+                   "(default: auto)")
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="analyse images, folders or a sample sheet into an output folder",
+        description="Segment cells, nuclei and mitochondria, measure every cell, gate SP/MP "
+        "and write tables, statistics, figures and report.html into DIR. Exit status: 0 all "
+        "images done; 1 some images failed (see DIR/failures.csv); 2 bad usage.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files (TIFF, OME-TIFF, ImageJ), folders of them, or a sample "
+                   "sheet (.csv)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_run_options(p)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="redo gating, summaries, statistics and the report from DIR",
+        description="Re-run the batch-level steps (gating, wells.csv, replicates.csv, "
+        "stats.csv, figures, report.html) from the per-image outputs in DIR, including masks "
+        "and classes corrected in napari.",
+    )
+    p.add_argument("dir", metavar="DIR", help="an output folder of spmito run")
+    p.add_argument("--gate", choices=("control_quantile", "control_robust", "mixture",
+                                      "dual_emission", "manual", "sheet"),
+                   help="gate to use instead of the one recorded in DIR/run.json")
+    p.add_argument("--gate-file", metavar="gate.json", help="a manual gate to apply")
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="synthesise a small plate and run the whole pipeline on it (offline)",
+        description="Make a small synthetic plate (inhibitor controls and test wells, "
+        "3 replicates, SP and MP cells), run everything with the bundled model, and print "
+        "where the report is and the headline numbers. Needs no network and no arguments.",
+    )
+    p.add_argument("--out", default="spmito-demo", metavar="DIR",
+                   help="output folder (default: ./spmito-demo)")
+    p.add_argument("--ndim", type=int, choices=(2, 3), default=2,
+                   help="2-D fields or 3-D stacks (default: 2)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train or fine-tune a Cellpose cell model (e.g. on masks corrected in napari)",
+        description="Train a Cellpose model on image/mask pairs; prints progress and, at the "
+        "end, the average precision at IoU 0.5 on held-out images.",
+    )
+    p.add_argument("--images", nargs="+", metavar="IMAGE",
+                   help="training images (files or folders); with --synthetic, omit")
+    p.add_argument("--masks", nargs="+", metavar="MASK",
+                   help="cell label images, one per image, same order (or folders)")
+    p.add_argument("--out", required=True, metavar="MODEL", help="file to write the model to")
+    p.add_argument("--base", metavar="MODEL",
+                   help="model to fine-tune from: 'bundled', a name or a file "
+                   "(default: train from scratch)")
+    p.add_argument("--epochs", type=int, default=100, metavar="N",
+                   help="training epochs (default: 100)")
+    p.add_argument("--learning-rate", type=float, default=0.1, metavar="LR",
+                   help="SGD learning rate (default: 0.1; use ~0.05 to fine-tune)")
+    p.add_argument("--validation-fraction", type=float, default=0.2, metavar="F",
+                   help="fraction of image/mask pairs held out for the final score "
+                   "(default: 0.2)")
+    p.add_argument("--channels", metavar="ROLE=CH,...",
+                   help="channel roles of the training images (default: from channel names)")
+    p.add_argument("--voxel-size", metavar="Y,X",
+                   help="pixel size in µm when the images record none")
+    p.add_argument("--cell-diameter", type=float, default=12.0, metavar="UM",
+                   help="typical cell diameter in µm (default: 12)")
+    p.add_argument("--synthetic", type=int, metavar="N",
+                   help="train on N synthetic fields instead of --images/--masks")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
+                   help="where training runs (default: auto)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``spmito`` with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="spmito",
+        description="Side-population vs main-population mitochondria analysis of "
+        "fluorescence microscopy stacks. Every length is in micrometres (µm).",
+    )
+    parser.add_argument("--version", action="version", version=f"spmito {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_demo, _add_run, _add_report, _add_synth, _add_train):
+        add(sub)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("spmito")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "synth":
+        from imaging.synthetic import synth_command
+
+        return synth_command(args)
+    if args.command == "demo":
+        from imaging.demo import demo_command
+
+        return demo_command(args)
+    raise SpmitoError(f"'spmito {args.command}' is not available in this version yet.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``spmito`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except SpmitoError as error:
+        print(f"spmito {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
