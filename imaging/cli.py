@@ -38,7 +38,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replicates", type=int, default=3, metavar="N",
                    help="biological replicates in plate/sorted mode (default: 3)")
     p.add_argument("--size-px", type=int, default=None, metavar="PX",
-                   help="field width and height in pixels (default: 512 in 2-D, 256 in 3-D)")
+                   help="field width and height in pixels (default: 512 in 2-D, 320 in 3-D)")
     p.add_argument("--pixel-size", type=float, default=None, metavar="UM",
                    help="lateral pixel size in µm (default: 0.1 in 2-D, 0.12 in 3-D)")
     p.add_argument("--z-step", type=float, default=None, metavar="UM",
@@ -53,7 +53,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
                    help="smallest gap between two mitochondria in µm (default: 0.35)")
     p.add_argument("--density", type=float, default=None, metavar="F",
                    help="cell density: fraction of the field covered by cells, 0-1 "
-                   "(default: 0.55)")
+                   "(default: 0.6)")
     p.add_argument("--preview", action=argparse.BooleanOptionalAction, default=True,
                    help="also write a colour preview PNG per field (default: on)")
 
