@@ -1,21 +1,450 @@
 """Reading microscopy files into :class:`~imaging.stack.Stack` and writing label images.
 
-(Foundation issue: the reader is being built; the OME-TIFF writers below are final.)
+:func:`read_stack` reads TIFF, OME-TIFF and ImageJ hyperstacks (with tifffile) into a
+:class:`~imaging.stack.Stack` with axes ``CYX`` or ``ZCYX``, channel roles and a voxel size
+in µm. The rules it follows:
+
+Axes
+    The file's axes are tifffile's reading of the OME/ImageJ metadata (``series[0].axes``);
+    ``axes=`` replaces them, one tifffile letter per dimension (``"ZYX"``, ``"TZCYX"``,
+    ``"YXS"``). ``Z`` of length 1 is dropped (a 2-D image has no Z); a file without ``C``
+    gets one channel. ``S`` (samples, e.g. RGB) of length > 1 becomes the channel axis,
+    named ``red, green, blue`` for RGB files. ``T`` of length > 1 needs ``timepoint=``.
+    Any other axis is dropped when it has length 1 and refused otherwise, in particular
+    tifffile's ``Q``/``I`` (planes of unknown meaning in a plain multi-page TIFF): spmito
+    never guesses whether planes are z-slices or channels.
+Voxel size
+    From the file, see :mod:`imaging.tiffmeta`; ``voxel_size_um=`` wins. For a 3-D stack,
+    two values ``(y, x)`` replace the pixel size and keep the file's z step.
+Channels
+    Names from OME ``Channel Name`` or ImageJ ``Labels``, else ``ch0, ch1, ...``; roles from
+    ``channels=`` or from the names (:mod:`imaging.channels`).
+Laziness
+    Files whose pixels take more than :data:`LAZY_ABOVE_BYTES` are opened as a Dask array
+    over tifffile's Zarr store: opening reads only the TIFF headers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import os
+import struct
+import threading
 import uuid
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import tifffile
 
 from imaging.atomic import atomic_path
-from imaging.errors import CorruptFileError
+from imaging.channels import ChannelRef, parse_channels, resolve_roles
+from imaging.errors import (
+    CorruptFileError,
+    EmptyImageError,
+    MissingVoxelSizeError,
+    SpmitoInputError,
+    UnsupportedAxesError,
+)
+from imaging.stack import Stack
+from imaging.tiffmeta import (
+    RecordedVoxelSize,
+    recorded_channel_names,
+    recorded_voxel_size,
+)
+
+__all__ = [
+    "LAZY_ABOVE_BYTES",
+    "ome_metadata",
+    "parse_channels",
+    "parse_voxel_size",
+    "read_labels",
+    "read_stack",
+    "write_labels",
+    "write_ome_tiff",
+]
+
+#: ``lazy="auto"`` opens files whose uncompressed pixels exceed this many bytes lazily.
+LAZY_ABOVE_BYTES = 1 << 30
 
 _SPATIAL_AXES = ("Z", "Y", "X")
+
+#: Errors tifffile and its codecs raise on a file that is not a readable TIFF.
+_UNREADABLE = (OSError, ValueError, KeyError, IndexError, RuntimeError, EOFError, struct.error)
+
+#: Words in tifffile's log messages that mean the file is damaged (tifffile logs, then goes on
+#: with whatever it could parse, e.g. a single page of a cut-off stack).
+_DAMAGE_HINTS = ("corrupt", "invalid offset", "invalid page offset", "is missing", "expected",
+                 "failed to read", "failed to reshape", "incompletely", "does not match")
+
+_REEXPORT_FIX = "Copy or export the file again; check that the transfer finished"
+
+_RGB_NAMES = ("red", "green", "blue", "alpha")
+
+
+def _check_is_file(path: Path) -> None:
+    if not path.exists():
+        raise CorruptFileError(path, "the file does not exist", "Check the path and its spelling")
+    if not path.is_file():
+        raise CorruptFileError(path, "is a folder or a special file, not an image file",
+                               "Give the image file itself")
+
+
+class _TifffileLog(logging.Handler):
+    """Collects what tifffile logs in this thread while a file is being parsed.
+
+    Other threads (e.g. Dask workers reading other files) are ignored.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
+
+    def damage(self) -> list[str]:
+        """The messages that say the file is damaged."""
+        return [m for m in self.messages if any(hint in m.lower() for hint in _DAMAGE_HINTS)]
+
+
+@contextlib.contextmanager
+def _capture_tifffile_log() -> Iterator[_TifffileLog]:
+    logger = logging.getLogger("tifffile")
+    handler = _TifffileLog()
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def _data_end_bytes(series: tifffile.TiffPageSeries) -> int:
+    """The file offset just past the last pixel byte the series points at."""
+    if series.dataoffset is not None:
+        return int(series.dataoffset + series.nbytes)
+    ends = (offset + count
+            for page in series.pages if page is not None
+            for offset, count in zip(page.dataoffsets, page.databytecounts, strict=True))
+    return max(ends, default=0)
+
+
+def _open_series(path: Path) -> tuple[tifffile.TiffFile, tifffile.TiffPageSeries]:
+    """Open ``path`` and its first image series, refusing missing, non-TIFF or cut-off files.
+
+    The caller closes the returned file.
+    """
+    _check_is_file(path)
+    with _capture_tifffile_log() as log:
+        try:
+            tif = tifffile.TiffFile(path)
+        except _UNREADABLE as error:
+            raise CorruptFileError(
+                path, f"is not a readable TIFF file ({error})",
+                "spmito reads TIFF, OME-TIFF and ImageJ TIFF; convert other formats with "
+                "Fiji or bfconvert (Bio-Formats)") from error
+        try:
+            series = tif.series[0]
+            data_end = _data_end_bytes(series)
+        except _UNREADABLE as error:
+            tif.close()
+            raise CorruptFileError(path, f"the TIFF structure is damaged ({error})",
+                                   _REEXPORT_FIX) from error
+    damage = log.damage()
+    if data_end > tif.filehandle.size:
+        damage.append(f"pixel data end at byte {data_end}, the file has "
+                      f"{tif.filehandle.size} bytes")
+    if damage:
+        tif.close()
+        raise CorruptFileError(path, f"the file is truncated or damaged ({'; '.join(damage)})",
+                               _REEXPORT_FIX)
+    return tif, series
+
+
+def _read_eagerly(series: tifffile.TiffPageSeries, path: Path) -> np.ndarray:
+    try:
+        return series.asarray()
+    except _UNREADABLE as error:
+        raise CorruptFileError(path, f"the pixel data cannot be decoded ({error})",
+                               _REEXPORT_FIX) from error
+
+
+def _open_lazily(path: Path) -> Any:
+    """A Dask array over tifffile's Zarr view of the first series; reads no pixels.
+
+    The file stays open while the array is in use and is closed when it is dropped.
+    """
+    import dask.array as da
+    import zarr
+
+    store = tifffile.imread(path, aszarr=True)
+    array = zarr.open(store, mode="r")
+    weakref.finalize(array, store.close)
+    return da.from_zarr(array)
+
+
+@dataclass(frozen=True)
+class _AxesPlan:
+    """How to turn the file's array into ``(Z)CYX``.
+
+    ``index`` has one entry per file axis: an int picks one position (dropping the axis),
+    a slice keeps it. ``kept`` names the kept axes, with samples renamed to ``C``.
+    """
+
+    index: tuple[int | slice, ...]
+    kept: str
+    samples_as_channels: bool
+    n_channels: int
+
+    @property
+    def stack_axes(self) -> str:
+        return "ZCYX" if "Z" in self.kept else "CYX"
+
+    def apply(self, data: Any) -> Any:
+        """Index, reorder and add the channel axis; works on NumPy and Dask arrays."""
+        data = data[self.index]
+        order = sorted(range(len(self.kept)), key=lambda i: "ZCYX".index(self.kept[i]))
+        data = data.transpose(order)
+        if "C" not in self.kept:
+            data = data[(slice(None),) * ("Z" in self.kept) + (None,)]
+        return data
+
+
+def _refuse_axis(letter: str, size: int, axes: str, shape: tuple[int, ...],
+                 path: Path) -> UnsupportedAxesError:
+    found = f"axes {axes!r}, shape {shape}"
+    if letter in "QI":
+        return UnsupportedAxesError(
+            path,
+            f"the file does not record what its {size} planes are ({found}; tifffile "
+            f"calls them {tifffile.TIFF.AXES_NAMES[letter]!r}), and spmito does not guess",
+            "Pass the axes: --axes ZYX if the planes are z-slices, --axes CYX if they are "
+            "channels (with more dimensions e.g. --axes ZCYX)")
+    name = tifffile.TIFF.AXES_NAMES.get(letter, "unknown")
+    return UnsupportedAxesError(
+        path,
+        f"axis {letter!r} ({name}) has {size} entries ({found}); spmito analyses one (z-)stack "
+        "of channels per file",
+        f"Save one file per {name} position, or pass --axes if the metadata is wrong")
+
+
+def _timepoint_index(size: int, timepoint: int | None, axes: str, shape: tuple[int, ...],
+                     path: Path) -> int:
+    if timepoint is None and size == 1:
+        return 0
+    if timepoint is None:
+        raise UnsupportedAxesError(
+            path, f"the file is a time series of {size} time points (axes {axes!r}, "
+            f"shape {shape})",
+            f"Pick one with --timepoint T (T from 0 to {size - 1})")
+    if not 0 <= timepoint < size:
+        raise UnsupportedAxesError(
+            path, f"time point {timepoint} does not exist: the file has {size} "
+            f"(axes {axes!r}, shape {shape})",
+            f"Use --timepoint from 0 to {size - 1}")
+    return timepoint
+
+
+def _check_axes_string(axes: str, shape: tuple[int, ...], path: Path) -> None:
+    if len(axes) != len(shape):
+        raise UnsupportedAxesError(
+            path, f"axes {axes!r} name {len(axes)} dimensions, but the image has "
+            f"{len(shape)} (shape {shape})",
+            "Give one tifffile letter per dimension, e.g. --axes ZCYX")
+    if len(set(axes)) != len(axes) or not {"Y", "X"} <= set(axes):
+        raise UnsupportedAxesError(
+            path, f"axes {axes!r} must name Y and X once each and repeat no letter",
+            "Use tifffile letters, e.g. --axes ZCYX, CYX, TZCYX or YXS")
+
+
+def _plan_axes(shape: tuple[int, ...], axes: str, path: Path,
+               timepoint: int | None) -> _AxesPlan:
+    """Decide how a ``shape`` with ``axes`` becomes ``(Z)CYX`` (see the module notes)."""
+    _check_axes_string(axes, shape, path)
+    sizes = dict(zip(axes, shape, strict=True))
+    samples_as_channels = sizes.get("S", 1) > 1
+    if samples_as_channels and sizes.get("C", 1) > 1:
+        raise UnsupportedAxesError(
+            path, f"the image has both channels (C={sizes['C']}) and samples per pixel "
+            f"(S={sizes['S']}) (axes {axes!r}, shape {shape})",
+            "Export it with one kind of channel, e.g. as a multichannel OME-TIFF")
+    if "T" not in sizes and timepoint not in (None, 0):
+        raise UnsupportedAxesError(path, f"--timepoint {timepoint} given, but the file has no "
+                                   f"time axis (axes {axes!r}, shape {shape})",
+                                   "Leave --timepoint out for this file")
+    index: list[int | slice] = []
+    kept = ""
+    for letter, size in zip(axes, shape, strict=True):
+        keep = (letter in "YX" or (letter == "Z" and size > 1)
+                or (letter == "C" and not samples_as_channels)
+                or (letter == "S" and samples_as_channels))
+        if keep:
+            index.append(slice(None))
+            kept += "C" if letter == "S" else letter
+        elif letter == "T":
+            index.append(_timepoint_index(size, timepoint, axes, shape, path))
+        elif size == 1:
+            index.append(0)
+        else:
+            raise _refuse_axis(letter, size, axes, shape, path)
+    n_channels = sizes["S"] if samples_as_channels else sizes.get("C", 1)
+    return _AxesPlan(tuple(index), kept, samples_as_channels, n_channels)
+
+
+def _voxel_size_um(recorded: RecordedVoxelSize, given: Sequence[float] | None, is_3d: bool,
+                   path: Path) -> tuple[tuple[float, ...], dict[str, str]]:
+    """The stack's voxel size and where each value came from."""
+    needed = ("z", "y", "x") if is_3d else ("y", "x")
+    example = "--voxel-size Z,Y,X (e.g. 0.3,0.1,0.1)" if is_3d else \
+        "--voxel-size Y,X (e.g. 0.1,0.1)"
+    sizes = dict(recorded.size_um)
+    source = dict(recorded.source)
+    if given is not None:
+        given = tuple(float(v) for v in given)
+        if len(given) not in (2, len(needed)):
+            raise SpmitoInputError(
+                path, f"the voxel size given has {len(given)} value(s) {given}, but the image "
+                f"is {len(needed)}-D", f"Pass {example}, in µm")
+        sizes.update(zip(needed[-len(given):], given, strict=True))
+        source.update(dict.fromkeys(needed[-len(given):], "given"))
+    missing = [axis for axis in needed if axis not in sizes]
+    if missing:
+        if missing == ["y", "x"] and is_3d:
+            example = "--voxel-size Y,X (keeps the recorded z step) or Z,Y,X"
+        raise MissingVoxelSizeError(
+            path, f"the file does not record the voxel size along {', '.join(missing)} "
+            f"(found: {recorded.describe()}), and spmito does not guess it",
+            f"Pass it in µm: {example}")
+    return tuple(sizes[axis] for axis in needed), {axis: source[axis] for axis in needed}
+
+
+def _channel_names(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries,
+                   plan: _AxesPlan) -> tuple[str, ...]:
+    n_channels = plan.n_channels
+    rgb = series.keyframe.photometric == tifffile.PHOTOMETRIC.RGB
+    if plan.samples_as_channels and rgb and n_channels <= len(_RGB_NAMES):
+        return _RGB_NAMES[:n_channels]
+    names = recorded_channel_names(tif, n_channels)
+    return names if names is not None else tuple(f"ch{i}" for i in range(n_channels))
+
+
+def read_stack(
+    path: str | os.PathLike,
+    *,
+    axes: str | None = None,
+    channels: Mapping[str, ChannelRef] | None = None,
+    voxel_size_um: Sequence[float] | None = None,
+    timepoint: int | None = None,
+    lazy: bool | Literal["auto"] = "auto",
+) -> Stack:
+    """Read a TIFF, OME-TIFF or ImageJ file into a :class:`~imaging.stack.Stack`.
+
+    Parameters
+    ----------
+    path : path-like
+        The image file.
+    axes : str, optional
+        tifffile axis letters replacing the file's, one per dimension of tifffile's
+        (squeezed) shape, e.g. ``"ZYX"``, ``"ZCYX"``, ``"TZCYX"``, ``"YXS"``.
+    channels : mapping of str to int or str, optional
+        Role to channel index or name, e.g. ``{"hoechst": 0, "mito": "MitoTracker"}``.
+        Default: roles from the channel names (:func:`imaging.channels.role_of_channel_name`).
+    voxel_size_um : sequence of float, optional
+        ``(z, y, x)`` or ``(y, x)`` in µm; wins over the file's metadata. For a 3-D stack,
+        ``(y, x)`` keeps the file's z step.
+    timepoint : int, optional
+        The time point to read from a time series (required when it has several).
+    lazy : bool or "auto"
+        ``True``: pixels stay on disk as a Dask array until used; ``False``: read now;
+        ``"auto"``: lazily when the pixels take more than :data:`LAZY_ABOVE_BYTES`.
+
+    Returns
+    -------
+    Stack
+        Axes ``CYX`` or ``ZCYX``; ``metadata`` holds ``file_axes``, ``axes`` (those used),
+        ``timepoint``, ``voxel_size_source`` (per axis) and ``lazy``.
+
+    Raises
+    ------
+    CorruptFileError
+        Missing, truncated or damaged file, or not a TIFF.
+    UnsupportedAxesError
+        Axes that cannot be mapped onto ``(Z)CYX``, or a time series without ``timepoint``.
+    MissingVoxelSizeError
+        The file records no voxel size and none was given.
+    ChannelError
+        A role that names a channel the image does not have.
+    EmptyImageError
+        The image has no pixels.
+    """
+    if lazy not in (True, False, "auto"):
+        raise ValueError(f"lazy must be True, False or 'auto', got {lazy!r}")
+    path = Path(path)
+    tif, series = _open_series(path)
+    with tif:
+        used_axes = series.axes if axes is None else axes.upper()
+        plan = _plan_axes(tuple(series.shape), used_axes, path, timepoint)
+        if 0 in series.shape:
+            raise EmptyImageError(path, f"the image has no pixels (shape {series.shape})",
+                                  "Check the file")
+        channel_names = _channel_names(tif, series, plan)
+        roles = resolve_roles(channel_names, channels, path)
+        voxel, voxel_source = _voxel_size_um(recorded_voxel_size(tif), voxel_size_um,
+                                             "Z" in plan.kept, path)
+        read_lazily = lazy is True or (lazy == "auto" and series.nbytes > LAZY_ABOVE_BYTES)
+        data = _open_lazily(path) if read_lazily else _read_eagerly(series, path)
+    return Stack(
+        data=plan.apply(data),
+        axes=plan.stack_axes,
+        channel_names=channel_names,
+        roles=roles,
+        voxel_size_um=voxel,
+        source=path,
+        metadata={"file_axes": series.axes, "axes": used_axes, "timepoint": timepoint,
+                  "voxel_size_source": voxel_source, "lazy": read_lazily},
+    )
+
+
+def parse_voxel_size(text: str) -> tuple[float, ...]:
+    """Parse a ``--voxel-size`` value: ``"Z,Y,X"`` or ``"Y,X"`` in µm.
+
+    Parameters
+    ----------
+    text : str
+        Two or three comma-separated positive numbers.
+
+    Returns
+    -------
+    tuple of float
+        ``(z, y, x)`` or ``(y, x)``.
+
+    Raises
+    ------
+    SpmitoInputError
+        Not two or three positive finite numbers.
+
+    Examples
+    --------
+    >>> parse_voxel_size("0.3, 0.1,0.1")
+    (0.3, 0.1, 0.1)
+    """
+    fix = "Write Z,Y,X or Y,X in µm, e.g. --voxel-size 0.3,0.1,0.1"
+    try:
+        sizes = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise SpmitoInputError(None, f"cannot read --voxel-size {text!r}: not numbers", fix) \
+            from None
+    if len(sizes) not in (2, 3) or not all(math.isfinite(s) and s > 0 for s in sizes):
+        raise SpmitoInputError(None, f"--voxel-size {text!r} must be 2 or 3 positive numbers",
+                               fix)
+    return sizes
 
 
 def ome_metadata(
@@ -42,7 +471,7 @@ def ome_metadata(
     if len(spatial) != len(voxel_size_um):
         raise ValueError(f"axes {axes!r} need {len(spatial)} voxel sizes, got {voxel_size_um}")
     metadata: dict = {"axes": axes}
-    for ax, size in zip(spatial, voxel_size_um):
+    for ax, size in zip(spatial, voxel_size_um, strict=True):
         metadata[f"PhysicalSize{ax}"] = float(size)
         metadata[f"PhysicalSize{ax}Unit"] = "µm"
     if channel_names is not None:
@@ -114,41 +543,39 @@ def write_labels(
     write_ome_tiff(path, labels, axes, voxel_size_um, uuid_key=uuid_key)
 
 
-def read_labels(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Read a label image written by :func:`write_labels`.
+def read_labels(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, ...] | None]:
+    """Read a label image, e.g. one written by :func:`write_labels` or a corrected mask.
+
+    Parameters
+    ----------
+    path : path-like
+        A 2-D or 3-D single-channel TIFF/OME-TIFF.
 
     Returns
     -------
     labels : ndarray
         ``(Y, X)`` or ``(Z, Y, X)``, dtype as written.
-    voxel_size_um : tuple of float
-        ``(y, x)`` or ``(z, y, x)`` in µm.
+    voxel_size_um : tuple of float or None
+        ``(y, x)`` or ``(z, y, x)`` in µm, or ``None`` when the file does not record it
+        (masks from other tools often do not; use the image's voxel size then).
 
     Raises
     ------
     CorruptFileError
-        When the file cannot be read.
+        When the file is missing, damaged or not a TIFF.
+    UnsupportedAxesError
+        When it is not 2-D or 3-D.
     """
-    try:
-        with tifffile.TiffFile(path) as tif:
-            labels = tif.series[0].asarray()
-            pixels = _ome_pixels_attributes(tif)
-    except (OSError, ValueError, tifffile.TiffFileError) as error:
-        raise CorruptFileError(path, f"cannot read the label image ({error})",
-                               "Re-export the mask as a TIFF/OME-TIFF.") from error
-    axes = "ZYX"[-labels.ndim:]
-    voxel = tuple(float(pixels.get(f"PhysicalSize{ax}", 1.0)) for ax in axes)
-    return labels, voxel
-
-
-def _ome_pixels_attributes(tif: tifffile.TiffFile) -> dict:
-    """The attributes of the first OME ``Pixels`` element (empty when not OME)."""
-    if not tif.is_ome or tif.ome_metadata is None:
-        return {}
-    from xml.etree import ElementTree
-
-    root = ElementTree.fromstring(tif.ome_metadata)
-    for element in root.iter():
-        if element.tag.endswith("Pixels"):
-            return dict(element.attrib)
-    return {}
+    path = Path(path)
+    tif, series = _open_series(path)
+    with tif:
+        labels = _read_eagerly(series, path)
+        recorded = recorded_voxel_size(tif)
+    if labels.ndim not in (2, 3):
+        raise UnsupportedAxesError(
+            path, f"a label image must be 2-D or 3-D, got shape {labels.shape} "
+            f"(axes {series.axes!r})", "Save the mask as one (Z)YX image without channels")
+    axes = ("z", "y", "x")[-labels.ndim:]
+    if not all(axis in recorded.size_um for axis in axes):
+        return labels, None
+    return labels, tuple(recorded.size_um[axis] for axis in axes)

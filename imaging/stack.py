@@ -29,6 +29,18 @@ ROLES = ("hoechst", "cell", "mito", "hoechst_red", "viability")
 #: The two axis layouts a Stack may have.
 STACK_AXES = ("CYX", "ZCYX")
 
+#: Image file endings, longest first (``.ome.tif`` before ``.tif``).
+IMAGE_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
+
+
+def image_stem(path: str | Path) -> str:
+    """A file's name without its image ending: ``a/b/well_A1.ome.tif`` gives ``well_A1``."""
+    name = Path(path).name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -119,18 +131,12 @@ class Stack:
     @property
     def spatial_shape(self) -> tuple[int, ...]:
         """Shape of one channel: ``(y, x)`` or ``(z, y, x)``."""
-        return tuple(int(n) for ax, n in zip(self.axes, self.data.shape) if ax != "C")
+        return tuple(int(n) for ax, n in zip(self.axes, self.data.shape, strict=True) if ax != "C")
 
     @property
     def name(self) -> str:
         """A short name for messages and image ids: the file name without extension."""
-        if self.source is None:
-            return "image"
-        name = Path(self.source).name
-        for ext in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
-            if name.lower().endswith(ext):
-                return name[: -len(ext)]
-        return Path(name).stem
+        return "image" if self.source is None else image_stem(self.source)
 
     def has_role(self, role: str) -> bool:
         """Whether a channel plays ``role``."""

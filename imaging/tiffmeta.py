@@ -1,0 +1,241 @@
+r"""What a TIFF file records about its pixels: physical voxel size and channel names.
+
+Sources, first one wins per axis:
+
+1. OME-XML ``Pixels`` ``PhysicalSizeX/Y/Z`` with their units (default µm, as OME says);
+2. ImageJ: ``XResolution``/``YResolution`` in pixels per ``unit`` (the ImageJ description's
+   ``unit``, often escaped, e.g. ``\u00B5m``) and ``spacing`` for z, in the same unit;
+3. Micro-Manager summary ``PixelSize_um`` and ``z-step_um`` (native files, or kept in the
+   slice labels of an ImageJ re-save);
+4. plain TIFF ``XResolution``/``YResolution`` with a metric ``ResolutionUnit``.
+
+"Not recorded", so never used: a size of 0, a length unit that is missing or not a length
+(``pixel``), a plain-TIFF resolution of exactly 1 pixel per unit (the writers' default), and
+any resolution in pixels per inch (a print setting from image editors, not a microscope's
+pixel size; it is named in the error so that the user can pass it on purpose).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import tifffile
+
+#: Micrometres per length unit, keyed by lower-case unit names (OME and ImageJ spellings).
+LENGTH_UNITS_UM: dict[str, float] = {
+    "m": 1e6, "meter": 1e6, "metre": 1e6,
+    "cm": 1e4, "centimeter": 1e4, "centimetre": 1e4,
+    "mm": 1e3, "millimeter": 1e3, "millimetre": 1e3,
+    "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+    "micrometre": 1.0, "micrometers": 1.0, "micrometres": 1.0,
+    "nm": 1e-3, "nanometer": 1e-3, "nanometre": 1e-3,
+    "å": 1e-4, "angstrom": 1e-4,
+    "pm": 1e-6, "picometer": 1e-6, "picometre": 1e-6,
+}
+
+_METRIC_RESOLUTION_UNITS_UM = {
+    tifffile.RESUNIT.CENTIMETER: 1e4,
+    tifffile.RESUNIT.MILLIMETER: 1e3,
+    tifffile.RESUNIT.MICROMETER: 1.0,
+}
+
+
+@dataclass(frozen=True)
+class RecordedVoxelSize:
+    """The physical voxel size a file records, axis by axis.
+
+    Attributes
+    ----------
+    size_um : dict
+        ``"z"``, ``"y"``, ``"x"`` to a size in µm, for the axes the file records.
+    source : dict
+        The same keys to where each size was found (``"OME"``, ``"ImageJ"``, ...).
+    notes : tuple of str
+        Calibration found but not used, for error messages.
+    """
+
+    size_um: dict[str, float] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """A short account for messages, e.g. ``"z 0.2 µm (Micro-Manager)"``."""
+        parts = [f"{axis} {self.size_um[axis]:g} µm ({self.source[axis]})"
+                 for axis in ("z", "y", "x") if axis in self.size_um]
+        return "; ".join(parts + list(self.notes)) or "nothing"
+
+
+def length_unit_to_um(unit: object) -> float | None:
+    r"""Micrometres per ``unit``, or ``None`` when it is not a known length unit.
+
+    Handles the escaped micro signs ImageJ writes (``\u00B5m``, even ``\u005Cu00B5m``) and
+    the Greek mu.
+    """
+    if not isinstance(unit, str):
+        return None
+    text = unit.strip()
+    for _ in range(3):  # ImageJ may escape the backslash of the escape itself
+        if "\\u" not in text:
+            break
+        text = text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    return LENGTH_UNITS_UM.get(text.replace("\u03bc", "\u00b5").lower())
+
+
+def ome_pixels(tif: tifffile.TiffFile) -> dict:
+    """Attributes and children of the first OME ``Image``'s ``Pixels`` (empty when not OME)."""
+    if not tif.is_ome or not tif.ome_metadata:
+        return {}
+    image = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
+    if isinstance(image, list):
+        image = image[0] if image else {}
+    return image.get("Pixels", {}) or {}
+
+
+def _positive(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _ome_voxel_um(pixels: dict) -> dict[str, float]:
+    sizes = {}
+    for axis in ("z", "y", "x"):
+        size = _positive(pixels.get(f"PhysicalSize{axis.upper()}"))
+        factor = length_unit_to_um(pixels.get(f"PhysicalSize{axis.upper()}Unit", "µm"))
+        if size is not None and factor is not None:
+            sizes[axis] = size * factor
+    return sizes
+
+
+def _pixel_size_from_resolution(page: tifffile.TiffPage, um_per_unit: float) -> dict[str, float]:
+    pixels_per_unit_x, pixels_per_unit_y = page.get_resolution()
+    sizes = {}
+    for axis, per_unit in (("y", pixels_per_unit_y), ("x", pixels_per_unit_x)):
+        if _positive(per_unit) is not None:
+            sizes[axis] = um_per_unit / per_unit
+    return sizes
+
+
+def _imagej_voxel_um(tif: tifffile.TiffFile) -> dict[str, float]:
+    metadata = tif.imagej_metadata or {}
+    um_per_unit = length_unit_to_um(metadata.get("unit"))
+    if um_per_unit is None:
+        return {}
+    sizes = _pixel_size_from_resolution(tif.pages.first, um_per_unit)
+    spacing = _positive(metadata.get("spacing"))
+    if spacing is not None:
+        sizes["z"] = spacing * um_per_unit
+    return sizes
+
+
+def micromanager_summary(tif: tifffile.TiffFile) -> dict:
+    """The Micro-Manager acquisition summary, from a native file or ImageJ slice labels."""
+    native = tif.micromanager_metadata or {}
+    if isinstance(native.get("Summary"), dict):
+        return native["Summary"]
+    labels = (tif.imagej_metadata or {}).get("Labels")
+    if not labels or not isinstance(labels[0], str):
+        return {}
+    _, _, text = labels[0].partition("\n")
+    try:
+        summary = json.loads(text).get("Summary", {})
+        return json.loads(summary) if isinstance(summary, str) else dict(summary)
+    except (ValueError, AttributeError, TypeError):
+        return {}
+
+
+def _micromanager_voxel_um(tif: tifffile.TiffFile) -> dict[str, float]:
+    summary = micromanager_summary(tif)
+    sizes = {}
+    pixel_um = _positive(summary.get("PixelSize_um"))
+    if pixel_um is not None:
+        sizes["y"] = sizes["x"] = pixel_um
+    try:
+        z_step_um = abs(float(summary.get("z-step_um", 0)))
+    except (TypeError, ValueError):
+        z_step_um = 0.0
+    if z_step_um > 0:
+        sizes["z"] = z_step_um
+    return sizes
+
+
+def _tiff_resolution_voxel_um(page: tifffile.TiffPage) -> tuple[dict[str, float], list[str]]:
+    unit = page.resolutionunit
+    resolution = page.get_resolution()
+    if unit == tifffile.RESUNIT.INCH and resolution != (1, 1):
+        return {}, [f"a resolution of {resolution[0]:g} pixels per inch "
+                    f"({25400 / resolution[0]:.4g} µm per pixel), a print setting that "
+                    "spmito does not trust as a pixel size"]
+    if unit not in _METRIC_RESOLUTION_UNITS_UM or 1 in resolution:
+        return {}, []
+    return _pixel_size_from_resolution(page, _METRIC_RESOLUTION_UNITS_UM[unit]), []
+
+
+def _without_float_noise(value: float) -> float:
+    """``value`` rounded to 12 significant digits: 0.20000000000000007 becomes 0.2."""
+    return float(f"{value:.12g}")
+
+
+def recorded_voxel_size(tif: tifffile.TiffFile) -> RecordedVoxelSize:
+    """The physical voxel size ``tif`` records (see the module notes for the rules).
+
+    Parameters
+    ----------
+    tif : tifffile.TiffFile
+        An open file.
+
+    Returns
+    -------
+    RecordedVoxelSize
+        Sizes in µm for the axes the file records, and where each was found.
+    """
+    resolution_sizes, notes = _tiff_resolution_voxel_um(tif.pages.first)
+    candidates = (
+        ("OME", _ome_voxel_um(ome_pixels(tif))),
+        ("ImageJ", _imagej_voxel_um(tif) if tif.is_imagej else {}),
+        ("Micro-Manager", _micromanager_voxel_um(tif)),
+        ("TIFF resolution", {} if tif.is_imagej else resolution_sizes),
+    )
+    size_um: dict[str, float] = {}
+    source: dict[str, str] = {}
+    for name, sizes in candidates:
+        for axis, size in sizes.items():
+            if axis not in size_um:
+                size_um[axis], source[axis] = _without_float_noise(size), name
+    return RecordedVoxelSize(size_um, source, tuple(notes))
+
+
+def _sensible_names(names: list[str], n_channels: int) -> tuple[str, ...] | None:
+    """``names`` when they can serve as channel names: one each, short, distinct, one line."""
+    if len(names) != n_channels or len(set(names)) != n_channels:
+        return None
+    if not all(0 < len(name) <= 64 and "\n" not in name for name in names):
+        return None
+    return tuple(names)
+
+
+def recorded_channel_names(tif: tifffile.TiffFile, n_channels: int) -> tuple[str, ...] | None:
+    """Channel names from OME ``Channel Name`` or ImageJ ``Labels``, when sensible.
+
+    ImageJ labels name planes (channels vary fastest in a hyperstack), so the first
+    ``n_channels`` labels are used, and only for a file ImageJ calls multichannel.
+
+    Returns
+    -------
+    tuple of str or None
+        One name per channel, or ``None`` when the file records no usable names.
+    """
+    channels = ome_pixels(tif).get("Channel")
+    if channels:
+        channels = channels if isinstance(channels, list) else [channels]
+        names = [str(c.get("Name", "")).strip() for c in channels]
+        return _sensible_names(names, n_channels)
+    imagej = tif.imagej_metadata or {}
+    labels = imagej.get("Labels")
+    if labels and imagej.get("channels") == n_channels:
+        return _sensible_names([str(label).strip() for label in labels[:n_channels]],
+                               n_channels)
+    return None
