@@ -409,8 +409,11 @@ def _mito_shape(rng: np.random.Generator, params: SynthParams, kind: str, anchor
 
 
 def _rasterize_shape(shape: _MitoShape, canvas: _Canvas) -> tuple[tuple[slice, ...], np.ndarray]:
-    """Voxels within the tube radius of the centre lines (radius floored to half a voxel
-    per axis, so that a thin tube stays connected on the grid)."""
+    """Voxels within the tube radius of the centre lines.
+
+    The radius is floored to half a voxel per axis, so that a thin tube stays connected on
+    the grid.
+    """
     points = np.concatenate(shape.paths_um)
     radius_axes = np.maximum(shape.radius_um, 0.55 * canvas.spacing)
     low = np.floor((points.min(0) - radius_axes) / canvas.spacing).astype(int) - 1
@@ -433,8 +436,10 @@ def _ellipsoid_footprint(radius_um: float, spacing: np.ndarray) -> np.ndarray:
 
 
 def _deep_inside(labels: np.ndarray, margin_um: float, spacing: np.ndarray) -> np.ndarray:
-    """Voxels whose whole ``±margin_um`` box neighbourhood carries their own (non-zero) label
-    (a box, not a ball: separable filters keep 3-D synthesis fast)."""
+    """Voxels whose whole ``±margin_um`` box neighbourhood carries their own non-zero label.
+
+    A box, not a ball: separable filters keep 3-D synthesis fast.
+    """
     size = tuple(2 * int(np.floor(margin_um / s)) + 1 for s in spacing)
     same = ndi.minimum_filter(labels, size=size) == ndi.maximum_filter(labels, size=size)
     return same & (labels > 0)
@@ -442,8 +447,11 @@ def _deep_inside(labels: np.ndarray, margin_um: float, spacing: np.ndarray) -> n
 
 def _analysis_regions(params: SynthParams, canvas: _Canvas, cells: np.ndarray,
                       nuclei: np.ndarray) -> np.ndarray:
-    """Where each cell's mitochondria may lie: inside the cell, 0.3 µm off its edge, inside
-    the field; in 3-D outside the nucleus (the analysis region of domain.md §3)."""
+    """Where each cell's mitochondria may lie.
+
+    Inside the cell, 0.3 µm off its edge, inside the field; in 3-D also outside the nucleus
+    (the analysis region of domain.md §3).
+    """
     margin_um = 0.3
     field_cells = np.where(canvas.in_field, cells, 0)
     inner = np.where(_deep_inside(field_cells, margin_um, canvas.spacing), cells, 0)
@@ -455,7 +463,8 @@ def _analysis_regions(params: SynthParams, canvas: _Canvas, cells: np.ndarray,
 
 
 def _place_mitochondria(rng: np.random.Generator, params: SynthParams, canvas: _Canvas,
-                        cells: list[_Cell], regions: np.ndarray, nuclei: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+                        cells: list[_Cell], regions: np.ndarray, nuclei: np.ndarray
+                        ) -> tuple[np.ndarray, list[dict]]:
     """Place each cell's mitochondria without contact; return labels and per-object truth."""
     spacing = canvas.spacing
     gap = max(params.mito_gap_um, 1.01 * float(np.linalg.norm(spacing)))
@@ -541,8 +550,7 @@ def _smooth_texture(rng: np.random.Generator, shape: tuple[int, ...], sigma_px: 
     return np.clip(1.0 + amplitude * noise, 0.2, None)
 
 
-def _hoechst_signal(rng, params, canvas, cells: list[_Cell], nuclei: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _hoechst_signal(rng, params, canvas, cells: list[_Cell], nuclei: np.ndarray):
     """Nuclear stain whose integral per nucleus is DNA content x stain / dimming."""
     unit_photons = 300.0 * _typical_nucleus_size(params) / float(np.prod(params.spacing_um))
     texture = _smooth_texture(rng, canvas.shape, 0.5 / params.pixel_size_um, 0.25)
@@ -556,8 +564,10 @@ def _hoechst_signal(rng, params, canvas, cells: list[_Cell], nuclei: np.ndarray
 
 
 def _typical_nucleus_size(params: SynthParams) -> float:
-    """Area (µm², 2-D) or volume (µm³, 3-D) of an average nucleus: G1 MP nuclei then average
-    ~300 photons per voxel."""
+    """Area (µm², 2-D) or volume (µm³, 3-D) of an average nucleus.
+
+    G1 MP nuclei then average ~300 photons per voxel.
+    """
     radius = np.mean(params.nucleus_fraction) * np.mean(params.cell_diameter_um) / 2
     if params.ndim == 2:
         return float(np.pi * radius**2)
@@ -807,9 +817,11 @@ def _write_csv(path: Path, table: pd.DataFrame) -> None:
 
 
 def preview_rgb(synthetic: SyntheticField) -> np.ndarray:
-    """An RGB uint8 composite (mito magenta, cell green, hoechst blue) with the truth cell
-    outlines in white. 3-D: hoechst, cell and outlines from the middle plane, mitochondria as
-    a maximum projection."""
+    """An RGB uint8 composite with the truth cell outlines in white.
+
+    Mito magenta, cell green, hoechst blue. 3-D: hoechst, cell and outlines from the middle
+    plane, mitochondria as a maximum projection.
+    """
 
     def plane(channel: np.ndarray, project: bool) -> np.ndarray:
         if channel.ndim == 3:

@@ -1,0 +1,304 @@
+"""The headless batch: many images -> per-image outputs -> batch-level summaries.
+
+Per image (possibly on Dask workers): read, analyse with :mod:`imaging.pipeline`, write
+label images and tables atomically, then ``done.json`` last. ``done.json`` records the
+input's sha256 and the analysis-parameter hash; ``--resume`` skips an image whose
+``done.json`` matches both. A failing image is recorded (``failures.csv``) and the batch goes
+on. The batch-level steps (gating, summaries, statistics, figures, report) run from the files
+on disk, so ``spmito report DIR`` redoes exactly them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from imaging.atomic import atomic_path, write_text_atomic
+from imaging.errors import SpmitoError, SpmitoInputError
+from imaging.params import RunParams
+from imaging.provenance import host_info, now_iso, package_versions, sha256_file
+
+log = logging.getLogger("spmito")
+
+FAILURE_COLUMNS = ["path", "image_id", "error", "message"]
+LABEL_FILES = ("cells", "nuclei", "mito")
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """One image to analyse: where it is, its id, an optional given cell mask."""
+
+    image_id: str
+    path: str
+    cells_mask: str | None = None
+
+
+@dataclass
+class ImageStatus:
+    """What became of one image."""
+
+    image_id: str
+    path: str
+    status: str  # done | skipped | failed
+    seconds: float = 0.0
+    error: str = ""
+    message: str = ""
+    provenance: dict = field(default_factory=dict)
+
+
+def image_dir(out_dir: Path, image_id: str) -> Path:
+    """``DIR/images/<image_id>``."""
+    return Path(out_dir) / "images" / image_id
+
+
+def _done_record(task: ImageTask, params: RunParams) -> dict:
+    """The fingerprint that ``--resume`` compares."""
+    record = {"image_id": task.image_id, "input": task.path,
+              "input_sha256": sha256_file(task.path),
+              "params_sha256": params.analysis_hash()}
+    if task.cells_mask:
+        record["cells_mask_sha256"] = sha256_file(task.cells_mask)
+    return record
+
+
+def is_done(task: ImageTask, params: RunParams, out_dir: Path) -> bool:
+    """Whether ``done.json`` of the image matches its input and parameters."""
+    done_path = image_dir(out_dir, task.image_id) / "done.json"
+    if not done_path.is_file():
+        return False
+    try:
+        done = json.loads(done_path.read_text())
+    except (OSError, ValueError):
+        return False
+    expected = _done_record(task, params)
+    return all(done.get(key) == value for key, value in expected.items())
+
+
+def process_image(task: ImageTask, params: RunParams, out_dir: str | Path) -> ImageStatus:
+    """Analyse one image and write its outputs; never raises for a bad image.
+
+    Parameters
+    ----------
+    task : ImageTask
+        The image.
+    params : RunParams
+        Analysis parameters.
+    out_dir : path-like
+        The batch output folder.
+
+    Returns
+    -------
+    ImageStatus
+        ``done`` (outputs written), ``skipped`` (``--resume`` found them current) or
+        ``failed`` (with the error type and message; the traceback goes to the log).
+    """
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    try:
+        if params.resume and is_done(task, params, out_dir):
+            return ImageStatus(task.image_id, task.path, "skipped")
+        provenance = _analyse_and_write(task, params, out_dir)
+    except Exception as error:  # noqa: BLE001 - one bad image must not stop the batch
+        expected = isinstance(error, SpmitoError)
+        if not expected:
+            log.error("image %s (%s) failed:\n%s", task.image_id, task.path,
+                      traceback.format_exc())
+        message = str(error) if expected else f"{task.path}: {error}"
+        return ImageStatus(task.image_id, task.path, "failed", time.perf_counter() - start,
+                           type(error).__name__, message)
+    return ImageStatus(task.image_id, task.path, "done", time.perf_counter() - start,
+                       provenance=provenance)
+
+
+def _analyse_and_write(task: ImageTask, params: RunParams, out_dir: Path) -> dict:
+    from imaging.io import read_labels, read_stack
+    from imaging.pipeline import analyse_stack
+
+    stack = read_stack(task.path, axes=params.axes, channels=params.channels,
+                       voxel_size_um=params.voxel_size_um, timepoint=params.timepoint)
+    given_cells = read_labels(task.cells_mask)[0] if task.cells_mask else None
+    result = analyse_stack(stack, params, cells_mask=given_cells)
+    write_image_outputs(out_dir, task.image_id, result)
+    record = _done_record(task, params)
+    record.update(finished=now_iso(), n_cells=int(len(result.cell_table)),
+                  provenance=result.provenance,
+                  labels_sha256={name: sha256_file(image_dir(out_dir, task.image_id)
+                                                   / f"{name}.ome.tif")
+                                 for name in LABEL_FILES})
+    write_text_atomic(image_dir(out_dir, task.image_id) / "done.json",
+                      json.dumps(record, indent=2, default=str) + "\n")
+    return result.provenance
+
+
+def write_image_outputs(out_dir: Path, image_id: str, result) -> None:
+    """Write label images and per-image tables of one image, each atomically."""
+    from imaging.io import write_labels
+
+    folder = image_dir(out_dir, image_id)
+    for name in LABEL_FILES:
+        write_labels(folder / f"{name}.ome.tif", getattr(result, name), result.voxel_size_um,
+                     uuid_key=f"{image_id}/{name}")
+    write_table_csv(folder / "cells.csv", result.cell_table.assign(image_id=image_id))
+    write_table_csv(folder / "mito.csv", result.mito_table.assign(image_id=image_id))
+
+
+def write_table_csv(path: Path, table: pd.DataFrame) -> None:
+    """Write a table as CSV atomically, ``image_id`` first when present."""
+    if "image_id" in table.columns:
+        table = table[["image_id", *[c for c in table.columns if c != "image_id"]]]
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+# ------------------------------------------------------------------------- execution
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="images", unit="image", dynamic_ncols=True)
+
+
+def run_serial(tasks: list[ImageTask], params: RunParams, out_dir: Path,
+               on_status: Callable[[ImageStatus], None]) -> None:
+    """Process images one after another in this process."""
+    for task in tasks:
+        on_status(process_image(task, params, out_dir))
+
+
+def run_on_dask(tasks: list[ImageTask], params: RunParams, out_dir: Path,
+                on_status: Callable[[ImageStatus], None]) -> None:
+    """Process images on a Dask cluster.
+
+    A LocalCluster of ``params.workers`` processes, or the scheduler at ``params.scheduler``.
+    Each worker process loads the model once and keeps it; Dask's nanny limits each worker to
+    one BLAS/OpenMP thread and its memory share. A worker that dies (e.g. out of memory)
+    fails its image, not the batch.
+    """
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    if params.scheduler:
+        client = Client(params.scheduler)
+        cluster = None
+    else:
+        cluster = LocalCluster(n_workers=params.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = {client.submit(process_image, task, params, str(out_dir), pure=False): task
+                   for task in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                status = future.result()
+            except Exception as error:  # noqa: BLE001 - a killed worker fails one image
+                status = ImageStatus(task.image_id, task.path, "failed", 0.0,
+                                     type(error).__name__, f"{task.path}: worker failed: {error}")
+            on_status(status)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def execute(tasks: list[ImageTask], params: RunParams, out_dir: Path,
+            progress: bool = True) -> list[ImageStatus]:
+    """Run every task (serially or on Dask) with a progress bar; return their statuses."""
+    statuses: list[ImageStatus] = []
+    bar = _progress_bar(len(tasks)) if progress else None
+
+    def on_status(status: ImageStatus) -> None:
+        statuses.append(status)
+        log.info("%s %s (%.1f s)%s", status.status, status.image_id, status.seconds,
+                 f": {status.message}" if status.message else "")
+        if bar is not None:
+            failed = sum(s.status == "failed" for s in statuses)
+            skipped = sum(s.status == "skipped" for s in statuses)
+            bar.set_postfix(failed=failed, skipped=skipped)
+            bar.update(1)
+
+    runner = run_on_dask if (params.workers and params.workers > 1) or params.scheduler \
+        else run_serial
+    try:
+        runner(tasks, params, out_dir, on_status)
+    finally:
+        if bar is not None:
+            bar.close()
+    order = {task.image_id: i for i, task in enumerate(tasks)}
+    return sorted(statuses, key=lambda s: order[s.image_id])
+
+
+def write_failures(out_dir: Path, statuses: Iterable[ImageStatus]) -> pd.DataFrame:
+    """``failures.csv``: one row per failed image (a header only when none failed)."""
+    failed = pd.DataFrame([{"path": s.path, "image_id": s.image_id, "error": s.error,
+                            "message": s.message} for s in statuses if s.status == "failed"],
+                          columns=FAILURE_COLUMNS)
+    write_table_csv(out_dir / "failures.csv", failed.drop(columns=[]))
+    return failed
+
+
+def add_log_file(out_dir: Path) -> logging.Handler:
+    """Log to ``DIR/spmito.log`` (appending) for the duration of a run."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / "spmito.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def tasks_from_sheet(sheet: pd.DataFrame) -> list[ImageTask]:
+    """One task per sample-sheet row."""
+    masks = sheet["cells_mask"] if "cells_mask" in sheet.columns else [None] * len(sheet)
+    return [ImageTask(str(row.image_id), str(row.path),
+                      None if pd.isna(mask) or not str(mask) else str(mask))
+            for row, mask in zip(sheet.itertuples(index=False), masks)]
+
+
+def write_run_json(out_dir: Path, params: RunParams, sheet: pd.DataFrame,
+                   statuses: list[ImageStatus], started: str, extra: dict | None = None
+                   ) -> None:
+    """``run.json``: software, parameters in µm, inputs with sha256, model, times, host."""
+    done = [s for s in statuses if s.status == "done"]
+    provenance = done[0].provenance if done else {}
+    inputs = []
+    for row in sheet.itertuples(index=False):
+        record = {"image_id": row.image_id, "path": row.path}
+        try:
+            record["sha256"] = sha256_file(row.path)
+        except OSError:
+            record["sha256"] = None
+        inputs.append(record)
+    run = {
+        "software": package_versions(),
+        "host": host_info(),
+        "started": started,
+        "finished": now_iso(),
+        "parameters_um": params.to_dict(),
+        "analysis_params_sha256": params.analysis_hash(),
+        "segmentation": provenance,
+        "inputs": inputs,
+        "images": {s.image_id: {"status": s.status, "seconds": round(s.seconds, 3)}
+                   for s in statuses},
+        **(extra or {}),
+    }
+    write_text_atomic(out_dir / "run.json", json.dumps(run, indent=2, default=str) + "\n")
+
+
+def check_usage(params: RunParams, tasks: list[ImageTask]) -> None:
+    """Refuse option combinations that cannot work, before any image is touched."""
+    if params.cells_mask and len(tasks) != 1:
+        raise SpmitoInputError(params.cells_mask, f"--cells-mask gives one mask but there "
+                               f"are {len(tasks)} images",
+                               "Use the sample sheet column cells_mask for several images.")
+    if not tasks:
+        raise SpmitoInputError(None, "no images found in the inputs",
+                               "Give image files, folders holding .tif/.ome.tif files, or a "
+                               "sample sheet (.csv).")

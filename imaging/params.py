@@ -1,0 +1,154 @@
+"""Run parameters: command-line flags, a TOML config whose keys mirror them, and defaults.
+
+Precedence: a flag given on the command line wins over the config file, which wins over
+the defaults. Every length is in µm. :meth:`RunParams.analysis_hash` fingerprints what
+changes per-image results (used by ``--resume``); batch-level settings (gate, workers) do
+not invalidate per-image outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from imaging.channels import parse_channels
+from imaging.errors import SpmitoInputError
+from imaging.io import parse_voxel_size
+
+GATES = ("control_quantile", "control_robust", "mixture", "dual_emission", "manual", "sheet")
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Everything ``spmito run`` needs to know, lengths in µm.
+
+    Per-image analysis
+        ``channels`` (role -> index or name), ``voxel_size_um`` (override), ``axes``,
+        ``timepoint``, ``model``, ``cell_diameter_um``, ``nucleus_diameter_um``, ``device``,
+        ``mode_3d`` (``stitch`` or ``do_3d``), ``cells_mask`` (one image only), ``mito``
+        (keyword arguments of :class:`segment.mito.MitoParams`), ``annulus_um`` (inner, outer
+        radius of the Hoechst background annulus), ``flatfield`` (an image file).
+    Batch level
+        ``gate``, ``gate_file``, ``alpha``, ``workers``, ``scheduler``, ``resume``.
+    """
+
+    channels: Mapping[str, int | str] | None = None
+    voxel_size_um: tuple[float, ...] | None = None
+    axes: str | None = None
+    timepoint: int | None = None
+    model: str = "bundled"
+    cell_diameter_um: float = 12.0
+    nucleus_diameter_um: float = 8.0
+    device: str = "auto"
+    mode_3d: str = "stitch"
+    cells_mask: str | None = None
+    mito: Mapping[str, Any] = field(default_factory=dict)
+    annulus_um: tuple[float, float] = (2.0, 6.0)
+    flatfield: str | None = None
+    gate: str | None = None
+    gate_file: str | None = None
+    alpha: float = 0.01
+    workers: int | None = None
+    scheduler: str | None = None
+    resume: bool = True
+
+    #: fields that do not change per-image results
+    BATCH_ONLY = ("gate", "gate_file", "alpha", "workers", "scheduler", "resume")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able parameters (for run.json)."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    def analysis_dict(self) -> dict:
+        """The parameters that determine per-image outputs."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.BATCH_ONLY}
+
+    def analysis_hash(self) -> str:
+        """sha256 of :meth:`analysis_dict` (canonical JSON)."""
+        text = json.dumps(self.analysis_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+# names on the command line / in the config -> RunParams field
+_ALIASES = {
+    "voxel_size": "voxel_size_um",
+    "cell_diameter": "cell_diameter_um",
+    "nucleus_diameter": "nucleus_diameter_um",
+    "annulus": "annulus_um",
+}
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a TOML config; keys mirror the flags (``cell_diameter`` or ``cell-diameter``).
+
+    Raises
+    ------
+    SpmitoInputError
+        When the file is missing, is not TOML, or has unknown keys.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise SpmitoInputError(path, "config file not found", "Check the --config path."
+                               ) from error
+    except tomllib.TOMLDecodeError as error:
+        raise SpmitoInputError(path, f"not valid TOML ({error})",
+                               "Fix the syntax; keys mirror the flags, e.g. "
+                               "cell_diameter = 12") from error
+    return _normalise_keys(raw, source=path)
+
+
+def _normalise_keys(values: Mapping[str, Any], source: Path | None) -> dict:
+    known = {f.name for f in fields(RunParams)}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        name = _ALIASES.get(name, name)
+        if name not in known:
+            raise SpmitoInputError(source, f"unknown setting {key!r}",
+                                   f"Known settings: {', '.join(sorted(known))}")
+        out[name] = value
+    return out
+
+
+def _coerce(values: dict) -> dict:
+    """Convert strings from flags/config into the field types."""
+    out = dict(values)
+    if isinstance(out.get("channels"), str):
+        out["channels"] = parse_channels(out["channels"])
+    voxel = out.get("voxel_size_um")
+    if voxel is not None:
+        # a TOML config may give a list; the flag gives "z,y,x"
+        out["voxel_size_um"] = parse_voxel_size(voxel if isinstance(voxel, str)
+                                                else ",".join(str(v) for v in voxel))
+    if out.get("annulus_um") is not None:
+        out["annulus_um"] = tuple(float(v) for v in out["annulus_um"])
+    if out.get("gate") is not None and out["gate"] not in GATES:
+        raise SpmitoInputError(None, f"unknown gate {out['gate']!r}",
+                               f"Use one of {', '.join(GATES)}")
+    if out.get("gate_file") and not out.get("gate"):
+        out["gate"] = "manual"
+    return out
+
+
+def resolve_params(flags: Mapping[str, Any], config_path: str | Path | None = None
+                   ) -> RunParams:
+    """Merge defaults, a TOML config and command-line flags (flags win).
+
+    Parameters
+    ----------
+    flags : mapping
+        Option values from the command line; ``None`` means "not given".
+    config_path : path, optional
+        A TOML file whose keys mirror the flags.
+    """
+    merged: dict[str, Any] = load_config(config_path) if config_path else {}
+    given = {k: v for k, v in flags.items() if v is not None}
+    merged.update(_normalise_keys(given, source=None))
+    return RunParams(**_coerce(merged))
