@@ -1,0 +1,245 @@
+"""One stack -> label images + per-cell and per-mitochondrion tables.
+
+The single place that composes segmentation (:mod:`segment`) and measurement
+(:mod:`measure`); the batch runner and the napari widgets both call it, so a result computed
+in napari equals the headless one for the same input and parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from imaging.errors import SpmitoInputError
+from imaging.params import RunParams
+from imaging.stack import Stack
+
+#: ``progress(step, fraction)`` callback; steps are reported in this order.
+STEPS = ("cells", "nuclei", "mitochondria", "measure")
+
+ProgressCallback = Callable[[str, float], None]
+
+
+@dataclass
+class ImageResult:
+    """Labels and tables of one image.
+
+    Attributes
+    ----------
+    cells, nuclei, mito : ndarray
+        Label images on the input grid (``(Y, X)`` or ``(Z, Y, X)``).
+    cell_table : DataFrame
+        One row per cell (contract.md ``cells.csv`` columns, without ``image_id`` and the
+        batch-level population columns).
+    mito_table : DataFrame
+        One row per mitochondrion (contract.md ``mito.csv``).
+    voxel_size_um : tuple of float
+        ``(y, x)`` or ``(z, y, x)``.
+    provenance : dict
+        Segmentation backend, model and sha256, parameters that produced the labels.
+    """
+
+    cells: np.ndarray
+    nuclei: np.ndarray
+    mito: np.ndarray
+    cell_table: pd.DataFrame
+    mito_table: pd.DataFrame
+    voxel_size_um: tuple[float, ...]
+    provenance: dict = field(default_factory=dict)
+
+
+def _channels(stack: Stack, *roles: str) -> dict[str, np.ndarray | None]:
+    """Channel data for each role present (``None`` for an absent optional role)."""
+    return {role: stack.channel(role) if stack.has_role(role) else None for role in roles}
+
+
+def _check_given_mask(mask: np.ndarray, stack: Stack) -> np.ndarray:
+    if mask.shape != stack.spatial_shape:
+        raise SpmitoInputError(stack.source, f"the given cell mask has shape {mask.shape} but "
+                               f"the image is {stack.spatial_shape}",
+                               "Give a mask drawn on this image (same Z, Y, X size).")
+    if not np.issubdtype(mask.dtype, np.integer):
+        raise SpmitoInputError(stack.source, f"the given cell mask has dtype {mask.dtype}",
+                               "Give an integer label image (0 = background).")
+    return mask
+
+
+def segment_stack(stack: Stack, params: RunParams, cells_mask: np.ndarray | None = None,
+                  progress: ProgressCallback | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Cells (or the given mask), nuclei and mitochondria of one stack.
+
+    Returns
+    -------
+    cells, nuclei, mito : ndarray
+        Label images.
+    provenance : dict
+        Backend and model of the cell segmentation.
+    """
+    from segment.cells import segment_cells
+    from segment.mito import MitoParams, segment_mitochondria
+    from segment.nuclei import segment_nuclei
+
+    report = progress or (lambda step, fraction: None)
+    spacing = stack.voxel_size_um
+    images = _channels(stack, "hoechst", "cell", "mito")
+    report("cells", 0.0)
+    if cells_mask is None:
+        cell_image = images["cell"] if images["cell"] is not None else images["hoechst"]
+        segmentation = segment_cells(cell_image, images["hoechst"], spacing_um=spacing,
+                                     diameter_um=params.cell_diameter_um, model=params.model,
+                                     device=params.device, mode_3d=params.mode_3d)
+        cells, provenance = segmentation.labels, segmentation.provenance
+    else:
+        cells, provenance = _check_given_mask(cells_mask, stack), {"backend": "given mask"}
+    report("nuclei", 0.3)
+    nuclei = segment_nuclei(images["hoechst"], spacing_um=spacing,
+                            diameter_um=params.nucleus_diameter_um, model=params.model,
+                            device=params.device)
+    report("mitochondria", 0.55)
+    mito = segment_mitochondria(images["mito"], spacing, MitoParams(**params.mito),
+                                mask=cells > 0)
+    return cells, nuclei, mito, provenance
+
+
+def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np.ndarray,
+                   params: RunParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-cell and per-mitochondrion tables of labelled images (one pass over the image).
+
+    Returns
+    -------
+    cell_table, mito_table : DataFrame
+        Sorted by ``cell_id`` and ``mito_id``.
+    """
+    from measure.cells import measure_cells
+    from measure.mito import measure_mitochondria
+    from segment.nuclei import match_nuclei_to_cells
+
+    spacing = stack.voxel_size_um
+    images = _channels(stack, "hoechst", "mito", "viability")
+    cell_table = measure_cells(cells, nuclei, mito, spacing, hoechst_img=images["hoechst"],
+                               mito_img=images["mito"], viability_img=images["viability"],
+                               annulus_um=params.annulus_um)
+    matches = match_nuclei_to_cells(cells, nuclei)
+    cell_table = matches.merge(cell_table, on="cell_id", how="right")
+    mito_table = measure_mitochondria(mito, cells, nuclei, images["mito"], spacing)
+    return (cell_table.sort_values("cell_id", ignore_index=True),
+            mito_table.sort_values("mito_id", ignore_index=True))
+
+
+def analyse_stack(stack: Stack, params: RunParams | None = None, *,
+                  cells_mask: np.ndarray | None = None,
+                  progress: ProgressCallback | None = None) -> ImageResult:
+    """Segment and measure one stack.
+
+    Parameters
+    ----------
+    stack : Stack
+        The image, with roles ``hoechst`` and ``mito`` (``cell`` recommended).
+    params : RunParams, optional
+        Analysis parameters (defaults when omitted).
+    cells_mask : ndarray, optional
+        A cell label image to use instead of segmenting cells.
+    progress : callable, optional
+        ``progress(step, fraction)`` with steps from :data:`STEPS`.
+
+    Returns
+    -------
+    ImageResult
+    """
+    params = params or RunParams()
+    cells, nuclei, mito, provenance = segment_stack(stack, params, cells_mask, progress)
+    if progress:
+        progress("measure", 0.8)
+    cell_table, mito_table = measure_labels(stack, cells, nuclei, mito, params)
+    if progress:
+        progress("measure", 1.0)
+    return ImageResult(cells, nuclei, mito, cell_table, mito_table, stack.voxel_size_um,
+                       provenance)
+
+
+def remeasure_cells(stack: Stack, result: ImageResult, cell_ids: Iterable[int],
+                    params: RunParams | None = None) -> ImageResult:
+    """Re-measure only ``cell_ids`` after an edit of ``result.cells``.
+
+    Measures on the bounding box of the changed cells grown by the background-annulus
+    radius, so the cost scales with the edited cells, not the image. Rows of cells that no
+    longer exist are dropped; rows of new cells are added.
+
+    Parameters
+    ----------
+    stack : Stack
+        The image the labels belong to.
+    result : ImageResult
+        Labels (already edited) and the tables before the edit.
+    cell_ids : iterable of int
+        Cells whose labels changed (deleted, merged, split, new).
+    params : RunParams, optional
+        Analysis parameters.
+
+    Returns
+    -------
+    ImageResult
+        Same labels, updated tables.
+    """
+    params = params or RunParams()
+    ids = np.unique(np.asarray(list(cell_ids), dtype=np.int64))
+    ids = ids[ids > 0]
+    keep_cells = ~result.cell_table["cell_id"].isin(ids)
+    keep_mito = ~result.mito_table["cell_id"].isin(ids)
+    present = ids[np.isin(ids, np.unique(result.cells))]
+    new_cells, new_mito = _measure_region(stack, result, present, params)
+    cell_table = pd.concat([result.cell_table[keep_cells], new_cells], ignore_index=True)
+    mito_table = pd.concat([result.mito_table[keep_mito], new_mito], ignore_index=True)
+    return ImageResult(result.cells, result.nuclei, result.mito,
+                       cell_table.sort_values("cell_id", ignore_index=True),
+                       mito_table.sort_values("mito_id", ignore_index=True),
+                       result.voxel_size_um, result.provenance)
+
+
+def _measure_region(stack: Stack, result: ImageResult, ids: np.ndarray, params: RunParams
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tables of cells ``ids`` measured on a crop around them (coordinates of the full image)."""
+    if ids.size == 0:
+        return result.cell_table.iloc[:0], result.mito_table.iloc[:0]
+    box = _grown_box(np.isin(result.cells, ids), params.annulus_um[1], stack.voxel_size_um)
+    crop = _crop_stack(stack, box)
+    cells = np.where(np.isin(result.cells[box], ids), result.cells[box], 0)
+    cell_table, mito_table = measure_labels(crop, cells, result.nuclei[box], result.mito[box],
+                                            params)
+    offset = [s.start for s in box]
+    for table in (cell_table, mito_table):
+        for axis, name in zip(range(len(offset)), "zyx"[-len(offset):]):
+            column = f"centroid_{name}"
+            if column in table:
+                table[column] = table[column] + offset[axis]
+    cell_table["touches_border"] = _touches_image_border(result.cells, cell_table["cell_id"])
+    return cell_table, mito_table[mito_table["cell_id"].isin(ids)]
+
+
+def _grown_box(mask: np.ndarray, margin_um: float, spacing: tuple[float, ...]
+               ) -> tuple[slice, ...]:
+    """Bounding box of ``mask`` grown by ``margin_um`` on each side, clipped to the image."""
+    where = np.nonzero(mask)
+    pad = [int(np.ceil(margin_um / s)) + 1 for s in spacing]
+    return tuple(slice(max(int(w.min()) - p, 0), min(int(w.max()) + p + 1, n))
+                 for w, p, n in zip(where, pad, mask.shape))
+
+
+def _crop_stack(stack: Stack, box: tuple[slice, ...]) -> Stack:
+    """A Stack restricted to a spatial box (channel axis kept whole)."""
+    index = list(box)
+    index.insert(stack.axes.index("C"), slice(None))
+    return replace(stack, data=np.asarray(stack.data[tuple(index)]))
+
+
+def _touches_image_border(cells: np.ndarray, cell_ids: Iterable[int]) -> np.ndarray:
+    """Whether each cell touches the lateral (y/x) edge of the full image."""
+    edge_ids: set[int] = set()
+    for axis in (-2, -1):
+        for side in (0, -1):
+            edge_ids.update(np.unique(np.take(cells, side, axis=axis)).tolist())
+    return np.array([int(i) in edge_ids for i in cell_ids], dtype=bool)
