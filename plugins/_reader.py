@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from imaging import corrections
@@ -26,6 +27,9 @@ from plugins.layers import LayerDataTuple, image_layers, result_layers
 from plugins.review import CALL_COLUMNS, ReviewSession
 
 log = logging.getLogger("spmito")
+
+#: Per-cell measurements that must match for a batch call to still describe a cell.
+_MEASUREMENTS = ("hoechst_integrated", "cell_area_um2", "cell_volume_um3")
 
 ReaderFunction = Callable[[str | list[str]], list[LayerDataTuple]]
 
@@ -92,7 +96,7 @@ def open_review(out_dir: str | os.PathLike, image_id: str) -> ReviewSession:
     result = ImageResult(labels["cells"][0], labels["nuclei"][0], labels["mito"][0],
                          _image_table(folder / "cells.csv"), _image_table(folder / "mito.csv"),
                          tuple(voxel_size_um))
-    calls = _batch_calls(out_dir, image_id)
+    calls = _batch_calls(out_dir, image_id, result.cell_table)
     role = str(calls["role"].iloc[0]) if "role" in calls and len(calls) else ""
     return ReviewSession(image_id, _input_stack(folder, params), result, params,
                          out_dir=out_dir, calls=calls,
@@ -135,11 +139,26 @@ def _image_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path).drop(columns="image_id", errors="ignore")
 
 
-def _batch_calls(out_dir: Path, image_id: str) -> pd.DataFrame:
-    """The image's rows of ``DIR/cells.csv``: the batch's classes, exclusions, role."""
+def _batch_calls(out_dir: Path, image_id: str, cell_table: pd.DataFrame) -> pd.DataFrame:
+    """The image's rows of ``DIR/cells.csv``: the batch's classes, exclusions, role.
+
+    Cells re-measured since the batch wrote ``DIR/cells.csv`` (corrected in napari: their
+    measurements differ from the image's ``cells.csv``) get no calls: theirs wait for
+    ``spmito report``.
+    """
     path = out_dir / "cells.csv"
     if not path.is_file():
         return pd.DataFrame({"cell_id": pd.Series(dtype="int64")})
     table = pd.read_csv(path, dtype={"image_id": str}, low_memory=False)
-    columns = ["cell_id", *(c for c in (*CALL_COLUMNS, "role") if c in table.columns)]
-    return table.loc[table["image_id"] == image_id, columns].reset_index(drop=True)
+    table = table[table["image_id"] == image_id]
+    measured = [c for c in _MEASUREMENTS if c in table.columns and c in cell_table.columns]
+    both = table.merge(cell_table[["cell_id", *measured]], on="cell_id",
+                       suffixes=("", "_now"))
+    same = np.ones(len(both), bool)
+    for column in measured:
+        same &= np.isclose(both[column].to_numpy(float), both[f"{column}_now"].to_numpy(float),
+                           equal_nan=True)
+    calls = [c for c in CALL_COLUMNS if c in table.columns]
+    for column in calls:
+        both[column] = both[column].astype(object).where(same, None)
+    return both[["cell_id", *calls, *(["role"] if "role" in table.columns else [])]]

@@ -82,8 +82,7 @@ def delete_cells(labels: np.ndarray, cell_ids: Iterable[int]) -> LabelEdit:
     EditError
         When none of the ids is in the image.
     """
-    ids = _ids_present(labels, cell_ids)
-    box = _bounding_box(np.isin(labels, ids))
+    ids, box = _cells_and_box(labels, cell_ids)
     region = labels[box]
     new = np.where(np.isin(region, ids), 0, region)
     return _edit_from_region(labels, box, new, ids)
@@ -97,11 +96,10 @@ def merge_cells(labels: np.ndarray, cell_ids: Iterable[int]) -> LabelEdit:
     EditError
         When fewer than two of the ids are in the image.
     """
-    ids = _ids_present(labels, cell_ids)
+    ids, box = _cells_and_box(labels, cell_ids)
     if ids.size < 2:
         raise EditError(f"merging needs two or more cells; found only {ids.tolist()} "
                         "in the image")
-    box = _bounding_box(np.isin(labels, ids))
     region = labels[box]
     new = np.where(np.isin(region, ids), ids.min(), region)
     return _edit_from_region(labels, box, new, ids)
@@ -132,12 +130,12 @@ def split_cell_by_line(labels: np.ndarray, cell_id: int, line_yx: Sequence[Seque
     EditError
         When the cell is absent or the line does not cut it in two.
     """
-    cell_id = int(_ids_present(labels, [cell_id])[0])
     vertices = np.asarray(line_yx, float)
     if vertices.ndim != 2 or vertices.shape[1] != 2 or len(vertices) < 2:
         raise EditError(f"a cutting line needs two or more (y, x) vertices, got shape "
                         f"{vertices.shape}")
-    box = _bounding_box(labels == cell_id)
+    ids, box = _cells_and_box(labels, [cell_id])
+    cell_id = int(ids[0])
     mask = labels[box] == cell_id
     cut = _raster_polyline(vertices - [box[-2].start, box[-1].start], mask.shape[-2:])
     parts, n_parts = ndi.label(mask & ~cut, structure=ndi.generate_binary_structure(mask.ndim, 1))
@@ -176,7 +174,8 @@ def split_cell_by_seeds(labels: np.ndarray, cell_id: int,
         When the cell is absent, fewer than two seeds lie inside it, or two seeds share a
         pixel.
     """
-    cell_id = int(_ids_present(labels, [cell_id])[0])
+    ids, box = _cells_and_box(labels, [cell_id])
+    cell_id = int(ids[0])
     seeds = np.round(np.asarray(seeds_px, float)).astype(np.int64)
     if seeds.ndim != 2 or seeds.shape[1] != labels.ndim:
         raise EditError(f"seed points need {labels.ndim} coordinates each, got shape "
@@ -185,7 +184,6 @@ def split_cell_by_seeds(labels: np.ndarray, cell_id: int,
     if len(set(inside)) < 2:
         raise EditError(f"splitting cell {cell_id} needs two or more distinct seed points "
                         f"inside it; {len(set(inside))} of {len(seeds)} are")
-    box = _bounding_box(labels == cell_id)
     mask = labels[box] == cell_id
     markers = np.zeros(mask.shape, np.int32)
     offset = np.array([s.start for s in box])
@@ -201,21 +199,34 @@ def split_cell_by_seeds(labels: np.ndarray, cell_id: int,
 # ----------------------------------------------------------------------------- helpers
 
 
-def _ids_present(labels: np.ndarray, cell_ids: Iterable[int]) -> np.ndarray:
-    """The distinct non-zero ``cell_ids`` that occur in ``labels`` (sorted)."""
+def _cells_and_box(labels: np.ndarray, cell_ids: Iterable[int]
+                   ) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """The distinct ``cell_ids`` present in ``labels`` (sorted) and their bounding box.
+
+    One pass over the image; the rest works on the box.
+    """
     asked = np.unique(np.asarray(list(cell_ids), dtype=np.int64))
     asked = asked[asked > 0]
     if asked.size == 0:
         raise EditError("no cell given (0 is the background)")
-    present = np.unique(labels[np.isin(labels, asked)])
-    if present.size == 0:
+    mask = np.isin(labels, asked)
+    box = _bounding_box(mask)
+    if box is None:
         raise EditError(f"cell(s) {asked.tolist()} are not in the label image")
-    return present.astype(np.int64)
+    return np.unique(labels[box][mask[box]]).astype(np.int64), box
 
 
-def _bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
-    """The smallest box holding every true pixel of ``mask``."""
-    return tuple(slice(int(w.min()), int(w.max()) + 1) for w in np.nonzero(mask))
+def _bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """The smallest box holding every true pixel of ``mask`` (``None`` when it is empty)."""
+    box = [slice(None)] * mask.ndim
+    for axis in range(mask.ndim):  # each projection only scans the box found so far
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        where = np.flatnonzero(mask[tuple(box)].any(axis=others))
+        if where.size == 0:
+            return None
+        start = box[axis].start or 0
+        box[axis] = slice(start + int(where[0]), start + int(where[-1]) + 1)
+    return tuple(box)
 
 
 def _edit_from_region(labels: np.ndarray, box: tuple[slice, ...], new: np.ndarray,

@@ -13,7 +13,7 @@ from plugins._reader import open_review
 from plugins.analysis import AnalysisCancelled, analyse
 from plugins.review import review_features
 from segment.edits import EditError
-from tests.plugins.conftest import IMAGE_ID
+from tests.plugins.conftest import IMAGE_ID, two_neighbours
 
 
 @pytest.fixture
@@ -21,14 +21,6 @@ def session(stack_2d, fake_pipeline):
     session = analyse(stack_2d, imaging.pipeline.RunParams(), image_id=IMAGE_ID)
     session.attach(napari.layers.Labels(session.result.cells))
     return session
-
-
-def _two_neighbours(labels):
-    """Two different cells that touch (horizontally adjacent pixels)."""
-    left, right = labels[:, :-1], labels[:, 1:]
-    touching = (left > 0) & (right > 0) & (left != right)
-    y, x = np.argwhere(touching)[0]
-    return int(labels[y, x]), int(labels[y, x + 1])
 
 
 def _measured_ids(monkeypatch):
@@ -51,7 +43,7 @@ def test_features_carry_the_label_index(session):
 
 
 def test_merge_is_one_undo_step_and_remeasures_only_the_merged_cells(session, monkeypatch):
-    a, b = _two_neighbours(session.cells)
+    a, b = two_neighbours(session.cells)
     area = session.result.cell_table.set_index("cell_id")["cell_area_um2"]
     n_cells = len(session.result.cell_table)
     measured = _measured_ids(monkeypatch)
@@ -157,7 +149,7 @@ def test_cancel_stops_the_analysis(stack_2d, fake_pipeline):
 def test_save_writes_the_corrections_and_reopening_shows_them(output_folder):
     session = open_review(output_folder, IMAGE_ID)
     session.attach(napari.layers.Labels(session.cells))
-    a, b = _two_neighbours(session.cells)
+    a, b = two_neighbours(session.cells)
     session.merge([a, b])
     kept = int(session.result.cell_table["cell_id"].iloc[-1])
     session.toggle_population(kept)

@@ -1,0 +1,34 @@
+"""Layer choices for magicgui combo boxes, shared by the widgets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import napari
+
+from plugins.review import ReviewSession
+
+
+def image_layer_choices(viewer: napari.viewer.Viewer) -> Callable:
+    """A magicgui ``choices`` callable listing the viewer's image layers."""
+    return lambda _widget: [(layer.name, layer) for layer in viewer.layers
+                            if isinstance(layer, napari.layers.Image)]
+
+
+def labels_layer_choices(viewer: napari.viewer.Viewer) -> Callable:
+    """A magicgui ``choices`` callable listing the viewer's labels layers."""
+    return lambda _widget: [(layer.name, layer) for layer in viewer.layers
+                            if isinstance(layer, napari.layers.Labels)]
+
+
+def cells_layer_choices(viewer: napari.viewer.Viewer) -> Callable:
+    """A magicgui ``choices`` callable listing the cells layers of spmito sessions."""
+    return lambda _widget: [(layer.name, layer) for layer in cells_layers(viewer)]
+
+
+def cells_layers(viewer: napari.viewer.Viewer) -> list[napari.layers.Labels]:
+    """The labels layers that show the cells of a review session."""
+    return [layer for layer in viewer.layers
+            if isinstance(layer, napari.layers.Labels)
+            and isinstance(layer.metadata.get("spmito"), ReviewSession)
+            and layer.metadata.get("spmito_role") == "cells"]

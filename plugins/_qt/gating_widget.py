@@ -1,0 +1,193 @@
+"""SP gating: histograms of hoechst_x (test vs control), a draggable gate, live recolouring."""
+
+# no `from __future__ import annotations`: napari injects the viewer by its annotation
+
+import napari
+import numpy as np
+from magicgui.widgets import Container, Select
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtWidgets import (
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from plugins._qt._choices import cells_layer_choices, cells_layers
+from plugins.gating import GatingModel, default_roles, normalise_on_controls
+from plugins.review import CLASS_COLOURS, session_of
+
+#: Histogram bin width on the log2 scale.
+BIN_WIDTH_X = 0.05
+
+
+class GatingWidget(QWidget):
+    """Set the SP gate by eye on the cells' normalised Hoechst and save it for the batch.
+
+    Drag the vertical line (or type the threshold): every open image's cells are recalled
+    SP (``hoechst_x`` below the line) or MP and recoloured at once; manual overrides from
+    the Review widget keep winning. "Save gate" writes ``DIR/manual_gate.json``, which
+    ``spmito report DIR`` applies.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose cells layers are gated.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__()
+        self.viewer = viewer
+        self.model = GatingModel([], [])
+        self._dragging = False
+        self.test_layers = Select(label="Test images", choices=cells_layer_choices(viewer))
+        self.control_layers = Select(label="Control images (inhibitor)",
+                                     choices=cells_layer_choices(viewer))
+        self._form = Container(widgets=[self.test_layers, self.control_layers])
+        self.test_layers.changed.connect(self._use_chosen_layers)
+        self.control_layers.changed.connect(self._use_chosen_layers)
+        self.figure = Figure(figsize=(4, 2.6), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.axes = self.figure.add_subplot()
+        self.line = None
+        self.canvas.mpl_connect("button_press_event", self._on_press)
+        self.canvas.mpl_connect("motion_notify_event", self._on_motion)
+        self.canvas.mpl_connect("button_release_event", self._on_release)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(-10.0, 10.0)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setDecimals(3)
+        self.threshold.setPrefix("gate hoechst_x < ")
+        self.threshold.valueChanged.connect(self.set_threshold)
+        self.summary = QLabel("")
+        self.normalise_button = QPushButton("Normalise on controls")
+        self.normalise_button.clicked.connect(self.normalise)
+        self.save_button = QPushButton("Save gate…")
+        self.save_button.clicked.connect(self.save)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.normalise_button)
+        buttons.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._form.native)
+        layout.addWidget(self.canvas)
+        layout.addWidget(self.threshold)
+        layout.addWidget(self.summary)
+        layout.addLayout(buttons)
+        self.reset_choices()
+
+    def reset_choices(self, *_) -> None:
+        """Refresh the image lists; split new images into test and control by role."""
+        known = set(self.model.sessions)
+        self._form.reset_choices()
+        sessions = [session_of(layer) for layer in cells_layers(self.viewer)]
+        test, control = default_roles([s for s in sessions if s not in known])
+        if test or control:
+            self.test_layers.value = [*self.test_layers.value,
+                                      *(s.layer for s in test)]
+            self.control_layers.value = [*self.control_layers.value,
+                                         *(s.layer for s in control)]
+        self._use_chosen_layers()
+
+    # ---------------------------------------------------------------------- gate
+
+    def set_threshold(self, threshold_x: float) -> None:
+        """Move the gate to ``threshold_x`` and recolour every chosen image."""
+        if self.model.threshold_x is not None and np.isclose(threshold_x,
+                                                              self.model.threshold_x):
+            return
+        self.model.set_threshold(threshold_x)
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(threshold_x)
+        self.threshold.blockSignals(False)
+        self._draw_line()
+        self._show_summary()
+
+    def normalise(self) -> None:
+        """Compute hoechst_x of images segmented in napari from the controls' G1 peak."""
+        try:
+            normalise_on_controls(self.model.sessions, self.model.control)
+        except (ImportError, ValueError) as error:
+            self.summary.setText(f"cannot normalise: {error}")
+            return
+        self._draw_histograms()
+
+    def save(self, out_dir=None) -> None:
+        """Write the gate into the images' output folder (asks when there is none)."""
+        folders = {s.out_dir for s in self.model.sessions if s.out_dir is not None}
+        if out_dir is None:
+            out_dir = folders.pop() if len(folders) == 1 else QFileDialog.getExistingDirectory(
+                self, "Output folder the gate is for")
+        if not out_dir:
+            return
+        try:
+            path = self.model.save(out_dir)
+        except ValueError as error:
+            self.summary.setText(str(error))
+            return
+        self.summary.setText(f"{self.summary.text()}\nsaved {path}")
+
+    # ------------------------------------------------------------------- drawing
+
+    def _use_chosen_layers(self, *_) -> None:
+        self.model.test = [session_of(layer) for layer in self.test_layers.value]
+        self.model.control = [session_of(layer) for layer in self.control_layers.value]
+        self._draw_histograms()
+
+    def _draw_histograms(self) -> None:
+        self.axes.clear()
+        test, control = self.model.hoechst_x("test"), self.model.hoechst_x("control")
+        values = np.concatenate([test, control])
+        if values.size:
+            bins = np.arange(values.min() - BIN_WIDTH_X, values.max() + 2 * BIN_WIDTH_X,
+                             BIN_WIDTH_X)
+            if control.size:
+                self.axes.hist(control, bins=bins, color="0.6", alpha=0.7,
+                               label=f"control (n={control.size})")
+            if test.size:
+                self.axes.hist(test, bins=bins, histtype="step", linewidth=1.5,
+                               color=CLASS_COLOURS["MP"], label=f"test (n={test.size})")
+            self.axes.legend(fontsize="small")
+            if self.model.threshold_x is None:
+                self.set_threshold(float(np.quantile(control if control.size else values,
+                                                     0.01)))
+        self.axes.set_xlabel("hoechst_x = log2(I / m_ref)")
+        self.axes.set_ylabel("cells")
+        self.line = None
+        self._draw_line()
+        self._show_summary()
+
+    def _draw_line(self) -> None:
+        if self.model.threshold_x is None:
+            self.canvas.draw_idle()
+            return
+        if self.line is None:
+            self.line = self.axes.axvline(self.model.threshold_x, color=CLASS_COLOURS["SP"],
+                                          linewidth=2, picker=5)
+        self.line.set_xdata([self.model.threshold_x] * 2)
+        self.canvas.draw_idle()
+
+    def _show_summary(self) -> None:
+        parts = [f"{which}: {self.model.sp_percent(which):.1f} % SP"
+                 for which in ("test", "control") if getattr(self.model, which)]
+        if not self.model.hoechst_x("test").size and not self.model.hoechst_x("control").size:
+            parts.append("no hoechst_x: open an output folder after spmito run, or "
+                         "normalise on controls")
+        self.summary.setText("   ".join(parts))
+
+    # -------------------------------------------------------------- mouse on plot
+
+    def _on_press(self, event) -> None:
+        if event.inaxes is self.axes and event.xdata is not None:
+            self._dragging = True
+            self.set_threshold(float(event.xdata))
+
+    def _on_motion(self, event) -> None:
+        if self._dragging and event.inaxes is self.axes and event.xdata is not None:
+            self.set_threshold(float(event.xdata))
+
+    def _on_release(self, event) -> None:
+        self._dragging = False

@@ -1,0 +1,216 @@
+"""Segment & measure: the batch's per-image analysis on the chosen layers, in a thread."""
+
+# no `from __future__ import annotations`: napari injects the viewer by its annotation
+
+import threading
+from pathlib import Path
+
+import napari
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit
+from napari.qt.threading import FunctionWorker, create_worker
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from imaging.errors import SpmitoInputError
+from imaging.io import parse_voxel_size
+from imaging.params import RunParams
+from imaging.stack import Stack, image_stem
+from plugins._qt._choices import image_layer_choices, labels_layer_choices
+from plugins.analysis import AnalysisCancelled, analyse
+from plugins.layers import STACK_ROLES, result_layers, stack_from_channels
+from plugins.review import ReviewSession, session_of
+
+#: Channel roles the analysis needs; the others are optional.
+REQUIRED_ROLES = ("hoechst", "mito")
+
+_ROLE_LABELS = {"hoechst": "Hoechst", "cell": "Cell stain", "mito": "Mitochondria",
+                "hoechst_red": "Hoechst red (optional)", "viability": "Viability (optional)"}
+
+
+class _ProgressRelay(QObject):
+    """Carries progress reports from the worker thread to the widget (queued signal)."""
+
+    progressed = Signal(str, float)
+
+
+class SegmentWidget(QWidget):
+    """Segment cells, nuclei and mitochondria and measure them, as ``spmito run`` does.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose layers are analysed and which receives the results.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__()
+        self.viewer = viewer
+        self.worker: FunctionWorker | None = None
+        self._cancel = threading.Event()
+        self._relay = _ProgressRelay()
+        self._relay.progressed.connect(self._show_progress)
+        defaults = RunParams()
+        self.channels = {role: ComboBox(label=_ROLE_LABELS[role],
+                                        choices=image_layer_choices(viewer),
+                                        nullable=role not in REQUIRED_ROLES)
+                         for role in STACK_ROLES}
+        self.cells_mask = ComboBox(label="Cell mask (skips Cellpose)",
+                                   choices=labels_layer_choices(viewer), nullable=True)
+        self.voxel_size = LineEdit(label="Voxel size Z,Y,X or Y,X (µm)",
+                                   tooltip="Empty: the pixel size of the Hoechst layer")
+        self.model = LineEdit(label="Cellpose model", value=defaults.model)
+        self.cell_diameter_um = FloatSpinBox(label="Cell diameter (µm)", min=1, max=500,
+                                             step=0.5, value=defaults.cell_diameter_um)
+        self.nucleus_diameter_um = FloatSpinBox(label="Nucleus diameter (µm)", min=1, max=500,
+                                                step=0.5, value=defaults.nucleus_diameter_um)
+        self.annulus_inner_um = FloatSpinBox(label="Background annulus from (µm)", min=0,
+                                             max=100, step=0.5, value=defaults.annulus_um[0])
+        self.annulus_outer_um = FloatSpinBox(label="Background annulus to (µm)", min=0.5,
+                                             max=100, step=0.5, value=defaults.annulus_um[1])
+        self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda"],
+                               value=defaults.device)
+        self.mode_3d = ComboBox(label="3-D mode", choices=["stitch", "do_3d"],
+                                value=defaults.mode_3d)
+        self.form = Container(widgets=[*self.channels.values(), self.cells_mask,
+                                       self.voxel_size, self.model, self.cell_diameter_um,
+                                       self.nucleus_diameter_um, self.annulus_inner_um,
+                                       self.annulus_outer_um, self.device, self.mode_3d])
+        self.run_button = QPushButton("Segment && measure")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.form.native)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch()
+        self.reset_choices()
+
+    # ------------------------------------------------------------------ form -> inputs
+
+    def reset_choices(self, *_) -> None:
+        """Refresh the layer lists; give each role the layer that carries it, if any.
+
+        A layer chosen by hand stays chosen unless it carries another role.
+        """
+        self.form.reset_choices()
+        for role, combo in self.channels.items():
+            current = combo.value
+            current_role = None if current is None else current.metadata.get("spmito_role")
+            if current is not None and current_role in (role, "", None):
+                continue
+            match = [layer for layer in combo.choices
+                     if layer is not None and layer.metadata.get("spmito_role") == role]
+            if match:
+                combo.value = match[0]
+            elif role not in REQUIRED_ROLES:
+                combo.value = None
+
+    def params(self) -> RunParams:
+        """The analysis parameters of the form (the CLI's, in µm)."""
+        return RunParams(model=self.model.value.strip() or "bundled",
+                         cell_diameter_um=float(self.cell_diameter_um.value),
+                         nucleus_diameter_um=float(self.nucleus_diameter_um.value),
+                         annulus_um=(float(self.annulus_inner_um.value),
+                                     float(self.annulus_outer_um.value)),
+                         device=self.device.value, mode_3d=self.mode_3d.value,
+                         voxel_size_um=self._voxel_size_um())
+
+    def stack(self) -> Stack:
+        """The chosen channel layers as one stack with roles and voxel size."""
+        layers = {role: combo.value for role, combo in self.channels.items()}
+        for role in REQUIRED_ROLES:
+            if layers[role] is None:
+                raise SpmitoInputError(None, f"no {_ROLE_LABELS[role]} layer chosen",
+                                       "Open the image and choose its channels")
+        channels = {role: layer.data for role, layer in layers.items() if layer is not None}
+        return stack_from_channels(channels, self._voxel_size_um(), self._source())
+
+    def image_id(self) -> str:
+        """The id of the analysed image: its file name, else the Hoechst layer's name."""
+        source = self._source()
+        return image_stem(source) if source else self.channels["hoechst"].value.name
+
+    def _voxel_size_um(self) -> tuple[float, ...]:
+        if self.voxel_size.value.strip():
+            return parse_voxel_size(self.voxel_size.value)
+        layer = self.channels["hoechst"].value
+        if layer is None:
+            raise SpmitoInputError(None, "no Hoechst layer chosen", "Choose its channels")
+        if any(str(unit) != "micrometer" for unit in layer.units):
+            raise SpmitoInputError(self._source(), f"layer {layer.name!r} has no physical "
+                                   f"pixel size (units {tuple(map(str, layer.units))})",
+                                   "Enter the voxel size in µm")
+        return tuple(float(s) for s in layer.scale)
+
+    def _source(self) -> Path | None:
+        layer = self.channels["hoechst"].value
+        if layer is None:
+            return None
+        source = layer.metadata.get("spmito_source") or layer.source.path
+        return Path(source) if source else None
+
+    # --------------------------------------------------------------------- running
+
+    def run(self) -> FunctionWorker | None:
+        """Start the analysis in a thread worker; return it (``None`` on a form error)."""
+        try:
+            stack, params, image_id = self.stack(), self.params(), self.image_id()
+        except (SpmitoInputError, ValueError) as error:
+            self.status.setText(str(error))
+            return None
+        mask_layer = self.cells_mask.value
+        cells_mask = None if mask_layer is None else mask_layer.data
+        self._cancel.clear()
+        self.worker = create_worker(analyse, stack, params, image_id=image_id,
+                                    cells_mask=cells_mask,
+                                    progress=self._relay.progressed.emit,
+                                    cancelled=self._cancel.is_set,
+                                    _connect={"returned": self._show_result,
+                                              "errored": self._show_error,
+                                              "finished": self._finished},
+                                    _start_thread=False)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setValue(0)
+        self.status.setText(f"analysing {image_id}…")
+        self.worker.start()
+        return self.worker
+
+    def cancel(self) -> None:
+        """Ask the running analysis to stop at its next step."""
+        self._cancel.set()
+        self.status.setText("cancelling…")
+
+    def _show_progress(self, step: str, fraction: float) -> None:
+        self.progress.setValue(int(round(100 * fraction)))
+        self.status.setText(f"{step}…")
+
+    def _show_result(self, session: ReviewSession) -> None:
+        """Replace the image's result layers with the new ones; attach the review."""
+        names = {kwargs["name"] for _, kwargs, _ in result_layers(session)}
+        for layer in [layer for layer in self.viewer.layers if layer.name in names]:
+            self.viewer.layers.remove(layer)
+        added = [self.viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
+                 for data, kwargs, kind in result_layers(session)]
+        session_of(added[-1])
+        self.viewer.layers.selection.active = added[-1]
+        self.progress.setValue(100)
+        self.status.setText(f"{session.image_id}: {len(session.result.cell_table)} cells")
+
+    def _show_error(self, error: Exception) -> None:
+        cancelled = isinstance(error, AnalysisCancelled)
+        self.status.setText("cancelled" if cancelled else f"failed: {error}")
+
+    def _finished(self) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)

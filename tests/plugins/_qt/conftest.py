@@ -1,0 +1,44 @@
+"""Fixtures of the Qt tests: a viewer showing an output folder, screenshots kept as artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import napari
+import numpy as np
+import pytest
+
+from plugins._reader import read_output_folder
+from tests.plugins.conftest import IMAGE_ID
+
+#: Screenshots the tests take, for a person to look at (git-ignored).
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+
+
+def add_layer_data(viewer, layer_data):
+    """Add reader/sample LayerData tuples to a viewer; return the layers."""
+    return [viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
+            for data, kwargs, kind in layer_data]
+
+
+@pytest.fixture
+def folder_viewer(make_napari_viewer, output_folder):
+    """A viewer with the output folder's image opened by the spmito reader."""
+    viewer = make_napari_viewer()
+    add_layer_data(viewer, read_output_folder(str(output_folder / "images" / IMAGE_ID)))
+    return viewer
+
+
+@pytest.fixture
+def save_screenshot():
+    """Save a viewer screenshot (RGBA array) as test-artifacts/<name>.png; return the path."""
+    from PIL import Image
+
+    def save(image: np.ndarray, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        Image.fromarray(image).save(path)
+        return path
+
+    return save
+

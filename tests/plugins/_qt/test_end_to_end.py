@@ -1,0 +1,136 @@
+"""End to end under Xvfb: the plugin loads in napari; segment -> look -> edit -> save -> reopen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imaging import corrections
+from imaging.io import read_labels
+from imaging.synthetic import write_field
+from plugins._qt.review_widget import ReviewWidget
+from plugins._qt.segment_widget import SegmentWidget
+from plugins._reader import read_image_file, read_output_folder
+from tests.plugins._qt.conftest import add_layer_data
+from tests.plugins.conftest import two_neighbours
+
+MANIFEST = Path(__file__).resolve().parents[3] / "plugins" / "napari.yaml"
+WIDGETS = ("Segment & measure", "Review cells", "SP gating", "Measurements")
+
+
+@pytest.fixture
+def spmito_plugin():
+    """Register the manifest with npe2, as installing the package would."""
+    from npe2 import PluginManager, PluginManifest
+
+    manager = PluginManager.instance()
+    manifest = PluginManifest.from_file(MANIFEST)
+    if manifest.name not in manager:
+        manager.register(manifest)
+    yield manager
+    manager.unregister(manifest.name)
+
+
+def test_the_plugin_loads_its_widgets_reader_and_samples(make_napari_viewer, spmito_plugin,
+                                                         output_folder):
+    from npe2 import PluginManifest
+
+    PluginManifest.from_file(MANIFEST).validate_imports()  # every command resolves
+    viewer = make_napari_viewer()
+    for name in WIDGETS:
+        dock, widget = viewer.window.add_plugin_dock_widget("spmito", name)
+        assert getattr(widget.viewer, '__wrapped__', widget.viewer) is viewer, name
+    layers = viewer.open(str(output_folder / "images" / "field_a"), plugin="spmito")
+    assert [layer.name for layer in layers][-1] == "field_a cells"
+    assert viewer.layers["field_a cells"].units[0] == "micrometer"
+    samples = viewer.open_sample("spmito", "synthetic_2d")
+    assert [layer.metadata["spmito_role"] for layer in samples] == ["hoechst", "cell", "mito"]
+
+
+def _cells_only_screenshot(viewer, cells_layer):
+    """A canvas screenshot showing only the cells layer, filled and opaque."""
+    shown = {layer.name: layer.visible for layer in viewer.layers}
+    for layer in viewer.layers:
+        layer.visible = layer is cells_layer
+    cells_layer.opacity = 1.0
+    viewer.reset_view()
+    image = viewer.screenshot(canvas_only=True, flash=False)
+    for layer in viewer.layers:
+        layer.visible = shown[layer.name]
+    return image
+
+
+def _screen_to_pixels(viewer, layer, screenshot):
+    """Data pixel (row, col) of the cells layer under each screenshot pixel.
+
+    napari puts the centre of data pixel i at world coordinate i * scale.
+    """
+    height, width = screenshot.shape[:2]
+    rows, cols = np.mgrid[0:height, 0:width]
+    zoom = viewer.camera.zoom
+    centre = np.asarray(viewer.camera.center[-2:])
+    world_y = centre[0] + (rows + 0.5 - height / 2) / zoom
+    world_x = centre[1] + (cols + 0.5 - width / 2) / zoom
+    return (np.floor(world_y / layer.scale[0] + 0.5).astype(int),
+            np.floor(world_x / layer.scale[1] + 0.5).astype(int))
+
+
+def test_segment_screenshot_edit_save_and_reopen(make_napari_viewer, qtbot, tmp_path,
+                                                 field_2d, fake_pipeline, save_screenshot):
+    viewer = make_napari_viewer(show=True)
+    image_path = write_field(field_2d, tmp_path / "input", "field_e2e", preview=False)
+    add_layer_data(viewer, read_image_file(str(image_path)))
+    segment = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(segment)
+    worker = segment.run()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    cells = viewer.layers["field_e2e cells"]
+
+    # what a user sees: the coloured cells lie where the true cells are
+    viewer.reset_view()
+    save_screenshot(viewer.screenshot(canvas_only=True, flash=False), "segmented_overlay")
+    screenshot = _cells_only_screenshot(viewer, cells)
+    save_screenshot(screenshot, "segmented_cells_only")
+    rows, cols = _screen_to_pixels(viewer, cells, screenshot)
+    inside = (rows >= 0) & (rows < cells.data.shape[0]) & (cols >= 0) & (cols < cells.data.shape[1])
+    truth = np.zeros(screenshot.shape[:2], bool)
+    truth[inside] = field_2d.cells[rows[inside], cols[inside]] > 0
+    coloured = screenshot[..., :3].max(axis=-1) > 30
+    iou = (coloured & truth).sum() / (coloured | truth).sum()
+    assert iou > 0.98, f"coloured screen pixels match the true cells with IoU {iou:.3f}"
+    assert not coloured[~inside].any(), "nothing is drawn outside the image"
+
+    # review: merge two cells, flip one, save into a new output folder
+    review = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(review)
+    a, b = two_neighbours(cells.data)
+    review.click_cell(a)
+    review.click_cell(b)
+    review.merge()
+    review.click_action.value = "flip SP/MP"
+    review.click_cell(min(a, b))
+    cells.opacity = 0.6
+    save_screenshot(viewer.screenshot(canvas_only=True, flash=False), "reviewed_overlay")
+    out_dir = tmp_path / "out"
+    review.save(out_dir)
+
+    folder = out_dir / "images" / "field_e2e"
+    saved, spacing = read_labels(folder / "cells.ome.tif")
+    assert np.array_equal(saved, cells.data) and not (saved == max(a, b)).any()
+    assert spacing == pytest.approx(field_2d.params.spacing_um)
+    assert corrections.read_review(out_dir, "field_e2e")["population_override"].tolist() == ["SP"]
+    assert [r.action for r in corrections.read_edits(out_dir)] == ["merge", "population", "save"]
+
+    reopened = make_napari_viewer()
+    layers = add_layer_data(reopened, read_output_folder(str(folder)))
+    assert [layer.name for layer in layers] == [
+        "field_e2e hoechst", "field_e2e cell", "field_e2e mito", "field_e2e nuclei",
+        "field_e2e mito", "field_e2e cells"][:len(layers)] or len(layers) == 6
+    reopened_cells = reopened.layers["field_e2e cells"]
+    assert np.array_equal(reopened_cells.data, cells.data)
+    features = reopened_cells.features.set_index("index")
+    assert features.at[min(a, b), "population"] == "SP"
+    assert features.at[min(a, b), "population_source"] == "manual"

@@ -1,0 +1,88 @@
+"""Segment & measure widget under Xvfb: form -> stack/params, thread worker, result layers."""
+
+from __future__ import annotations
+
+import napari
+import numpy as np
+import pandas as pd
+import pytest
+
+from imaging.io import read_stack
+from imaging.pipeline import analyse_stack
+from plugins._qt.segment_widget import SegmentWidget
+from plugins._reader import read_image_file
+from plugins.review import ReviewSession
+
+
+@pytest.fixture
+def image_file(tmp_path, field_2d):
+    from imaging.synthetic import write_field
+
+    return write_field(field_2d, tmp_path, "field_b", preview=False)
+
+
+@pytest.fixture
+def widget(make_napari_viewer, image_file):
+    viewer = make_napari_viewer()
+    for data, kwargs, kind in read_image_file(str(image_file)):
+        viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
+    widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return widget
+
+
+def _run(qtbot, widget):
+    worker = widget.run()
+    assert worker is not None, widget.status.text()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    return worker
+
+
+def test_form_picks_channels_by_role_and_the_layer_pixel_size(widget, image_file):
+    assert {role: getattr(c.value, "name", None) for role, c in widget.channels.items()} == {
+        "hoechst": "field_b hoechst", "cell": "field_b cell", "mito": "field_b mito",
+        "hoechst_red": None, "viability": None}
+    batch_stack = read_stack(image_file)
+    stack = widget.stack()
+    assert stack.voxel_size_um == batch_stack.voxel_size_um
+    for role in ("hoechst", "cell", "mito"):
+        np.testing.assert_array_equal(stack.channel(role), batch_stack.channel(role))
+    assert widget.image_id() == "field_b"
+    widget.cell_diameter_um.value = 14.5
+    assert widget.params().cell_diameter_um == 14.5
+
+
+def test_result_equals_the_batch_on_the_same_file(qtbot, widget, image_file, fake_pipeline):
+    _run(qtbot, widget)
+    layers = widget.viewer.layers
+    assert [layer.name for layer in layers][-3:] == ["field_b nuclei", "field_b mito",
+                                                     "field_b cells"]
+    cells = layers["field_b cells"]
+    session = cells.metadata["spmito"]
+    assert isinstance(session, ReviewSession) and session.layer is cells
+    assert cells.scale.tolist() == list(read_stack(image_file).voxel_size_um)
+    batch = analyse_stack(read_stack(image_file), widget.params())
+    np.testing.assert_array_equal(cells.data, batch.cells)
+    pd.testing.assert_frame_equal(session.result.cell_table, batch.cell_table)
+    assert cells.features["index"].tolist() == batch.cell_table["cell_id"].tolist()
+    assert widget.progress.value() == 100 and "cells" in widget.status.text()
+
+
+def test_cancel_stops_the_worker_and_says_so(qtbot, widget, fake_pipeline):
+    widget.cancel()  # cancelled before the first progress report
+    worker = widget.run()
+    widget.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert widget.status.text() == "cancelled"
+    assert "field_b cells" not in widget.viewer.layers
+    assert widget.run_button.isEnabled()
+
+
+def test_a_layer_without_physical_size_needs_the_voxel_size(widget):
+    widget.channels["hoechst"].value.units = ("pixel", "pixel")
+    assert widget.run() is None
+    assert "no physical pixel size" in widget.status.text()
+    widget.voxel_size.value = "0.25, 0.25"
+    assert widget.stack().voxel_size_um == (0.25, 0.25)
