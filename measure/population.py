@@ -479,35 +479,6 @@ def g1_mode_log2(log2_intensity: np.ndarray) -> float:
     return float(centres[tallest])
 
 
-def _reference_cells(cells: pd.DataFrame, label: str) -> tuple[np.ndarray, str]:
-    """Which cells of one group set ``m_ref``, and a word saying which kind they are."""
-    kept = ~cells["excluded"].to_numpy(bool)
-    unsorted = ~cells["sheet_population"].isin(["SP", "MP"]).to_numpy()
-    controls = kept & unsorted & is_control(cells)
-    if controls.any():
-        return controls, "inhibitor-control"
-    sorted_mp = kept & (cells["sheet_population"] == "MP").to_numpy()
-    if sorted_mp.any():
-        return sorted_mp, "sorted-MP"
-    _warn(None, f"{label}: no inhibitor-control or sorted-MP cells; hoechst_x is normalised "
-                "on the G0/G1 peak of all its kept cells")
-    return kept, "all"
-
-
-def _normalise(cells: pd.DataFrame, column: str, reference: np.ndarray, label: str
-               ) -> tuple[np.ndarray, float]:
-    """log2(I / m_ref) of one group; NaN where I <= 0."""
-    intensity = cells[column].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log2_intensity = np.where(intensity > 0, np.log2(intensity), np.nan)
-    try:
-        log2_ref = g1_mode_log2(log2_intensity[reference])
-    except GatingError as error:
-        raise GatingError(f"{label}: cannot normalise {column}: {error}. Add inhibitor-"
-                          "control images for this plate and cell line") from error
-    return log2_intensity - log2_ref, log2_ref
-
-
 # --------------------------------------------------------------------------------------
 # Fitting gates on control cells
 # --------------------------------------------------------------------------------------
@@ -588,10 +559,14 @@ def quantile_threshold(x: np.ndarray, alpha: float, confidence: float = 0.95
     return threshold, (float(ordered[lower_rank - 1]), float(ordered[upper_rank - 1]))
 
 
+def _in_g1_window(x: np.ndarray) -> np.ndarray:
+    return (x > G1_WINDOW[0]) & (x < G1_WINDOW[1])
+
+
 def robust_threshold(x: np.ndarray, alpha: float) -> float:
     """Threshold median - z(1 - alpha) * 1.4826 MAD over the G1 window -0.6 < x < 0.35."""
     x = np.asarray(x, float)
-    window = x[(x > G1_WINDOW[0]) & (x < G1_WINDOW[1])]
+    window = x[_in_g1_window(x)]
     if window.size == 0:
         raise GatingError(f"no control cells in the G1 window {G1_WINDOW} of hoechst_x")
     spread = stats.median_abs_deviation(window, scale="normal")
@@ -805,8 +780,7 @@ def _fit_sp_component(centres, counts, control_density, upper, min_sd, start, *,
 def _dual_emission_params(x: np.ndarray, red_x: np.ndarray, alpha: float) -> dict:
     from statsmodels.robust.covariance import CovDetMCD
 
-    in_window = ((x > G1_WINDOW[0]) & (x < G1_WINDOW[1])
-                 & (red_x > G1_WINDOW[0]) & (red_x < G1_WINDOW[1]))
+    in_window = _in_g1_window(x) & _in_g1_window(red_x)
     g1 = np.column_stack([x[in_window], red_x[in_window]])
     if len(g1) < MIN_REFERENCE_CELLS:
         raise GatingError(f"{len(g1)} control cells in the G1 window; the dual-emission gate "
@@ -910,33 +884,67 @@ def assign_populations(
     out = flag_exclusions(out, group_by=exclusion_group_by,
                           viability_threshold=viability_threshold,
                           require_hoechst=method != "sheet")
-    out["hoechst_x"] = np.nan
-    has_red = "hoechst_red_integrated" in out.columns
-    if has_red:
-        out["hoechst_red_x"] = np.nan
-    out["population"] = pd.Series(pd.NA, index=out.index, dtype=object)
-    out["population_source"] = pd.Series(pd.NA, index=out.index, dtype=object)
-    out["sp_probability"] = np.nan
-    out["gate_id"] = ""
-    out["_well"] = well_labels(out)
-
+    table = _Table.from_cells(out)
     rng = np.random.default_rng(seed)
     keys = present(out, group_by)
-    groups = out.groupby(keys, dropna=False, sort=True).indices if keys else {(): np.arange(
-        len(out))}
+    groups = (out.groupby(keys, dropna=False, sort=True).indices if keys
+              else {(): np.arange(len(out))})
     gates: list[Gate] = []
-    for key, positions in groups.items():
+    for key, rows in groups.items():
         key = key if isinstance(key, tuple) else (key,)
-        label = group_label(key, keys)
-        context = _GroupContext(dict(zip(keys, map(_plain_scalar, key), strict=True)), label,
-                                method, gate, alpha, n_bootstrap, rng, has_red)
-        gates += _assign_group(out, out.index[positions], context)
+        context = _GroupContext(dict(zip(keys, map(_plain_scalar, key), strict=True)),
+                                group_label(key, keys), method, gate, alpha, n_bootstrap, rng)
+        gates += _assign_group(table, np.asarray(rows), context)
+    table.write(out)
     _apply_overrides(out, overrides)
-    return out.drop(columns="_well"), gates
+    return out, gates
 
 
 def _plain_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+#: Hoechst channels: name -> (integrated column, normalised column).
+CHANNELS = {"hoechst": ("hoechst_integrated", "hoechst_x"),
+            "hoechst_red": ("hoechst_red_integrated", "hoechst_red_x")}
+
+
+@dataclasses.dataclass
+class _Table:
+    """The columns gating reads and writes, as numpy arrays (cheap row subsets)."""
+
+    image: np.ndarray
+    well: np.ndarray
+    control: np.ndarray
+    sheet: np.ndarray
+    kept: np.ndarray
+    intensity: dict[str, np.ndarray]
+    x: dict[str, np.ndarray]
+    population: np.ndarray
+    source: np.ndarray
+    probability: np.ndarray
+    gate_id: np.ndarray
+
+    @classmethod
+    def from_cells(cls, cells: pd.DataFrame) -> _Table:
+        n = len(cells)
+        intensity = {name: cells[column].to_numpy(float)
+                     for name, (column, _) in CHANNELS.items() if column in cells.columns}
+        return cls(image=cells["image_id"].to_numpy(object),
+                   well=well_labels(cells).to_numpy(object),
+                   control=is_control(cells), sheet=cells["sheet_population"].to_numpy(object),
+                   kept=~cells["excluded"].to_numpy(bool), intensity=intensity,
+                   x={name: np.full(n, np.nan) for name in intensity},
+                   population=np.full(n, None, object), source=np.full(n, None, object),
+                   probability=np.full(n, np.nan), gate_id=np.full(n, "", object))
+
+    def write(self, cells: pd.DataFrame) -> None:
+        for name, values in self.x.items():
+            cells[CHANNELS[name][1]] = values
+        cells["population"] = pd.Series(self.population, index=cells.index, dtype=object)
+        cells["population_source"] = pd.Series(self.source, index=cells.index, dtype=object)
+        cells["sp_probability"] = self.probability
+        cells["gate_id"] = pd.Series(self.gate_id, index=cells.index, dtype=object)
 
 
 @dataclasses.dataclass
@@ -948,7 +956,6 @@ class _GroupContext:
     alpha: float
     n_bootstrap: int
     rng: np.random.Generator
-    has_red: bool
     log2_reference: dict = dataclasses.field(default_factory=dict)
 
 
@@ -965,39 +972,56 @@ def _sheet_population(cells: pd.DataFrame) -> pd.Series:
     return values
 
 
-def _assign_group(out: pd.DataFrame, index: pd.Index, ctx: _GroupContext) -> list[Gate]:
-    cells = out.loc[index]
-    sorted_rows = cells["sheet_population"].isin(["SP", "MP"]).to_numpy()
-    gates = []
-    if ctx.method == "sheet" and not sorted_rows.all():
-        wells = sorted(set(cells.loc[~sorted_rows, "_well"]))
+def _assign_group(table: _Table, rows: np.ndarray, ctx: _GroupContext) -> list[Gate]:
+    is_sorted = np.isin(table.sheet[rows], ["SP", "MP"])
+    if ctx.method == "sheet" and not is_sorted.all():
+        wells = sorted(set(table.well[rows[~is_sorted]]))
         raise GatingError(f"{ctx.label}: method 'sheet' needs the sample sheet's population "
                           f"to be SP or MP for every image; wells {wells[:5]} are unsorted. "
                           "Use --gate auto to gate them on Hoechst")
-    _normalise_group(out, index, ctx)
-    if ctx.method in ("sheet", "auto") and sorted_rows.any():
-        gates.append(_assign_sheet(out, index[sorted_rows], ctx))
-    gated = index if ctx.method not in ("sheet", "auto") else index[~sorted_rows]
-    if len(gated) == 0:
+    _normalise_group(table, rows, ctx)
+    by_sheet = ctx.method in ("sheet", "auto")
+    gates = [_assign_sheet(table, rows[is_sorted], ctx)] if by_sheet and is_sorted.any() else []
+    gated = rows[~is_sorted] if by_sheet else rows
+    if gated.size == 0:
         return gates
     if ctx.method == "manual":
-        gates.append(_apply_gate(out, gated, _with_context(ctx.manual_gate, ctx, "manual"),
-                                 ctx))
-        return gates
-    return gates + _assign_by_controls(out, gated, ctx)
+        return gates + [_apply_gate(table, gated, _with_context(ctx.manual_gate, ctx, "manual"),
+                                    ctx)]
+    return gates + _assign_by_controls(table, gated, ctx)
 
 
-def _normalise_group(out, index, ctx) -> None:
-    cells = out.loc[index]
-    reference, kind = _reference_cells(cells, ctx.label)
-    channels = [("hoechst", "hoechst_integrated", "hoechst_x")]
-    if ctx.has_red:
-        channels.append(("hoechst_red", "hoechst_red_integrated", "hoechst_red_x"))
+def _reference_rows(table: _Table, rows: np.ndarray, label: str) -> tuple[np.ndarray, str]:
+    """Which rows of one group set ``m_ref``, and a word saying which kind they are."""
+    kept = rows[table.kept[rows]]
+    sheet = table.sheet[kept]
+    controls = kept[table.control[kept] & (sheet == "unsorted")]
+    if controls.size:
+        return controls, "inhibitor-control"
+    sorted_mp = kept[sheet == "MP"]
+    if sorted_mp.size:
+        return sorted_mp, "sorted-MP"
+    _warn(None, f"{label}: no inhibitor-control or sorted-MP cells; hoechst_x is normalised "
+                "on the G0/G1 peak of all its kept cells")
+    return kept, "all"
+
+
+def _normalise_group(table: _Table, rows: np.ndarray, ctx: _GroupContext) -> None:
+    """hoechst_x = log2(I / m_ref) per channel; NaN where I <= 0."""
+    reference, kind = _reference_rows(table, rows, ctx.label)
     ctx.log2_reference = {"reference_cells": kind}
-    for channel, source, target in channels:
-        x, log2_ref = _normalise(cells, source, reference, ctx.label)
-        out.loc[index, target] = x
-        ctx.log2_reference[channel] = log2_ref
+    for name, intensity in table.intensity.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log2_intensity = np.where(intensity[rows] > 0, np.log2(intensity[rows]), np.nan)
+            log2_reference = np.log2(intensity[reference])
+        try:
+            log2_ref = g1_mode_log2(log2_reference)
+        except GatingError as error:
+            raise GatingError(f"{ctx.label}: cannot normalise {CHANNELS[name][0]}: {error}. "
+                              "Add inhibitor-control images for this plate and cell line"
+                              ) from error
+        table.x[name][rows] = log2_intensity - log2_ref
+        ctx.log2_reference[name] = log2_ref
 
 
 def _with_context(gate: Gate, ctx: _GroupContext, suffix: str) -> Gate:
@@ -1007,23 +1031,21 @@ def _with_context(gate: Gate, ctx: _GroupContext, suffix: str) -> Gate:
         applies_to=[], well_estimates=[], warnings=list(gate.warnings))
 
 
-def _assign_sheet(out, index, ctx) -> Gate:
-    cells = out.loc[index]
-    out.loc[index, "population"] = cells["sheet_population"]
-    out.loc[index, "population_source"] = "sheet"
+def _assign_sheet(table: _Table, rows: np.ndarray, ctx: _GroupContext) -> Gate:
+    table.population[rows] = table.sheet[rows]
+    table.source[rows] = "sheet"
     gate = _with_context(Gate("sheet", ctx.alpha), ctx, "sheet")
-    out.loc[index, "gate_id"] = gate.gate_id
-    kept = cells[~cells["excluded"]]
-    intensity = kept["hoechst_integrated"].to_numpy(float)
-    is_sp = (kept["sheet_population"] == "SP").to_numpy()
+    table.gate_id[rows] = gate.gate_id
+    kept = rows[table.kept[rows]]
+    intensity = table.intensity["hoechst"][kept]
     valid = np.isfinite(intensity)
+    is_sp = table.sheet[kept] == "SP"
     sp, mp = intensity[valid & is_sp], intensity[valid & ~is_sp]
     auc = (stats.mannwhitneyu(mp, sp).statistic / (mp.size * sp.size)
            if sp.size and mp.size else np.nan)
     gate.params = {"residual_hoechst_auc": float(auc), "n_sp": int(sp.size),
                    "n_mp": int(mp.size)}
-    gate.applies_to = sorted(set(cells["_well"]))
-    gate.reference_wells = gate.applies_to
+    gate.applies_to = gate.reference_wells = sorted(set(table.well[rows]))
     gate.n_reference_cells = int(sp.size + mp.size)
     if not auc >= MIN_SORT_AUC:
         _warn(gate, f"{ctx.label}: sorted SP vs MP residual Hoechst AUC is {auc:.2f} "
@@ -1052,97 +1074,89 @@ def _control_method(method: str, n_control: int, label: str) -> str:
     return "control_quantile" if n_control >= MIN_CONTROL_CELLS_QUANTILE else "control_robust"
 
 
-def _assign_by_controls(out: pd.DataFrame, gated: pd.Index, ctx: _GroupContext
-                        ) -> list[Gate]:
-    cells = out.loc[gated]
-    control = is_control(cells)
-    pool = control & ~cells["excluded"].to_numpy(bool) & np.isfinite(
-        cells["hoechst_x"].to_numpy(float))
+def _assign_by_controls(table: _Table, gated: np.ndarray, ctx: _GroupContext) -> list[Gate]:
+    """Pooled controls gate the test wells; each control well is gated without itself."""
+    control = table.control[gated]
+    pool = control & table.kept[gated] & np.isfinite(table.x["hoechst"][gated])
     method = _control_method(ctx.method, int(pool.sum()), ctx.label)
     if method == "control_quantile" and pool.sum() < MIN_CONTROL_CELLS_QUANTILE:
-        warnings.warn(f"{ctx.label}: control_quantile with {pool.sum()} control cells; "
-                      f"the {ctx.alpha}-quantile is imprecise below "
-                      f"{MIN_CONTROL_CELLS_QUANTILE} (control_robust is the default there)",
-                      GatingWarning, stacklevel=2)
-    wells = cells["_well"].to_numpy()
-    gates = [_fit_and_apply(out, gated[~control], gated[pool], method, ctx, method)]
+        _warn(None, f"{ctx.label}: control_quantile with {pool.sum()} control cells; the "
+                    f"{ctx.alpha}-quantile is imprecise below {MIN_CONTROL_CELLS_QUANTILE} "
+                    "(control_robust is the default there)")
+    wells = table.well[gated]
+    gates = [_fit_and_apply(table, gated[~control], gated[pool], method, ctx, method)]
     for well in sorted(set(wells[control])):
         in_well = wells == well
         others = pool & ~in_well
         if others.any():
-            gates.append(_fit_and_apply(out, gated[in_well], gated[others], method, ctx,
+            gates.append(_fit_and_apply(table, gated[in_well], gated[others], method, ctx,
                                         f"{method}|leave-out {well}"))
             continue
-        for part, (target, reference) in enumerate(_cross_fit_halves(cells, in_well, pool,
-                                                                     ctx.rng), start=1):
-            gates.append(_fit_and_apply(out, gated[target], gated[reference], method, ctx,
-                                        f"{method}|cross-fit {well} half {part}/2"))
+        halves = _cross_fit_halves(table.image[gated[in_well]], ctx.rng)
+        for half in (0, 1):
+            target = gated[in_well][halves == half]
+            reference = gated[in_well & pool][halves[pool[in_well]] != half]
+            gates.append(_fit_and_apply(table, target, reference, method, ctx,
+                                        f"{method}|cross-fit {well} half {half + 1}/2"))
     return [g for g in gates if g is not None]
 
 
-def _cross_fit_halves(cells: pd.DataFrame, in_well: np.ndarray, pool: np.ndarray,
-                      rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Two halves of one well, each to be gated by the other half's control cells."""
-    images = cells["image_id"].to_numpy() if "image_id" in cells.columns else None
-    half = np.zeros(len(cells), int)
-    well_images = sorted(set(images[in_well])) if images is not None else []
-    if len(well_images) >= 2:
-        image_half = {image: i % 2 for i, image in enumerate(well_images)}
-        half[in_well] = [image_half[image] for image in images[in_well]]
-    else:
-        half[in_well] = rng.permutation(in_well.sum()) % 2
-    return [(in_well & (half == h), pool & in_well & (half != h)) for h in (0, 1)]
+def _cross_fit_halves(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Half (0 or 1) of each cell of one well: by image when it has two or more images."""
+    names = sorted(set(images))
+    if len(names) >= 2:
+        half_of = {name: i % 2 for i, name in enumerate(names)}
+        return np.array([half_of[name] for name in images])
+    return rng.permutation(images.size) % 2
 
 
-def _fit_and_apply(out, target, reference, method, ctx, suffix) -> Gate | None:
-    if len(target) == 0:
+def _fit_and_apply(table: _Table, target: np.ndarray, reference: np.ndarray, method: str,
+                   ctx: _GroupContext, suffix: str) -> Gate | None:
+    if target.size == 0:
         return None
-    ref_cells = out.loc[reference]
-    red = ref_cells["hoechst_red_x"].to_numpy(float) if method == "dual_emission" else None
-    if method == "dual_emission" and not ctx.has_red:
+    if method == "dual_emission" and "hoechst_red" not in table.x:
         raise GatingError(f"{ctx.label}: the dual_emission gate needs a hoechst_red channel "
                           "(column hoechst_red_integrated); the table has none")
-    if len(ref_cells) < MIN_CONTROL_CELLS:
-        warnings.warn(f"{ctx.label}: the {suffix} gate rests on {len(ref_cells)} control "
-                      f"cells (< {MIN_CONTROL_CELLS})", GatingWarning, stacklevel=2)
-    fitted = fit_gate(ref_cells["hoechst_x"].to_numpy(float), method, alpha=ctx.alpha,
-                      red_x=red)
+    if reference.size < MIN_CONTROL_CELLS:
+        _warn(None, f"{ctx.label}: the {suffix} gate rests on {reference.size} control cells "
+                    f"(< {MIN_CONTROL_CELLS})")
+    red = table.x["hoechst_red"][reference] if method == "dual_emission" else None
+    fitted = fit_gate(table.x["hoechst"][reference], method, alpha=ctx.alpha, red_x=red)
     gate = _with_context(fitted, ctx, suffix)
-    gate.n_reference_cells = fitted.n_reference_cells
-    gate.reference_wells = sorted(set(ref_cells["_well"]))
-    return _apply_gate(out, target, gate, ctx)
+    gate.reference_wells = sorted(set(table.well[reference]))
+    return _apply_gate(table, target, gate, ctx)
 
 
-def _apply_gate(out: pd.DataFrame, target: pd.Index, gate: Gate, ctx: _GroupContext) -> Gate:
-    """Classify the ``target`` cells with ``gate`` and record where it was applied."""
-    cells = out.loc[target]
-    x = cells["hoechst_x"].to_numpy(float)
-    red = cells["hoechst_red_x"].to_numpy(float) if "hoechst_red_x" in cells.columns else None
+def _apply_gate(table: _Table, target: np.ndarray, gate: Gate, ctx: _GroupContext) -> Gate:
+    """Classify the ``target`` rows with ``gate`` and record where it was applied."""
+    x = table.x["hoechst"][target]
+    red = table.x["hoechst_red"][target] if "hoechst_red" in table.x else None
     if gate.needs_red and red is None:
         raise GatingError(f"{ctx.label}: the {gate.method} gate needs hoechst_red_x; the "
                           "table has no hoechst_red_integrated column")
     if gate.method == "mixture":
-        is_sp, probability = _apply_mixture(cells, x, gate, ctx)
+        is_sp, probability = _apply_mixture(table, target, gate, ctx)
     else:
         is_sp, probability = gate.classify(x, red)
-    classified = np.isfinite(x) if red is None or not gate.needs_red else (
-        np.isfinite(x) & np.isfinite(red))
-    out.loc[target, "population"] = np.where(classified, np.where(is_sp, "SP", "MP"), None)
-    out.loc[target, "population_source"] = np.where(classified, "gate", None)
-    out.loc[target, "sp_probability"] = probability
-    out.loc[target, "gate_id"] = gate.gate_id
-    gate.applies_to = sorted(set(cells["_well"]))
+    classified = np.isfinite(x) & (np.isfinite(red) if gate.needs_red else True)
+    table.population[target] = np.where(classified, np.where(is_sp, "SP", "MP"), None)
+    table.source[target] = np.where(classified, "gate", None)
+    table.probability[target] = probability
+    table.gate_id[target] = gate.gate_id
+    gate.applies_to = sorted(set(table.well[target]))
     return gate
 
 
-def _apply_mixture(cells, x, gate, ctx) -> tuple[np.ndarray, np.ndarray]:
+def _apply_mixture(table: _Table, target: np.ndarray, gate: Gate, ctx: _GroupContext
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Fit each well's SP component on its kept cells; posterior for all of its cells."""
-    probability = np.full(len(cells), np.nan)
-    kept = ~cells["excluded"].to_numpy(bool) & np.isfinite(x)
-    wells = cells["_well"].to_numpy()
+    x = table.x["hoechst"][target]
+    fit_on = table.kept[target] & np.isfinite(x)
+    wells = table.well[target]
+    probability = np.full(target.size, np.nan)
     for well in sorted(set(wells)):
         in_well = wells == well
-        fit = fit_mixture_well(gate, x[in_well & kept], n_bootstrap=ctx.n_bootstrap,
+        fit = fit_mixture_well(gate, x[in_well & fit_on], n_bootstrap=ctx.n_bootstrap,
                                rng=ctx.rng)
         probability[in_well] = fit.probability(x[in_well])
         gate.well_estimates.append({
@@ -1150,7 +1164,7 @@ def _apply_mixture(cells, x, gate, ctx) -> tuple[np.ndarray, np.ndarray]:
             "ci_low": fit.ci_low, "ci_high": fit.ci_high, "bootstrap_sd": fit.bootstrap_sd,
             "sp_mean": fit.sp_mean, "sp_sd": fit.sp_sd})
         expected = fit.sp_fraction * fit.n_cells
-        if expected < MIN_EXPECTED_SP_CELLS:
+        if not expected >= MIN_EXPECTED_SP_CELLS:
             _warn(gate, f"{ctx.label}, well {well}: about {expected:.0f} SP cells expected "
                         f"(< {MIN_EXPECTED_SP_CELLS}); the mixture SP fraction is unreliable")
     return probability > 0.5, probability
