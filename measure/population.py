@@ -653,7 +653,8 @@ def _control_mixture(x: np.ndarray) -> dict:
             "sp_mean_max": float(means[g1] - 2 * sds[g1])}
 
 
-def _control_density(params: dict, x: np.ndarray) -> np.ndarray:
+def mixture_density(params: dict, x: np.ndarray) -> np.ndarray:
+    """Density at ``x`` of a mixture given as ``weights, means, sds`` (mixture gate params)."""
     return sum(w * _normal_pdf(x, m, s)
                for w, m, s in zip(params["weights"], params["means"], params["sds"],
                                   strict=True))
@@ -692,7 +693,7 @@ class MixtureWellFit:
         """Posterior P(SP) of cells at ``x`` (NaN where ``x`` is NaN)."""
         x = np.asarray(x, float)
         sp = self.sp_fraction * _normal_pdf(x, self.sp_mean, self.sp_sd)
-        total = (1 - self.sp_fraction) * _control_density(self.control, x) + sp
+        total = (1 - self.sp_fraction) * mixture_density(self.control, x) + sp
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(np.isfinite(x), np.where(total > 0, sp / total, 1.0), np.nan)
 
@@ -730,7 +731,7 @@ def fit_mixture_well(gate: Gate, x: np.ndarray, *, n_bootstrap: int = 200,
     if x.size == 0:
         return MixtureWellFit(np.nan, np.nan, np.nan, np.nan, upper, min_sd, 0, control)
     centres, counts = _histogram(x)
-    control_density = _control_density(control, centres)
+    control_density = mixture_density(control, centres)
     below = x[x < upper]
     start = (max(below.size / x.size, 1e-3),
              below.mean() if below.size >= 3 else upper - 2 * min_sd,
