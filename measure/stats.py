@@ -247,11 +247,16 @@ def _add_delta(wells: pd.DataFrame, link_by: list[str], confidence: float) -> No
     controls = wells[wells["role"] == "inhibitor_control"]
     if tests.empty:
         return
-    pooled = (controls.groupby(link_by, dropna=False).apply(_pool_controls, confidence)
-              .reset_index() if link_by and not controls.empty
-              else pd.DataFrame([_pool_controls(controls, confidence)]))
-    linked = (tests[link_by].reset_index().merge(pooled, on=link_by, how="left")
-              if link_by else tests[[]].reset_index().merge(pooled, how="cross"))
+    if controls.empty:
+        _warn_unlinked(list(tests.index), link_by)
+        return
+    if link_by:
+        pooled = controls.groupby(link_by, dropna=False).apply(_pool_controls, confidence)
+        linked = tests[link_by].reset_index().merge(pooled.reset_index(), on=link_by,
+                                                    how="left")
+    else:
+        pooled = pd.DataFrame([_pool_controls(controls, confidence)])
+        linked = tests[[]].reset_index().merge(pooled, how="cross")
     linked = linked.set_index("well_id").reindex(tests.index)
     low, high = difference_interval(
         tests["sp_percent"], tests["sp_ci_low"], tests["sp_ci_high"],
@@ -262,17 +267,18 @@ def _add_delta(wells: pd.DataFrame, link_by: list[str], confidence: float) -> No
     wells.loc[tests.index, "linked_controls"] = linked["linked_controls"].fillna("")
     unlinked = list(tests.index[linked["fraction"].isna()])
     if unlinked:
-        warnings.warn(f"{len(unlinked)} test wells have no inhibitor-control well with the "
-                      f"same {', '.join(link_by) or 'values'} (e.g. {unlinked[:3]}); their "
-                      "ΔSP % is empty. Add controls or pass link_by", StatsWarning,
-                      stacklevel=3)
+        _warn_unlinked(unlinked, link_by)
+
+
+def _warn_unlinked(wells: list[str], link_by: list[str]) -> None:
+    warnings.warn(f"{len(wells)} test wells have no inhibitor-control well with the same "
+                  f"{', '.join(link_by) or 'values'} (e.g. {wells[:3]}); their ΔSP % is "
+                  "empty. Add controls or pass link_by", StatsWarning, stacklevel=4)
 
 
 def _pool_controls(linked: pd.DataFrame, confidence: float) -> pd.Series:
     """SP fraction and CI of linked control wells (counts summed when counted)."""
     names = ["fraction", "ci_low", "ci_high", "linked_controls"]
-    if linked.empty:
-        return pd.Series([np.nan, np.nan, np.nan, ""], index=names, dtype=object)
     wells = ";".join(linked.index)
     if len(linked) == 1:
         row = linked.iloc[0]
