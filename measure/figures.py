@@ -86,8 +86,8 @@ def gating_histogram(cells: pd.DataFrame, gate: Gate, *, n_bins: int = 120,
     cells : pandas.DataFrame
         Output of :func:`measure.population.assign_populations`.
     gate : Gate
-        A pooled gate; its ``group`` selects the cells, ``applies_to`` the test wells and
-        ``reference_wells`` the controls. QC-passed cells only.
+        A pooled gate; its ``group`` selects the cells (QC-passed only), ``applies_to`` the
+        test wells; the group's inhibitor-control cells are overlaid.
     n_bins : int
         Histogram bins.
     log_density : bool
@@ -102,7 +102,7 @@ def gating_histogram(cells: pd.DataFrame, gate: Gate, *, n_bins: int = 120,
         data = data[data[column] == value]
     wells = well_labels(data)
     test = data[wells.isin(gate.applies_to).to_numpy() & ~is_control(data)]
-    control = data[wells.isin(gate.reference_wells).to_numpy() & is_control(data)]
+    control = data[is_control(data)]
     x_all = pd.concat([test["hoechst_x"], control["hoechst_x"]]).dropna().to_numpy()
     figure = new_figure(7.0, 5.0)
     ax = figure.add_subplot()
@@ -116,6 +116,8 @@ def gating_histogram(cells: pd.DataFrame, gate: Gate, *, n_bins: int = 120,
     for frame, colour, name, filled in ((test, TEST_COLOUR, "test", True),
                                         (control, CONTROL_COLOUR, "inhibitor control", False)):
         x = frame["hoechst_x"].dropna()
+        if x.empty:
+            continue
         n_sp = int((frame.loc[x.index, "population"] == "SP").sum())
         label = f"{name} (n = {x.size}): {_percent_text(n_sp, x.size)}"
         if gate.method == "mixture":

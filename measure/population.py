@@ -604,8 +604,8 @@ def _histogram(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (bins + 0.5) * MIXTURE_BIN_WIDTH, counts.astype(float)
 
 
-def fit_gaussian_mixture_1d(x: np.ndarray, n_components: int, *, max_iter: int = 1000,
-                            tol: float = 1e-7, min_sd: float = 0.01) -> dict:
+def fit_gaussian_mixture_1d(x: np.ndarray, n_components: int, *, max_iter: int = 500,
+                            tol: float = 1e-6, min_sd: float = 0.01) -> dict:
     """Maximum-likelihood 1-D Gaussian mixture by EM (quantile start, SD floor).
 
     EM runs on the :data:`MIXTURE_BIN_WIDTH` histogram of ``x`` (binned EM), so its cost

@@ -492,15 +492,18 @@ def compare_populations(
     endpoints = list(endpoints) if endpoints is not None else endpoint_columns(data)
     primary = primary if primary is not None else primary_endpoint(data)
     keys = present(data, strata)
+    summaries = _replicate_summaries(data, keys, endpoints)
     rows = []
     for stratum, block in (data.groupby(keys, sort=True) if keys else [((), data)]):
-        stratum = dict(zip(keys, stratum if isinstance(stratum, tuple) else (stratum,),
-                           strict=True))
+        stratum = stratum if isinstance(stratum, tuple) else (stratum,)
+        replicates, summary = summaries[stratum]
+        stratum = dict(zip(keys, stratum, strict=True))
         for endpoint in endpoints:
             role = "primary" if endpoint == primary else "secondary"
             base = {**stratum, "endpoint": endpoint, "endpoint_role": role,
                     "contrast": CONTRAST}
-            rows.append({**base, **_replicate_test(block, endpoint, confidence)})
+            rows.append({**base, **_replicate_test(replicates, summary[endpoint],
+                                                   confidence)})
             if descriptive:
                 rows += [{**base, **row} for row in _descriptive_rows(block, endpoint)]
             if mixed_model:
@@ -516,35 +519,52 @@ def compare_populations(
     return table.reindex(columns=[*STATS_COLUMNS, *keys, *extras])
 
 
-def _replicate_locations(block: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, str, str]:
-    """Per-replicate SP and MP location (median, or mean when a median is 0)."""
-    grouped = block.groupby(["replicate", "population"])[endpoint]
-    counts = grouped.count().unstack("population")
+STATISTICS = ("median", "mean", "count")
+
+
+def _replicate_summaries(data: pd.DataFrame, keys: list[str], endpoints: list[str]
+                         ) -> dict[tuple, tuple[np.ndarray, dict]]:
+    """Replicate medians, means and cell counts of every stratum, from one groupby.
+
+    Returns, per stratum key, the replicate labels and, per endpoint and statistic, a
+    (replicate, [SP, MP]) array.
+    """
+    wide = (data.groupby([*keys, "replicate", "population"], sort=True)[endpoints]
+            .agg(list(STATISTICS)).unstack("population")
+            .reindex(columns=pd.MultiIndex.from_product([endpoints, STATISTICS, ["SP", "MP"]])))
+    values = wide.to_numpy(float).reshape(len(wide), len(endpoints), len(STATISTICS), 2)
+    replicates = wide.index.get_level_values("replicate").to_numpy()
+    groups = (wide.groupby(level=keys, sort=True).indices if keys
+              else {(): np.arange(len(wide))})
+    summaries = {}
+    for stratum, rows in groups.items():
+        stratum = stratum if isinstance(stratum, tuple) else (stratum,)
+        summaries[stratum] = (replicates[rows], {
+            endpoint: dict(zip(STATISTICS, values[rows, i].transpose(1, 0, 2), strict=True))
+            for i, endpoint in enumerate(endpoints)})
+    return summaries
+
+
+def _replicate_test(replicates: np.ndarray, summary: dict, confidence: float) -> dict:
+    """The t-test row of one endpoint; ``summary`` maps median/mean/count to (r, 2) arrays."""
     location, note = "median", ""
-    values = grouped.median().unstack("population")
-    if (values.reindex(columns=["SP", "MP"]) <= 0).any().any():
+    if (summary["median"] <= 0).any():
         location = "mean"
         note = "a replicate median was 0, so log-ratios of replicate means are used"
-        values = grouped.mean().unstack("population")
-    values = values.reindex(columns=["SP", "MP"])
-    paired = values.dropna()
-    positive = (paired > 0).all(axis=1)
-    if not positive.all():
-        note += (f"; replicates {list(paired.index[~positive])} dropped (a population's "
-                 f"{location} was 0)")
-    values = paired[positive].join(counts.reindex(columns=["SP", "MP"]), rsuffix="_n")
-    return values, location, note.lstrip("; ")
-
-
-def _replicate_test(block: pd.DataFrame, endpoint: str, confidence: float) -> dict:
-    values, location, note = _replicate_locations(block, endpoint)
-    test = log_ratio_test(np.log2(values["SP"] / values["MP"]), confidence)
+    values = summary[location]
+    paired = np.isfinite(values).all(axis=1)
+    used = paired & (values > 0).all(axis=1)
+    if (paired & ~used).any():
+        note += (f"; replicates {replicates[paired & ~used].tolist()} dropped (a "
+                 f"population's {location} was 0)")
+    test = log_ratio_test(np.log2(values[used, 0] / values[used, 1]), confidence)
     floor = wilcoxon_floor_note(test["n_replicates"])
-    return {**test, "analysis": TTEST, "location": location,
-            "n_cells_sp": values["SP_n"].sum(), "n_cells_mp": values["MP_n"].sum(),
+    n_sp, n_mp = summary["count"][used].sum(axis=0)
+    return {**test, "analysis": TTEST, "location": location, "n_cells_sp": int(n_sp),
+            "n_cells_mp": int(n_mp),
             "method": (f"one-sample t-test of per-replicate log2({location} SP / {location} "
                        "MP) against 0; fold change = 2^mean"),
-            "note": "; ".join(filter(None, [note, floor]))}
+            "note": "; ".join(filter(None, [note.lstrip("; "), floor]))}
 
 
 def _descriptive_rows(block: pd.DataFrame, endpoint: str) -> list[dict]:

@@ -211,7 +211,7 @@ def test_mixture_warns_when_few_sp_cells_are_expected():
 
 
 def test_dual_emission_gate_separates_sp_cells():
-    cells = simulate_cells(n_replicates=2, cells_per_well=1500, dual_emission=True, seed=8)
+    cells = simulate_cells(n_replicates=1, cells_per_well=2000, dual_emission=True, seed=8)
     out, gates = assign_quietly(cells, method="dual_emission")
     assert "hoechst_red_x" in out
     test = out[(out["role"] == "test") & ~out["excluded"]]
