@@ -69,8 +69,9 @@ DEFAULT_EXCLUSION_GROUP_BY = ("plate", "cell_line", "sheet_population")
 
 #: Window of normalised Hoechst around the G1 peak used by robust and dual-emission gates.
 G1_WINDOW = (-0.6, 0.35)
-#: Fewest QC-passed control cells for ``control_quantile`` (auto) and any automatic gate.
+#: Fewest QC-passed control cells for ``control_quantile`` under ``auto``.
 MIN_CONTROL_CELLS_QUANTILE = 1000
+#: Fewest QC-passed control cells for any automatic gate (fewer: a manual gate is needed).
 MIN_CONTROL_CELLS = 200
 #: Fewest reference cells for a KDE mode of the G0/G1 peak.
 MIN_REFERENCE_CELLS = 20
@@ -350,8 +351,8 @@ def flag_exclusions(
         "no_hoechst": (_no_hoechst(out) if require_hoechst else np.zeros(len(out), bool)),
     }
     reason = pd.Series("", index=out.index, dtype=object)
-    for code, mask in rules.items():
-        reason = reason + np.where(mask, code + ";", "")
+    for code in EXCLUSION_CODES:
+        reason = reason + np.where(rules[code], code + ";", "")
     out["exclude_reason"] = reason.str.rstrip(";").astype(object)
     out["excluded"] = out["exclude_reason"] != ""
     return out
@@ -554,7 +555,11 @@ def quantile_threshold(x: np.ndarray, alpha: float, confidence: float = 0.95
                        ) -> tuple[float, tuple[float, float]]:
     """The alpha-quantile of ``x`` with a distribution-free CI from order statistics.
 
-    The CI is [x_(l), x_(u)] with l, u the binomial(n, alpha) quantiles that give coverage
+    The quantile uses the Weibull plotting position (order statistic alpha (n + 1),
+    interpolated): the expected control mass below it is then alpha whatever n, so a test
+    well gated by all controls and a control well gated by half of them have the same
+    expected false-positive rate and ΔSP % is not biased by their different n. The CI is
+    [x_(l), x_(u)] with l, u the binomial(n, alpha) quantiles that give coverage
     P(l <= K <= u - 1) >= ``confidence`` (K = number of values below the true quantile).
 
     Returns
@@ -567,7 +572,7 @@ def quantile_threshold(x: np.ndarray, alpha: float, confidence: float = 0.95
     tail = (1 - confidence) / 2
     lower_rank = max(int(stats.binom.ppf(tail, n, alpha)), 1)
     upper_rank = min(int(stats.binom.ppf(1 - tail, n, alpha)) + 1, n)
-    threshold = float(np.quantile(ordered, alpha))
+    threshold = float(np.quantile(ordered, alpha, method="weibull"))
     return threshold, (float(ordered[lower_rank - 1]), float(ordered[upper_rank - 1]))
 
 
