@@ -336,12 +336,13 @@ def well_sp_plot(wells: pd.DataFrame, *, max_labels: int = 60) -> Figure:
     bottom.axhline(0, color="black", linewidth=0.8)
     top.set_ylabel("SP % (95 % CI)")
     bottom.set_ylabel("ΔSP % (95 % CI)")
-    top.legend(fontsize=8, frameon=False, loc="upper left")
     low_n = wells.get("low_cell_count", pd.Series(False, index=wells.index)).to_numpy(bool)
     if low_n.any():
         top.scatter(x[low_n], wells.loc[low_n, "sp_ci_high"], marker="v", color=GATE_COLOUR,
                     s=18, label="< 1000 QC-passed cells")
-        top.legend(fontsize=8, frameon=False, loc="upper left")
+    handles, labels = top.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=8,
+                  frameon=False)
     if len(wells) <= max_labels:
         bottom.set_xticks(x, wells["well_id"], rotation=90, fontsize=7)
     else:

@@ -279,6 +279,30 @@ class Gate:
         return x < self.threshold_x, probability
 
 
+def save_gates(gates: Sequence[Gate], path: str | PathLike) -> Path:
+    """Write gates as ``gating.json``: ``{"schema_version": 1, "gates": [...]}``."""
+    path = Path(path)
+    document = {"schema_version": SCHEMA_VERSION, "gates": [g.to_dict() for g in gates]}
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_gates(path: str | PathLike) -> list[Gate]:
+    """Read a ``gating.json`` written by :func:`save_gates`.
+
+    Raises
+    ------
+    GatingError
+        When the file is not a valid gating file (names the file).
+    """
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        return [Gate.from_dict(gate) for gate in document["gates"]]
+    except (json.JSONDecodeError, KeyError, TypeError, GatingError) as error:
+        raise GatingError(f"{path}: not a valid gating.json ({error}). Re-run the gating "
+                          "step (spmito report DIR) to write it again") from error
+
+
 def _plain(value):
     """Turn numpy scalars and arrays inside nested containers into JSON values."""
     if isinstance(value, dict):

@@ -241,9 +241,7 @@ def _add_delta(wells: pd.DataFrame, link_by: list[str], confidence: float) -> No
     wells["linked_controls"] = ""
     if "role" not in wells.columns:
         return
-    unsorted = (wells["sheet_population"] == "unsorted" if "sheet_population" in wells
-                else pd.Series(True, index=wells.index))
-    tests = wells[(wells["role"] == "test") & unsorted]
+    tests = wells[(wells["role"] == "test") & _gated(wells)]
     controls = wells[wells["role"] == "inhibitor_control"]
     if tests.empty:
         return
@@ -293,10 +291,15 @@ def _pool_controls(linked: pd.DataFrame, confidence: float) -> pd.Series:
     return pd.Series([*map(float, values), wells], index=names, dtype=object)
 
 
+def _gated(wells: pd.DataFrame) -> pd.Series:
+    """Whether each well is unsorted (its SP % comes from a gate, not from the sheet)."""
+    if "sheet_population" not in wells.columns:
+        return pd.Series(True, index=wells.index)
+    return wells["sheet_population"] == "unsorted"
+
+
 def _flag_low_counts(wells: pd.DataFrame, min_cells: int) -> None:
-    gated = (wells["sheet_population"] == "unsorted" if "sheet_population" in wells
-             else pd.Series(True, index=wells.index))
-    wells["low_cell_count"] = gated & (wells["n_cells"] < min_cells)
+    wells["low_cell_count"] = _gated(wells) & (wells["n_cells"] < min_cells)
     low = wells.index[wells["low_cell_count"]]
     if len(low):
         warnings.warn(f"{len(low)} wells have fewer than {min_cells} QC-passed cells (e.g. "

@@ -20,8 +20,10 @@ from measure.population import (
     fit_gaussian_mixture_1d,
     flag_exclusions,
     g1_mode_log2,
+    load_gates,
     quantile_threshold,
     robust_threshold,
+    save_gates,
 )
 from measure.simulate import simulate_cells
 from tests.measure.conftest import assign_quietly
@@ -235,6 +237,14 @@ def test_gate_json_round_trip(tmp_path, gated):
     for key in ("method", "threshold_x", "alpha", "reference_wells", "software_version",
                 "created", "schema_version"):
         assert key in written
+
+
+def test_gating_json_holds_every_gate(tmp_path, gated):
+    _, gates = gated
+    assert load_gates(save_gates(gates, tmp_path / "gating.json")) == gates
+    (tmp_path / "bad.json").write_text('{"gates": [{"method": "nope"}]}')
+    with pytest.raises(GatingError, match="bad.json"):
+        load_gates(tmp_path / "bad.json")
 
 
 def test_bad_gate_files_are_refused_with_the_file_name(tmp_path):
