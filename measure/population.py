@@ -364,21 +364,24 @@ def flag_exclusions(
         A copy of ``cells`` with the two columns.
     """
     out = cells.copy()
+    group_median = _GroupMedian(out, group_by)
     rules = {
-        "dead": _dead(out, group_by, viability_threshold),
-        "pyknotic": _pyknotic(out, group_by),
-        "doublet": _doublet(out, group_by),
+        "dead": _dead(out, group_median, viability_threshold),
+        "pyknotic": _pyknotic(out, group_median),
+        "doublet": _doublet(out, group_median),
         "no_nucleus": _no_nucleus(out),
         "border": _flag(out, "touches_border"),
         "z_clipped": _flag(out, "z_clipped"),
         "saturated": _flag(out, "saturated"),
         "no_hoechst": (_no_hoechst(out) if require_hoechst else np.zeros(len(out), bool)),
     }
-    reason = pd.Series("", index=out.index, dtype=object)
-    for code in EXCLUSION_CODES:
-        reason = reason + np.where(rules[code], code + ";", "")
-    out["exclude_reason"] = reason.str.rstrip(";").astype(object)
-    out["excluded"] = out["exclude_reason"] != ""
+    flags = np.column_stack([rules[code] for code in EXCLUSION_CODES])
+    excluded = flags.any(axis=1)
+    codes = np.asarray(EXCLUSION_CODES, dtype=object)
+    reason = np.full(len(out), "", dtype=object)
+    reason[excluded] = [";".join(codes[row]) for row in flags[excluded]]
+    out["exclude_reason"] = pd.Series(reason, index=out.index, dtype=object)
+    out["excluded"] = excluded
     return out
 
 
@@ -407,42 +410,46 @@ def _complete_cells(cells: pd.DataFrame) -> np.ndarray:
     return complete
 
 
-def _group_median(cells: pd.DataFrame, values, group_by: Sequence[str]) -> np.ndarray:
-    """Per-cell median of ``values`` (column name or array) over complete cells of its group."""
-    values = cells[values] if isinstance(values, str) else pd.Series(values, index=cells.index)
-    values = values.astype(float).where(_complete_cells(cells))
-    keys = present(cells, group_by)
-    if not keys:
-        return np.full(len(cells), values.median())
-    return values.groupby([cells[k] for k in keys], dropna=False).transform("median").to_numpy()
+class _GroupMedian:
+    """Per-cell median of values over the complete cells of the cell's group."""
+
+    def __init__(self, cells: pd.DataFrame, group_by: Sequence[str]):
+        keys = present(cells, group_by)
+        self.codes = (cells.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+                      if keys else np.zeros(len(cells), int))
+        self.complete = _complete_cells(cells)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        values = pd.Series(np.where(self.complete, np.asarray(values, float), np.nan))
+        return values.groupby(self.codes).transform("median").to_numpy()
 
 
-def _dead(cells, group_by, threshold) -> np.ndarray:
+def _dead(cells, group_median: _GroupMedian, threshold) -> np.ndarray:
     if "viability_mean" not in cells.columns:
         return np.zeros(len(cells), bool)
     viability = cells["viability_mean"].to_numpy(float)
     if threshold is None:
-        median = _group_median(cells, "viability_mean", group_by)
-        mad = _group_median(cells, np.abs(viability - median), group_by)
-        threshold = median + VIABILITY_ROBUST_SDS * 1.4826 * mad
+        median = group_median(viability)
+        threshold = median + VIABILITY_ROBUST_SDS * 1.4826 * group_median(
+            np.abs(viability - median))
     return viability > threshold
 
 
-def _pyknotic(cells, group_by) -> np.ndarray:
+def _pyknotic(cells, group_median: _GroupMedian) -> np.ndarray:
     nucleus = first_present(cells, ("nucleus_area_um2", "nucleus_volume_um3"))
     if nucleus is None or "hoechst_mean" not in cells.columns:
         return np.zeros(len(cells), bool)
-    small = cells[nucleus].to_numpy(float) < 0.5 * _group_median(cells, nucleus, group_by)
-    bright = (cells["hoechst_mean"].to_numpy(float)
-              > 2.0 * _group_median(cells, "hoechst_mean", group_by))
-    return small & bright
+    size = cells[nucleus].to_numpy(float)
+    brightness = cells["hoechst_mean"].to_numpy(float)
+    return (size < 0.5 * group_median(size)) & (brightness > 2.0 * group_median(brightness))
 
 
-def _doublet(cells, group_by) -> np.ndarray:
+def _doublet(cells, group_median: _GroupMedian) -> np.ndarray:
     flagged = np.zeros(len(cells), bool)
     size = first_present(cells, ("cell_area_um2", "cell_volume_um3"))
     if size is not None:
-        flagged |= cells[size].to_numpy(float) > 2.0 * _group_median(cells, size, group_by)
+        values = cells[size].to_numpy(float)
+        flagged |= values > 2.0 * group_median(values)
     if "cell_solidity" in cells.columns:
         flagged |= cells["cell_solidity"].to_numpy(float) < 0.90
     if "n_nuclei" in cells.columns:
@@ -594,8 +601,8 @@ def quantile_threshold(x: np.ndarray, alpha: float, confidence: float = 0.95
     ordered = np.sort(np.asarray(x, float))
     n = ordered.size
     tail = (1 - confidence) / 2
-    lower_rank = max(int(stats.binom.ppf(tail, n, alpha)), 1)
-    upper_rank = min(int(stats.binom.ppf(1 - tail, n, alpha)) + 1, n)
+    lower, upper = stats.binom.ppf([tail, 1 - tail], n, alpha).astype(int)
+    lower_rank, upper_rank = max(lower, 1), min(upper + 1, n)
     threshold = float(np.quantile(ordered, alpha, method="weibull"))
     return threshold, (float(ordered[lower_rank - 1]), float(ordered[upper_rank - 1]))
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
-from measure.population import assign_populations
 from measure.simulate import simulate_cells
-
-
-def assign_quietly(cells, **kwargs):
-    """assign_populations with its reviewer warnings silenced (tests check them elsewhere)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return assign_populations(cells, **kwargs)
+from tests.measure._helpers import assign_quietly
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 
 from measure.simulate import simulate_cells
 from measure.stats import well_table
-from tests.measure.conftest import assign_quietly
+from tests.measure._helpers import assign_quietly
 
 
 def _true_sp_percent(cells):

@@ -13,7 +13,7 @@ from measure import figures
 from measure.population import Gate
 from measure.simulate import simulate_cells
 from measure.stats import compare_populations, well_table
-from tests.measure.conftest import assign_quietly
+from tests.measure._helpers import assign_quietly
 
 
 def _assert_png_shows_something(path, min_width_px=600):

@@ -26,7 +26,7 @@ from measure.population import (
     save_gates,
 )
 from measure.simulate import simulate_cells
-from tests.measure.conftest import assign_quietly
+from tests.measure._helpers import assign_quietly
 
 # --- exclusions ------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from measure.stats import (
     wilcoxon_floor_note,
     wilson_interval,
 )
-from tests.measure.conftest import assign_quietly
+from tests.measure._helpers import assign_quietly
 
 # --- published worked examples -----------------------------------------------------------
 
