@@ -1,0 +1,584 @@
+"""Review of one segmented image: label edits, class overrides, undo, re-measure, save.
+
+No Qt. A :class:`ReviewSession` holds what spmito knows about one image (stack, labels,
+tables, batch calls, overrides) and edits the napari ``Labels`` layer of its cells, with or
+without a viewer. The science is elsewhere: label operations come from :mod:`segment.edits`,
+re-measurement from :func:`imaging.pipeline.remeasure_cells` (only the changed cells, on a
+crop), the file format from :mod:`imaging.corrections`.
+
+Undo
+    Every action is one undo step. A label edit goes through ``Labels.data_setitem`` inside
+    ``Labels.block_history()``, so napari's history holds exactly one item for it; brush,
+    fill and polygon strokes by hand arrive as ``events.paint`` and become ``paint``
+    actions. :meth:`ReviewSession.undo` pops napari's item for a label action and restores
+    the table rows and overrides saved with the action (no re-measure needed), so the
+    labels, tables and overrides never disagree. :meth:`ReviewSession.attach` binds
+    Ctrl+Z / Ctrl+Shift+Z of the cells layer to these.
+Classes
+    A cell's population is, in order of precedence: the reviewer's override, the live gate
+    (:meth:`ReviewSession.set_gate`), the batch's call (``DIR/cells.csv``). Re-measured
+    cells get ``hoechst_x`` with the image's own normalisation (``log2 I - x`` is the same
+    ``log2 m_ref`` for every cell of an image) and lose the batch's exclusion codes until
+    ``spmito report`` recomputes them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from psygnal import Signal
+
+from imaging import corrections
+from imaging.corrections import EditRecord
+from imaging.params import RunParams
+from imaging.pipeline import ImageResult, remeasure_cells
+from imaging.stack import Stack
+from segment import edits
+
+#: Batch-level per-cell columns (``DIR/cells.csv``) the review shows and overrides.
+CALL_COLUMNS = ("hoechst_x", "population", "population_source", "sp_probability", "excluded",
+                "exclude_reason")
+
+#: Colours of the cells layer when coloured by class.
+CLASS_COLOURS = {"SP": "#ff00ff", "MP": "#00d060", "excluded": "#8c8c8c", None: "#ffd000"}
+
+#: ``(population_override, excluded_override)`` of one cell; ``None`` = no override.
+Override = tuple[str | None, bool | None]
+
+
+@dataclass
+class _Action:
+    """One undo step: what changed, and the rows and overrides before and after."""
+
+    name: str
+    cell_ids: tuple[int, ...]
+    changes_labels: bool
+    rows_before: tuple[pd.DataFrame, pd.DataFrame]
+    rows_after: tuple[pd.DataFrame, pd.DataFrame]
+    overrides_before: dict[int, Override]
+    overrides_after: dict[int, Override]
+    detail: dict = field(default_factory=dict)
+
+
+class ReviewSession:
+    """One image under review.
+
+    Parameters
+    ----------
+    image_id : str
+        The image's id (the folder name under ``DIR/images``).
+    stack : Stack or None
+        The image; without it edits are allowed but nothing is re-measured.
+    result : ImageResult
+        Labels and per-image tables.
+    params : RunParams, optional
+        The parameters the labels and tables were made with.
+    out_dir : path-like, optional
+        The output folder the image belongs to (where :meth:`save` writes).
+    calls : DataFrame, optional
+        Batch-level columns (:data:`CALL_COLUMNS`) per ``cell_id``.
+    overrides : DataFrame, optional
+        Saved overrides (``review.csv`` columns).
+    role : str
+        The sample-sheet role of the image (``test``, ``inhibitor_control``, ...).
+    """
+
+    #: Emitted with the action name after every change of labels, tables or classes.
+    changed = Signal(str)
+
+    def __init__(self, image_id: str, stack: Stack | None, result: ImageResult,
+                 params: RunParams | None = None, *, out_dir: str | os.PathLike | None = None,
+                 calls: pd.DataFrame | None = None, overrides: pd.DataFrame | None = None,
+                 role: str = "") -> None:
+        self.image_id = image_id
+        self.stack = stack
+        self.result = result
+        self.params = params or RunParams()
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.role = role
+        self.calls = _calls_table(calls)
+        self.overrides: dict[int, Override] = _overrides_dict(overrides)
+        self.threshold_x: float | None = None
+        self.selected: list[int] = []
+        self.layer = None
+        self._auto_colormap = None
+        self.unsaved: list[EditRecord] = []
+        self.labels_changed = False
+        self._undo: list[_Action] = []
+        self._redo: list[_Action] = []
+        self._applying = False
+
+    # ------------------------------------------------------------------ layer binding
+
+    def attach(self, layer) -> None:
+        """Edit ``layer`` (a napari ``Labels`` layer showing ``result.cells``).
+
+        Shares the layer's array as the labels, re-measures hand-painted strokes, binds
+        Ctrl+Z / Ctrl+Shift+Z to :meth:`undo` / :meth:`redo` and shows the features.
+        """
+        self.layer = layer
+        self._auto_colormap = layer.colormap
+        self.result = replace(self.result, cells=layer.data)
+        layer.metadata["spmito"] = self
+        layer.events.paint.connect(self._on_paint)
+        layer.bind_key("Control-Z", lambda _layer: self.undo(), overwrite=True)
+        layer.bind_key("Control-Shift-Z", lambda _layer: self.redo(), overwrite=True)
+        self._refresh_layer()
+
+    @property
+    def cells(self) -> np.ndarray:
+        """The cell labels (the layer's array once attached)."""
+        return self.result.cells
+
+    def cell_at(self, position_px: Sequence[float]) -> int:
+        """The cell id at a point in pixel coordinates (0 outside every cell)."""
+        index = tuple(int(round(p)) for p in position_px)
+        if any(i < 0 or i >= n for i, n in zip(index, self.cells.shape)):
+            return 0
+        return int(self.cells[index])
+
+    # ---------------------------------------------------------------------- selection
+
+    def select(self, cell_id: int) -> None:
+        """Add a cell to the selection, or remove it when it is selected already."""
+        if cell_id <= 0:
+            return
+        if cell_id in self.selected:
+            self.selected.remove(cell_id)
+        else:
+            self.selected.append(cell_id)
+        self.changed.emit("selection")
+
+    def clear_selection(self) -> None:
+        """Select no cell."""
+        self.selected = []
+        self.changed.emit("selection")
+
+    # -------------------------------------------------------------------- label edits
+
+    def merge(self, cell_ids: Iterable[int] | None = None) -> tuple[int, ...]:
+        """Merge cells (default: the selection) into the one with the smallest id."""
+        ids = self._ids_or_selection(cell_ids)
+        edit = edits.merge_cells(self.cells, ids)
+        self._apply_edit("merge", edit, {"into": min(edit.cell_ids)})
+        return edit.cell_ids
+
+    def delete(self, cell_ids: Iterable[int] | None = None) -> tuple[int, ...]:
+        """Delete cells (default: the selection)."""
+        edit = edits.delete_cells(self.cells, self._ids_or_selection(cell_ids))
+        self._apply_edit("delete", edit, {})
+        return edit.cell_ids
+
+    def split_by_line(self, line_px: np.ndarray) -> tuple[int, ...]:
+        """Cut the cell a drawn line crosses most along the line.
+
+        Parameters
+        ----------
+        line_px : ndarray, shape (N, ndim)
+            Polyline vertices in pixel coordinates of the labels; in 3-D the plane of the
+            first vertex picks the cell and the cut runs through every plane.
+        """
+        line_px = np.asarray(line_px, float)
+        cell_id = self._cell_crossed_by(line_px)
+        edit = edits.split_cell_by_line(self.cells, cell_id, line_px[:, -2:])
+        self._apply_edit("split_line", edit, {"line_px": np.round(line_px, 2).tolist()})
+        return edit.cell_ids
+
+    def split_by_seeds(self, seeds_px: np.ndarray) -> tuple[int, ...]:
+        """Split the cell under the first seed into one part per seed (watershed)."""
+        seeds_px = np.asarray(seeds_px, float)
+        cell_id = self.cell_at(seeds_px[0]) if len(seeds_px) else 0
+        edit = edits.split_cell_by_seeds(self.cells, cell_id, seeds_px,
+                                         spacing=self.result.voxel_size_um)
+        self._apply_edit("split_seeds", edit, {"seeds_px": np.round(seeds_px, 2).tolist()})
+        return edit.cell_ids
+
+    def next_free_id(self) -> int:
+        """The id a new cell painted by hand should get."""
+        return edits.next_free_id(self.cells)
+
+    # ------------------------------------------------------------------ class changes
+
+    def toggle_population(self, cell_id: int) -> str:
+        """Flip a cell between SP and MP (a manual override); return the new class."""
+        current = self.features().set_index("cell_id").at[cell_id, "population"]
+        new = "MP" if current == "SP" else "SP"
+        self._change_override("population", cell_id, population=new)
+        return new
+
+    def toggle_excluded(self, cell_id: int) -> bool:
+        """Exclude a kept cell or keep an excluded one (a manual override)."""
+        excluded = not bool(self.features().set_index("cell_id").at[cell_id, "excluded"])
+        self._change_override("exclusion", cell_id, excluded=excluded)
+        return excluded
+
+    def set_gate(self, threshold_x: float | None) -> None:
+        """Call cells SP below ``threshold_x`` of ``hoechst_x`` (``None``: the batch's calls)."""
+        self.threshold_x = threshold_x
+        self._refresh_layer()
+        self.changed.emit("gate")
+
+    def set_hoechst_x(self, hoechst_x: pd.Series) -> None:
+        """Replace the normalised Hoechst of the cells (a Series indexed by ``cell_id``)."""
+        calls = self.calls.reindex(self.calls.index.union(hoechst_x.index))
+        calls["hoechst_x"] = hoechst_x.reindex(calls.index).astype(float)
+        self.calls = calls
+        self._refresh_layer()
+        self.changed.emit("hoechst_x")
+
+    # ------------------------------------------------------------------- undo / redo
+
+    def undo(self) -> None:
+        """Undo the last action (labels, tables and overrides together)."""
+        self._step(self._undo, self._redo, undoing=True)
+
+    def redo(self) -> None:
+        """Redo the last undone action."""
+        self._step(self._redo, self._undo, undoing=False)
+
+    @property
+    def can_undo(self) -> bool:
+        """Whether there is an action to undo."""
+        return bool(self._undo)
+
+    # --------------------------------------------------------------------- features
+
+    def features(self) -> pd.DataFrame:
+        """The per-cell table shown by the layer: measurements, classes and overrides."""
+        return review_features(self.result.cell_table, self.calls,
+                               self.overrides_table(), self.threshold_x)
+
+    def overrides_table(self) -> pd.DataFrame:
+        """The overrides as a ``review.csv`` table."""
+        if not self.overrides:
+            return corrections.empty_overrides()
+        ids = sorted(self.overrides)
+        return pd.DataFrame({"cell_id": pd.Series(ids, dtype="int64"),
+                             "population_override": [self.overrides[i][0] for i in ids],
+                             "excluded_override": [self.overrides[i][1] for i in ids]})
+
+    # ------------------------------------------------------------------------- save
+
+    def save(self, out_dir: str | os.PathLike | None = None) -> Path:
+        """Write labels (when edited), re-measured tables, overrides and the edit log.
+
+        Parameters
+        ----------
+        out_dir : path-like, optional
+            The output folder; default the one the image was read from. An image that was
+            segmented in napari gets the batch's per-image outputs there first.
+
+        Returns
+        -------
+        Path
+            The output folder.
+        """
+        target = Path(out_dir) if out_dir is not None else self.out_dir
+        if target is None:
+            raise ValueError(f"{self.image_id}: choose an output folder to save into")
+        if not (target / "images" / self.image_id).is_dir():
+            from imaging.batch import write_image_outputs
+
+            write_image_outputs(target, self.image_id, self.result)
+        elif self.labels_changed:
+            corrections.write_corrected_cells(target, self.image_id, self.cells,
+                                              self.result.voxel_size_um)
+            corrections.write_corrected_tables(target, self.image_id, self.result.cell_table,
+                                               self.result.mito_table)
+        corrections.write_review(target, self.image_id, self.overrides_table())
+        self.unsaved.append(EditRecord("save", self.image_id, (), {"folder": str(target)}))
+        corrections.append_edits(target, self.unsaved)
+        self.unsaved = []
+        self.out_dir = target
+        self.labels_changed = False
+        self.changed.emit("save")
+        return target
+
+    # ---------------------------------------------------------------------- internals
+
+    def _ids_or_selection(self, cell_ids: Iterable[int] | None) -> list[int]:
+        ids = list(self.selected if cell_ids is None else cell_ids)
+        if not ids:
+            raise edits.EditError("select cells first (click them)")
+        return ids
+
+    def _cell_crossed_by(self, line_px: np.ndarray) -> int:
+        """The cell most of the line's length lies on."""
+        if len(line_px) < 2:
+            raise edits.EditError("draw a line of two or more points across the cell")
+        steps = np.linspace(0, 1, 64)[:, None]
+        samples = np.concatenate([a + steps * (b - a) for a, b in zip(line_px[:-1],
+                                                                     line_px[1:])])
+        if self.cells.ndim == 3:
+            samples[:, 0] = line_px[0, 0]
+        ids = np.array([self.cell_at(p) for p in samples])
+        ids = ids[ids > 0]
+        if ids.size == 0:
+            raise edits.EditError("the line crosses no cell")
+        return int(np.bincount(ids).argmax())
+
+    def _apply_edit(self, name: str, edit: edits.LabelEdit, detail: dict) -> None:
+        """Write a label edit as one napari undo step, re-measure, record the action."""
+        if self.layer is None:
+            raise RuntimeError("attach the session to its cells layer before editing")
+        self._applying = True
+        try:
+            with self.layer.block_history():
+                self.layer.data_setitem(edit.indices, edit.values)
+        finally:
+            self._applying = False
+        self._after_label_change(name, edit.cell_ids, detail)
+
+    def _on_paint(self, event) -> None:
+        """A stroke painted, filled or erased by hand: re-measure the labels it touched."""
+        if self._applying:
+            return
+        ids = _ids_in_history_item(event.value)
+        if ids:
+            # napari may announce a single (non-stroke) edit before writing it: write first
+            _write_history_item(self.cells, event.value)
+            self._after_label_change("paint", ids, {})
+
+    def _after_label_change(self, name: str, cell_ids: tuple[int, ...], detail: dict) -> None:
+        before = self._rows(cell_ids)
+        overrides_before = {i: self.overrides[i] for i in cell_ids if i in self.overrides}
+        if self.stack is not None:
+            self.result = remeasure_cells(self.stack, self.result, cell_ids, self.params)
+        present = set(self.result.cell_table["cell_id"].astype(int))
+        for cell_id in cell_ids:
+            if cell_id not in present:
+                self.overrides.pop(cell_id, None)
+        overrides_after = {i: self.overrides[i] for i in cell_ids if i in self.overrides}
+        self._record(_Action(name, cell_ids, True, before, self._rows(cell_ids),
+                             overrides_before, overrides_after, detail))
+        self.selected = [i for i in self.selected if i in present]
+        self.labels_changed = True
+
+    def _change_override(self, name: str, cell_id: int, **change) -> None:
+        before = {cell_id: self.overrides[cell_id]} if cell_id in self.overrides else {}
+        population, excluded = self.overrides.get(cell_id, (None, None))
+        self.overrides[cell_id] = (change.get("population", population),
+                                   change.get("excluded", excluded))
+        rows = self._rows((cell_id,))
+        self._record(_Action(name, (cell_id,), False, rows, rows, before,
+                             {cell_id: self.overrides[cell_id]}, change))
+
+    def _record(self, action: _Action) -> None:
+        self._undo.append(action)
+        del self._undo[:-self._history_limit()]
+        self._redo.clear()
+        self.unsaved.append(EditRecord(action.name, self.image_id, action.cell_ids,
+                                       action.detail))
+        self._refresh_layer()
+        self.changed.emit(action.name)
+
+    def _step(self, source: list[_Action], target: list[_Action], undoing: bool) -> None:
+        if not source:
+            return
+        action = source.pop()
+        if action.changes_labels and self.layer is not None:
+            self._applying = True
+            try:
+                self.layer.undo() if undoing else self.layer.redo()
+            finally:
+                self._applying = False
+            self.labels_changed = True
+        rows = action.rows_before if undoing else action.rows_after
+        self._restore_rows(action.cell_ids, rows)
+        for cell_id in action.cell_ids:
+            self.overrides.pop(cell_id, None)
+        self.overrides.update(action.overrides_before if undoing else action.overrides_after)
+        target.append(action)
+        self.unsaved.append(EditRecord("undo" if undoing else "redo", self.image_id,
+                                       action.cell_ids, {"action": action.name}))
+        self._refresh_layer()
+        self.changed.emit("undo" if undoing else "redo")
+
+    def _history_limit(self) -> int:
+        """Actions kept for undo: no more than napari keeps label edits, so both agree."""
+        history = getattr(self.layer, "_undo_history", None)  # napari keeps it private
+        return getattr(history, "maxlen", None) or 100
+
+    def _rows(self, cell_ids: Iterable[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        ids = list(cell_ids)
+        cells, mito = self.result.cell_table, self.result.mito_table
+        return cells[cells["cell_id"].isin(ids)], mito[mito["cell_id"].isin(ids)]
+
+    def _restore_rows(self, cell_ids: Sequence[int],
+                      rows: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+        cell_table = _replace_rows(self.result.cell_table, cell_ids, rows[0], "cell_id")
+        mito_table = _replace_rows(self.result.mito_table, cell_ids, rows[1], "mito_id")
+        self.result = replace(self.result, cell_table=cell_table, mito_table=mito_table)
+
+    def _refresh_layer(self) -> None:
+        """Show the current features and class colours on the layer."""
+        if self.layer is None:
+            return
+        features = self.features()
+        self.layer.features = features
+        colours = class_colours(features)
+        if colours:
+            from napari.utils.colormaps import DirectLabelColormap
+
+            self.layer.colormap = DirectLabelColormap(color_dict=colours)
+        elif self.layer.colormap is not self._auto_colormap:
+            self.layer.colormap = self._auto_colormap
+
+
+# ------------------------------------------------------------------ pure table helpers
+
+
+def review_features(cell_table: pd.DataFrame, calls: pd.DataFrame, overrides: pd.DataFrame,
+                    threshold_x: float | None = None) -> pd.DataFrame:
+    """The per-cell table a reviewer sees: measurements + classes + overrides.
+
+    Parameters
+    ----------
+    cell_table : DataFrame
+        Per-image measurements with ``cell_id``.
+    calls : DataFrame
+        Batch-level columns (:data:`CALL_COLUMNS`) indexed by ``cell_id``.
+    overrides : DataFrame
+        ``review.csv`` columns.
+    threshold_x : float, optional
+        A live gate on ``hoechst_x``; it replaces the batch's population calls.
+
+    Returns
+    -------
+    DataFrame
+        ``index`` (= ``cell_id``, what napari matches label values with), the
+        measurements, ``hoechst_x``, ``population``, ``population_source``, ``excluded``,
+        ``exclude_reason``, ``population_override``, ``excluded_override``.
+    """
+    ids = cell_table["cell_id"].astype("int64").to_numpy()
+    features = cell_table.reset_index(drop=True)
+    features.insert(0, "index", ids)
+    joined = calls.reindex(ids)
+    for column in CALL_COLUMNS:
+        values = joined[column].to_numpy() if column in joined else np.full(len(ids), np.nan)
+        features[column] = values if column in ("hoechst_x", "sp_probability") \
+            else values.astype(object)
+    features["hoechst_x"] = _hoechst_x_with_image_normalisation(features)
+    population = np.array(features["population"], dtype=object)
+    source = np.array(features["population_source"], dtype=object)
+    if threshold_x is not None:
+        x = features["hoechst_x"].to_numpy(float)
+        finite = np.isfinite(x)
+        population[finite] = np.where(x[finite] < threshold_x, "SP", "MP")
+        source[finite] = "gate"
+    excluded = np.array(features["excluded"], dtype=object)
+    excluded = np.where(pd.isna(excluded), False, excluded).astype(bool)
+    by_cell = overrides.set_index("cell_id").reindex(ids)
+    population_override = by_cell["population_override"].to_numpy(object)
+    excluded_override = by_cell["excluded_override"].to_numpy(object)
+    has_population = pd.notna(population_override)
+    has_excluded = pd.notna(excluded_override)
+    population[has_population] = population_override[has_population]
+    source[has_population] = "manual"
+    excluded[has_excluded] = excluded_override[has_excluded].astype(bool)
+    features["population"] = population
+    features["population_source"] = source
+    features["excluded"] = excluded
+    features["population_override"] = population_override
+    features["excluded_override"] = excluded_override
+    return features.reset_index(drop=True)
+
+
+def class_colours(features: pd.DataFrame) -> dict:
+    """Label colours by class (``{}`` when no cell has a population or exclusion)."""
+    population = features["population"].where(features["population"].isin(["SP", "MP"]))
+    excluded = features["excluded"].to_numpy(bool)
+    if population.isna().all() and not excluded.any():
+        return {}
+    colours = {None: CLASS_COLOURS[None], 0: "transparent"}
+    for cell_id, cls, out in zip(features["index"], population, excluded):
+        key = "excluded" if out else (cls if isinstance(cls, str) else None)
+        colours[int(cell_id)] = CLASS_COLOURS[key]
+    return colours
+
+
+def _hoechst_x_with_image_normalisation(features: pd.DataFrame) -> np.ndarray:
+    """``hoechst_x``, filled for re-measured cells with the image's ``log2 m_ref``."""
+    x = features["hoechst_x"].to_numpy(float)
+    if "hoechst_integrated" not in features or np.isfinite(x).all():
+        return x
+    intensity = features["hoechst_integrated"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log2_intensity = np.where(intensity > 0, np.log2(intensity), np.nan)
+    offsets = log2_intensity - x
+    offsets = offsets[np.isfinite(offsets)]
+    if offsets.size == 0:
+        return x
+    return np.where(np.isfinite(x), x, log2_intensity - np.median(offsets))
+
+
+def _calls_table(calls: pd.DataFrame | None) -> pd.DataFrame:
+    """Batch calls indexed by ``cell_id`` with every :data:`CALL_COLUMNS` column."""
+    if calls is None:
+        calls = pd.DataFrame({"cell_id": pd.Series(dtype="int64")})
+    table = calls.set_index(calls["cell_id"].astype("int64")) if "cell_id" in calls else calls
+    return table.reindex(columns=list(CALL_COLUMNS))
+
+
+def _overrides_dict(overrides: pd.DataFrame | None) -> dict[int, Override]:
+    if overrides is None or overrides.empty:
+        return {}
+    return {int(row.cell_id): (_none_if_missing(row.population_override),
+                               _none_if_missing(row.excluded_override))
+            for row in overrides.itertuples(index=False)}
+
+
+def _none_if_missing(value):
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+def _replace_rows(table: pd.DataFrame, cell_ids: Sequence[int], rows: pd.DataFrame,
+                  key: str) -> pd.DataFrame:
+    kept = table[~table["cell_id"].isin(list(cell_ids))]
+    parts = [part for part in (kept, rows) if len(part)]
+    if not parts:
+        return table.iloc[:0]
+    return pd.concat(parts, ignore_index=True).sort_values(key, ignore_index=True)
+
+
+def _ids_in_history_item(item: Iterable) -> tuple[int, ...]:
+    """Labels changed by one napari history item (old and new values, 0 excluded)."""
+    values: set[int] = set()
+    for atom in item:
+        if hasattr(atom, "old_values"):  # a masked paint atom (brush, fill, polygon)
+            old, new = atom.old_values, atom.new_value
+        else:  # a data_setitem atom: (indices, old values, new values)
+            _, old, new = atom
+        values.update(np.unique(np.asarray(old)).tolist())
+        values.update(np.unique(np.asarray(new)).tolist())
+    return tuple(sorted(int(v) for v in values if v != 0))
+
+
+def _write_history_item(labels: np.ndarray, item: Iterable) -> None:
+    """Make ``labels`` hold the new values of a napari history item (idempotent)."""
+    for atom in item:
+        if hasattr(atom, "old_values"):
+            if atom.mask is None:
+                labels[atom.slice_key] = atom.new_value
+            else:
+                region = labels[atom.slice_key]
+                region[atom.mask] = atom.new_value
+        else:
+            indices, _, new = atom
+            labels[indices] = new
+
+
+def session_of(layer) -> ReviewSession | None:
+    """The review session behind a cells layer (attached on first use), or ``None``."""
+    session = layer.metadata.get("spmito") if hasattr(layer, "metadata") else None
+    if not isinstance(session, ReviewSession):
+        return None
+    if session.layer is not layer and layer.metadata.get("spmito_role") == "cells":
+        session.attach(layer)
+    return session
+
