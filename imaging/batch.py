@@ -302,3 +302,78 @@ def check_usage(params: RunParams, tasks: list[ImageTask]) -> None:
         raise SpmitoInputError(None, "no images found in the inputs",
                                "Give image files, folders holding .tif/.ome.tif files, or a "
                                "sample sheet (.csv).")
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch run produced: per-image statuses and the batch-level summary notes."""
+
+    statuses: list[ImageStatus]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_failed(self) -> int:
+        """Number of images that failed."""
+        return sum(s.status == "failed" for s in self.statuses)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every image is done, 1 when some failed (contract.md)."""
+        return 1 if self.n_failed else 0
+
+
+def inputs_to_sheet(inputs: list[str]) -> pd.DataFrame:
+    """A sample sheet from ``spmito run`` inputs: one ``.csv`` sheet, or files and folders."""
+    from imaging.sheet import read_sample_sheet, sheet_from_paths
+
+    sheets = [p for p in inputs if str(p).lower().endswith(".csv")]
+    if sheets and len(inputs) > 1:
+        raise SpmitoInputError(sheets[0], "a sample sheet must be the only input",
+                               "Put every image in the sheet, or give images/folders only.")
+    return read_sample_sheet(sheets[0]) if sheets else sheet_from_paths(inputs)
+
+
+def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
+              progress: bool = True) -> BatchOutcome:
+    """Analyse every image of ``sheet`` into ``out_dir``, then the batch-level steps.
+
+    Parameters
+    ----------
+    sheet : DataFrame
+        Sample sheet (:mod:`imaging.sheet`), absolute paths.
+    out_dir : path-like
+        Output folder (contract.md layout).
+    params : RunParams
+        Run parameters.
+    progress : bool
+        Show a progress bar (done, failed, ETA).
+
+    Returns
+    -------
+    BatchOutcome
+    """
+    from imaging.summary import summarise
+
+    out_dir = Path(out_dir)
+    handler = add_log_file(out_dir)
+    try:
+        started = now_iso()
+        if params.cells_mask:
+            sheet = sheet.assign(cells_mask=str(Path(params.cells_mask).resolve()))
+        tasks = tasks_from_sheet(sheet)
+        check_usage(params, tasks)
+        write_table_csv(out_dir / "sheet.csv", sheet)
+        write_run_json(out_dir, params, sheet, [], started, {"status": "running"})
+        log.info("run: %d image(s) into %s", len(tasks), out_dir)
+        statuses = execute(tasks, params, out_dir, progress)
+        write_failures(out_dir, statuses)
+        notes = summarise(out_dir, params, statuses)
+        write_run_json(out_dir, params, sheet, statuses, started, {"status": "finished",
+                                                                   "notes": notes})
+        return BatchOutcome(statuses, notes)
+    finally:
+        log.removeHandler(handler)
+        handler.close()

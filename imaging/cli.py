@@ -213,7 +213,43 @@ def _dispatch(args: argparse.Namespace) -> int:
         from imaging.demo import demo_command
 
         return demo_command(args)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "report":
+        return _report(args)
     raise SpmitoError(f"'spmito {args.command}' is not available in this version yet.")
+
+
+_RUN_FLAGS = ("channels", "voxel_size", "axes", "timepoint", "model", "cell_diameter",
+              "nucleus_diameter", "cells_mask", "gate", "gate_file", "workers", "scheduler",
+              "resume", "device")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from imaging.batch import inputs_to_sheet, run_batch
+    from imaging.params import resolve_params
+
+    params = resolve_params({name: getattr(args, name) for name in _RUN_FLAGS}, args.config)
+    outcome = run_batch(inputs_to_sheet(args.inputs), args.out, params)
+    _print_outcome(outcome, args.out)
+    return outcome.exit_code
+
+
+def _report(args: argparse.Namespace) -> int:
+    from imaging.summary import report_command
+
+    return report_command(args.dir, gate=args.gate, gate_file=args.gate_file)
+
+
+def _print_outcome(outcome, out_dir: str) -> None:
+    done = sum(s.status == "done" for s in outcome.statuses)
+    skipped = sum(s.status == "skipped" for s in outcome.statuses)
+    print(f"{done} image(s) analysed, {skipped} already done, {outcome.n_failed} failed "
+          f"(see {out_dir}/failures.csv)" if outcome.n_failed else
+          f"{done} image(s) analysed, {skipped} already done, none failed")
+    for note in outcome.notes:
+        print(f"  {note}")
+    print(f"report: {out_dir}/report.html")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,321 @@
+"""The batch-level steps, from the per-image outputs on disk.
+
+``spmito run`` calls :func:`summarise` after the images; ``spmito report DIR`` calls it
+again, so corrections made in napari (cell labels, class and exclusion overrides, a manual
+gate; :mod:`imaging.corrections`) are taken up: an image whose labels were edited is
+re-measured first. Steps: all cells with sample-sheet columns -> exclusions, Hoechst
+normalisation and SP/MP calls -> per-well SP %, replicate medians, SP-vs-MP statistics ->
+figures -> ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imaging.atomic import atomic_path, write_text_atomic
+from imaging.batch import ImageStatus, image_dir, write_table_csv
+from imaging.errors import SpmitoInputError
+from imaging.params import RunParams
+
+#: Column order of DIR/cells.csv (contract.md); sheet columns and extras follow.
+CELL_COLUMNS = [
+    "image_id", "cell_id", "nucleus_id", "n_nuclei", "centroid_z", "centroid_y", "centroid_x",
+    "cell_area_um2", "cell_volume_um3", "nucleus_area_um2", "nucleus_volume_um3",
+    "hoechst_integrated", "hoechst_x", "population", "population_source", "sp_probability",
+    "excluded", "exclude_reason", "mito_count", "mito_area_um2", "mito_volume_um3",
+    "mito_fraction", "mito_mean_size", "fragmentation_index", "mito_skeleton_length_um",
+    "mito_branches", "mito_junctions", "mito_endpoints", "mito_networks", "mito_individuals",
+    "mito_intensity_integrated", "mito_intensity_mean", "touches_border", "z_clipped",
+    "saturated",
+]
+#: Sheet columns that describe files, not the biology; not copied into cell tables.
+_FILE_COLUMNS = ("path", "cells_mask")
+
+
+# ------------------------------------------------------------------------ collecting
+
+
+def _sheet(out_dir: Path) -> pd.DataFrame:
+    path = out_dir / "sheet.csv"
+    if not path.is_file():
+        raise SpmitoInputError(out_dir, "no sheet.csv: this is not an output folder of "
+                               "spmito run", "Give the folder that spmito run --out wrote.")
+    return pd.read_csv(path, dtype={"well": str, "plate": str})
+
+
+def _params(out_dir: Path) -> RunParams:
+    run = json.loads((out_dir / "run.json").read_text())
+    stored = run.get("parameters_um", {})
+    stored = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+    return RunParams(**stored)
+
+
+def remeasure_corrected(out_dir: Path, params: RunParams) -> list[str]:
+    """Re-measure every image whose cell labels were edited since the batch wrote them.
+
+    Returns
+    -------
+    list of str
+        The image ids re-measured.
+    """
+    from imaging.corrections import corrected_images
+    from imaging.io import read_labels, read_stack
+    from imaging.pipeline import measure_labels
+
+    edited = corrected_images(out_dir)
+    for image_id in edited:
+        folder = image_dir(out_dir, image_id)
+        done = json.loads((folder / "done.json").read_text())
+        stack = read_stack(done["input"], axes=params.axes, channels=params.channels,
+                           voxel_size_um=params.voxel_size_um, timepoint=params.timepoint)
+        labels = {name: read_labels(folder / f"{name}.ome.tif")[0]
+                  for name in ("cells", "nuclei", "mito")}
+        cell_table, mito_table = measure_labels(stack, labels["cells"], labels["nuclei"],
+                                                labels["mito"], params)
+        write_table_csv(folder / "cells.csv", cell_table.assign(image_id=image_id))
+        write_table_csv(folder / "mito.csv", mito_table.assign(image_id=image_id))
+    return edited
+
+
+def collect_tables(out_dir: Path, sheet: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All per-image cell and mitochondrion tables of finished images, with sheet columns.
+
+    The sheet columns (all but file paths) are joined on ``image_id``.
+    """
+    cell_tables, mito_tables = [], []
+    for image_id in sheet["image_id"].astype(str):
+        folder = image_dir(out_dir, image_id)
+        if not (folder / "done.json").is_file():
+            continue
+        cell_tables.append(pd.read_csv(folder / "cells.csv", dtype={"image_id": str}))
+        mito_tables.append(pd.read_csv(folder / "mito.csv", dtype={"image_id": str}))
+    if not cell_tables:
+        return pd.DataFrame(columns=["image_id", "cell_id"]), pd.DataFrame(
+            columns=["image_id", "mito_id"])
+    cells = pd.concat(cell_tables, ignore_index=True)
+    mito = pd.concat(mito_tables, ignore_index=True)
+    described = sheet.drop(columns=[c for c in _FILE_COLUMNS if c in sheet.columns])
+    described = described.assign(image_id=described["image_id"].astype(str))
+    cells = cells.merge(described, on="image_id", how="left", suffixes=("", "_sheet"))
+    return cells, mito
+
+
+# -------------------------------------------------------------------------- gating
+
+
+def _manual_gate(out_dir: Path, params: RunParams, gate_file: str | None):
+    """The manual gate to apply: ``--gate-file``, else ``DIR/manual_gate.json`` (napari)."""
+    from measure.population import Gate
+
+    if gate_file:
+        return Gate.load(gate_file)
+    from imaging.corrections import read_manual_gate
+
+    stored = read_manual_gate(out_dir)
+    if stored is not None and params.gate in (None, "manual"):
+        return Gate.from_dict(stored)
+    return None
+
+
+def call_populations(cells: pd.DataFrame, out_dir: Path, params: RunParams,
+                     gate_file: str | None, notes: list[str]):
+    """Exclusions, normalisation and SP/MP calls with napari overrides applied.
+
+    Returns the classified table and the gates; on a gating refusal (e.g. fewer than 200
+    control cells) the cells keep no population and the reason goes into ``notes``.
+    """
+    from measure.population import GatingError, assign_populations
+
+    from imaging.corrections import read_overrides
+
+    overrides = read_overrides(out_dir)
+    population = {(str(r.image_id), int(r.cell_id)): r.population_override
+                  for r in overrides.itertuples() if r.population_override in ("SP", "MP")}
+    gate = _manual_gate(out_dir, params, gate_file)
+    method = "manual" if gate is not None else (params.gate or "auto")
+    try:
+        classified, gates = assign_populations(cells, method=method, gate=gate,
+                                               alpha=params.alpha, overrides=population)
+    except GatingError as error:
+        notes.append(f"no SP/MP calls: {error}")
+        return cells.assign(population=pd.NA, population_source=pd.NA), []
+    return _apply_exclusion_overrides(classified, overrides), gates
+
+
+def _apply_exclusion_overrides(cells: pd.DataFrame, overrides: pd.DataFrame) -> pd.DataFrame:
+    """Manual exclude/include from napari; the code ``manual`` marks a manual exclusion.
+
+    Manual exclusions act on SP % and statistics; the gate stays set on automatic QC.
+    """
+    chosen = overrides[overrides["excluded_override"].isin([True, False])]
+    if chosen.empty:
+        return cells
+    cells = cells.copy()
+    key = cells["image_id"].astype(str) + "#" + cells["cell_id"].astype(str)
+    decision = dict(zip(chosen["image_id"].astype(str) + "#" + chosen["cell_id"].astype(str),
+                        chosen["excluded_override"]))
+    picked = key.map(decision)
+    exclude = picked.eq(True)
+    include = picked.eq(False)
+    cells.loc[exclude, "excluded"] = True
+    cells.loc[exclude, "exclude_reason"] = cells.loc[exclude, "exclude_reason"].fillna("") \
+        .map(lambda r: ";".join(filter(None, [r, "manual"])))
+    cells.loc[include, "excluded"] = False
+    cells.loc[include, "exclude_reason"] = ""
+    return cells
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _ordered_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    first = [c for c in CELL_COLUMNS if c in cells.columns]
+    return cells[first + [c for c in cells.columns if c not in first]]
+
+
+def write_parquet(path: Path, table: pd.DataFrame) -> None:
+    """Write a table as Parquet atomically (mixed object columns stored as text)."""
+    table = table.copy()
+    for column in table.select_dtypes(include="object").columns:
+        table[column] = table[column].map(lambda v: None if v is None or v is pd.NA
+                                          or (isinstance(v, float) and np.isnan(v)) else str(v))
+    with atomic_path(path) as tmp:
+        table.to_parquet(tmp, index=False)
+
+
+def write_batch_tables(out_dir: Path, cells: pd.DataFrame, mito: pd.DataFrame,
+                       wells: pd.DataFrame, replicates: pd.DataFrame, stats: pd.DataFrame,
+                       gates: list) -> None:
+    """Write the batch tables.
+
+    DIR/cells.csv (+ .parquet), mito.parquet, wells.csv, replicates.csv, stats.csv and
+    gating.json.
+    """
+    cells = _ordered_cells(cells).sort_values(["image_id", "cell_id"], ignore_index=True)
+    write_table_csv(out_dir / "cells.csv", cells)
+    write_parquet(out_dir / "cells.parquet", cells)
+    write_parquet(out_dir / "mito.parquet", mito)
+    write_table_csv(out_dir / "wells.csv", wells)
+    write_table_csv(out_dir / "replicates.csv", replicates)
+    write_table_csv(out_dir / "stats.csv", stats)
+    write_text_atomic(out_dir / "gating.json",
+                      json.dumps([g.to_dict() for g in gates], indent=2, default=str) + "\n")
+
+
+def _save_figure(figure, path: Path) -> Path:
+    from measure.figures import save_figure
+
+    with atomic_path(path) as tmp:
+        save_figure(figure, tmp)
+    return path
+
+
+def make_figures(out_dir: Path, cells: pd.DataFrame, wells: pd.DataFrame, stats: pd.DataFrame,
+                 gates: list) -> list[tuple[Path, str]]:
+    """Gating histograms, per-well SP %, SuperPlots and ECDFs as PNGs in DIR/figures."""
+    from measure.stats import primary_endpoint
+
+    from measure import figures
+
+    folder = out_dir / "figures"
+    made: list[tuple[Path, str]] = []
+    pooled = [g for g in gates if g.method != "sheet" and g.applies_to
+              and "leave-out" not in g.gate_id and "cross-fit" not in g.gate_id]
+    for index, gate in enumerate(pooled[:6]):
+        group = ", ".join(map(str, gate.group.values())) or "all cells"
+        made.append((_save_figure(figures.gating_histogram(cells, gate),
+                                  folder / f"gating_{index}.png"),
+                     f"Hoechst gate ({gate.method}) of {group}: test wells over controls"))
+    if not wells.empty and "sp_percent" in wells:
+        made.append((_save_figure(figures.well_sp_plot(wells), folder / "wells_sp.png"),
+                     "SP % per well with Wilson 95 % CI; ΔSP % of test wells (Newcombe CI)"))
+    if "population" in cells and cells["population"].isin(["SP", "MP"]).any():
+        endpoints = [primary_endpoint(cells), "mito_count", "fragmentation_index"]
+        for endpoint in dict.fromkeys(e for e in endpoints if e in cells):
+            made.append((_save_figure(figures.superplot(cells, endpoint, stats=stats),
+                                      folder / f"superplot_{endpoint}.png"),
+                         f"SuperPlot of {endpoint}: cells as dots, replicate medians joined"))
+        made.append((_save_figure(figures.ecdf_plot(cells, primary_endpoint(cells)),
+                                  folder / "ecdf.png"),
+                     "ECDF of the primary endpoint, SP vs MP per replicate"))
+    return made
+
+
+# ---------------------------------------------------------------------- the summary
+
+
+def summarise(out_dir: str | Path, params: RunParams | None = None,
+              statuses: list[ImageStatus] | None = None, gate_file: str | None = None
+              ) -> list[str]:
+    """Run the batch-level steps on DIR and write tables, figures and ``report.html``.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        An output folder of ``spmito run``.
+    params : RunParams, optional
+        Run parameters (default: those recorded in ``DIR/run.json``).
+    statuses : list of ImageStatus, optional
+        Image outcomes of the run that just finished (default: read ``failures.csv``).
+    gate_file : str, optional
+        A manual gate to apply (``--gate-file``).
+
+    Returns
+    -------
+    list of str
+        Notes for the user (the report holds them too).
+    """
+    from measure.stats import compare_populations, replicate_table, well_table
+
+    out_dir = Path(out_dir)
+    params = params or _params(out_dir)
+    gate_file = gate_file or params.gate_file
+    sheet = _sheet(out_dir)
+    notes: list[str] = []
+    edited = remeasure_corrected(out_dir, params)
+    if edited:
+        notes.append(f"re-measured {len(edited)} image(s) with corrected cells: "
+                     f"{', '.join(edited)}")
+    cells, mito = collect_tables(out_dir, sheet)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if cells.empty:
+            notes.append("no image finished: nothing to summarise")
+            classified, gates = cells, []
+            wells = replicates = stats = pd.DataFrame()
+        else:
+            classified, gates = call_populations(cells, out_dir, params, gate_file, notes)
+            wells = well_table(classified, gates) if gates else pd.DataFrame()
+            replicates = replicate_table(classified) if gates else pd.DataFrame()
+            stats = compare_populations(classified) if gates else pd.DataFrame()
+    notes += list(dict.fromkeys(str(w.message) for w in caught
+                                if not issubclass(w.category, DeprecationWarning)))
+    write_batch_tables(out_dir, classified, mito, wells, replicates, stats, gates)
+    figures = make_figures(out_dir, classified, wells, stats, gates) if len(classified) else []
+    failures = pd.read_csv(out_dir / "failures.csv") if (out_dir / "failures.csv").is_file() \
+        else pd.DataFrame()
+    from imaging.report_content import build_report
+
+    build_report(out_dir, params, classified, wells, stats, replicates, gates, figures,
+                 failures, notes)
+    return notes
+
+
+def report_command(out_dir: str, gate: str | None = None, gate_file: str | None = None) -> int:
+    """``spmito report DIR``: redo the batch-level steps; prints where the report is."""
+    from dataclasses import replace
+
+    folder = Path(out_dir)
+    params = _params(folder)
+    if gate:
+        params = replace(params, gate=gate)
+    notes = summarise(folder, params, gate_file=gate_file)
+    for note in notes:
+        print(f"  {note}")
+    print(f"report: {folder / 'report.html'}")
+    return 0

@@ -1,0 +1,86 @@
+"""Every report figure renders to a non-blank PNG without pyplot."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from matplotlib import image
+
+from measure import figures
+from measure.population import Gate
+from measure.simulate import simulate_cells
+from measure.stats import compare_populations, well_table
+from tests.measure._helpers import assign_quietly
+
+
+def _assert_png_shows_something(path, min_width_px=600):
+    pixels = image.imread(path)
+    height, width = pixels.shape[:2]
+    assert width >= min_width_px and height >= 400
+    grey = pixels[..., :3].mean(axis=2)
+    assert (grey < 0.9).mean() > 0.01  # ink on more than 1 % of the canvas
+    assert grey.std() > 0.05
+
+
+@pytest.fixture(scope="module")
+def tables(gated):
+    out, gates = gated
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return out, gates, well_table(out, gates), compare_populations(out)
+
+
+def test_gating_histogram(tmp_path, tables):
+    out, gates, _, _ = tables
+    pooled = [g for g in gates if g.gate_id.endswith("control_quantile")][0]
+    figure = figures.gating_histogram(out, pooled)
+    texts = " ".join(t.get_text() for t in figure.legends[0].get_texts())
+    assert "SP" in texts and "95 % CI" in texts and "gate t =" in texts
+    _assert_png_shows_something(figures.save_figure(figure, tmp_path / "gating.png"))
+
+
+@pytest.fixture(scope="module")
+def dual_cells():
+    return simulate_cells(n_replicates=1, cells_per_well=800, dual_emission=True, seed=3)
+
+
+@pytest.mark.parametrize("method", ["mixture", "dual_emission", "manual"])
+def test_gating_histogram_for_other_gates(tmp_path, dual_cells, method):
+    cells = dual_cells
+    gate = Gate("manual", vertices=[[-3, -3], [-0.4, -3], [-0.4, -0.4], [-3, -0.4]])
+    out, gates = assign_quietly(cells, method=method, gate=gate if method == "manual" else None,
+                                n_bootstrap=20)
+    path = figures.save_figure(figures.gating_histogram(out, gates[0]), tmp_path / "g.png")
+    _assert_png_shows_something(path)
+
+
+def test_superplot(tmp_path, tables):
+    out, _, _, stats = tables
+    figure = figures.superplot(out, "mito_area_um2", stats=stats)
+    assert "SP/MP" in figure.axes[0].get_title(loc="left")
+    _assert_png_shows_something(figures.save_figure(figure, tmp_path / "superplot.png"))
+
+
+def test_well_sp_plot(tmp_path, tables):
+    _, _, wells, _ = tables
+    figure = figures.well_sp_plot(wells)
+    assert len(figure.axes) == 2
+    _assert_png_shows_something(figures.save_figure(figure, tmp_path / "wells.png"))
+
+
+def test_ecdf_plot(tmp_path, tables):
+    out, _, _, _ = tables
+    path = figures.save_figure(figures.ecdf_plot(out, "mito_count"), tmp_path / "ecdf.png")
+    _assert_png_shows_something(path)
+
+
+def test_figures_leave_no_pyplot_state(tables):
+    out, gates, wells, stats = tables
+    figures.superplot(out, "mito_area_um2", stats=stats)
+    figures.well_sp_plot(wells)
+    if "matplotlib.pyplot" in sys.modules:  # another test may have imported it
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+    assert np.isfinite(wells["sp_percent"]).all()
