@@ -266,8 +266,8 @@ def write_manual_gate(out_dir: str | os.PathLike, threshold_x: float, *, alpha: 
                       reference_wells: Sequence[str] = (), n_reference_cells: int = 0) -> Path:
     """Write ``DIR/manual_gate.json``: a manual threshold gate on ``hoechst_x``.
 
-    The JSON has the layout of :class:`measure.population.Gate` (schema version 1), so the
-    batch reads it with ``Gate.load`` and applies it unchanged.
+    The file is :meth:`measure.population.Gate.to_json` of a manual gate, which the batch
+    reads with ``Gate.load`` and applies unchanged.
 
     Parameters
     ----------
@@ -287,15 +287,13 @@ def write_manual_gate(out_dir: str | os.PathLike, threshold_x: float, *, alpha: 
     Path
         The file written.
     """
-    from imaging.provenance import package_versions
+    from measure.population import Gate
 
-    gate = {"method": "manual", "alpha": float(alpha), "threshold_x": float(threshold_x),
-            "reference_wells": [str(w) for w in reference_wells],
-            "n_reference_cells": int(n_reference_cells),
-            "software_version": package_versions()["spmito"], "created": now_iso(),
-            "schema_version": 1}
+    gate = Gate("manual", alpha=float(alpha), threshold_x=float(threshold_x),
+                reference_wells=[str(w) for w in reference_wells],
+                n_reference_cells=int(n_reference_cells))
     path = Path(out_dir) / MANUAL_GATE
-    write_text_atomic(path, json.dumps(gate, indent=2) + "\n")
+    write_text_atomic(path, gate.to_json() + "\n")
     return path
 
 
