@@ -1,8 +1,9 @@
 """napari layer data of spmito images and results, and stacks back from layers (no Qt).
 
 Layers carry physical scale in µm (``scale`` = voxel size, ``units`` = µm) and, in their
-``metadata``, ``spmito_role`` (a channel role, or ``cells``/``nuclei``/``mito`` for labels) and,
-for label layers, ``spmito``: the :class:`~plugins.review.ReviewSession` of the image.
+``metadata``, ``spmito_role`` (a channel role, or ``cells``/``nuclei``/``mitochondria`` for
+labels) and, for label layers, ``spmito``: the :class:`~plugins.review.ReviewSession` of
+the image.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def result_layers(session: ReviewSession) -> list[LayerDataTuple]:
         (result.nuclei, {**common, "name": f"{session.image_id} nuclei", "opacity": 0.4,
                          "visible": False,
                          "metadata": {"spmito": session, "spmito_role": "nuclei"}}, "labels"),
-        (result.mito, {**common, "name": f"{session.image_id} mito", "opacity": 0.8,
-                       "metadata": {"spmito": session, "spmito_role": "mito"}}, "labels"),
+        (result.mito, {**common, "name": f"{session.image_id} mitochondria", "opacity": 0.8,
+                       "metadata": {"spmito": session, "spmito_role": "mitochondria"}},
+         "labels"),
         (result.cells, {**common, "name": f"{session.image_id} cells", "opacity": 0.45,
                         "features": session.features(),
                         "metadata": {"spmito": session, "spmito_role": "cells"}}, "labels"),

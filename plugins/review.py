@@ -44,6 +44,8 @@ from segment import edits
 CALL_COLUMNS = ("hoechst_x", "population", "population_source", "sp_probability", "excluded",
                 "exclude_reason")
 
+_NUMERIC_CALLS = ("hoechst_x", "sp_probability")
+
 #: Colours of the cells layer when coloured by class.
 CLASS_COLOURS = {"SP": "#ff00ff", "MP": "#00d060", "excluded": "#8c8c8c", None: "#ffd000"}
 
@@ -482,8 +484,8 @@ def review_features(cell_table: pd.DataFrame, calls: pd.DataFrame, overrides: pd
     joined = calls.reindex(ids)
     for column in CALL_COLUMNS:
         values = joined[column].to_numpy() if column in joined else np.full(len(ids), np.nan)
-        features[column] = values if column in ("hoechst_x", "sp_probability") \
-            else values.astype(object)
+        features[column] = np.asarray(values, float) if column in _NUMERIC_CALLS \
+            else np.where(pd.isna(values), None, values.astype(object))
     features["hoechst_x"] = _hoechst_x_with_image_normalisation(features)
     population = np.array(features["population"], dtype=object)
     source = np.array(features["population_source"], dtype=object)
