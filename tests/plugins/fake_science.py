@@ -56,7 +56,8 @@ def fake_measure_labels(stack, cells, nuclei, mito, params):
     table = pd.DataFrame({"cell_id": ids, f"cell_{size}": cell_voxels[ids] * voxel,
                           f"nucleus_{size}": nucleus_voxels[ids] * voxel,
                           "hoechst_integrated": hoechst_sum[ids],
-                          "mito_count": mito_count[ids]})
+                          "mito_count": mito_count[ids],
+                          f"mito_{size}": np.bincount(cells[in_mito], minlength=n)[ids] * voxel})
     for axis, name in enumerate("zyx"[-cells.ndim:]):
         table[f"centroid_{name}"] = centroids[:, axis]
     table["touches_border"] = False

@@ -32,8 +32,8 @@ def test_reader_claims_image_folders_and_tiffs_only(output_folder, tmp_path):
 def test_output_folder_opens_as_channels_labels_and_features(output_folder):
     layers = read_output_folder(str(output_folder / "images" / IMAGE_ID))
     names = [kwargs["name"] for _, kwargs, _ in layers]
-    assert names == [f"{IMAGE_ID} {n}" for n in ("hoechst", "cell", "mito", "nuclei", "mito",
-                                                   "cells")]
+    assert names == [f"{IMAGE_ID} {n}" for n in ("hoechst", "cell", "mito", "nuclei",
+                                                   "mitochondria", "cells")]
     kinds = [kind for _, _, kind in layers]
     assert kinds == ["image"] * 3 + ["labels"] * 3
     spacing = read_labels(output_folder / "images" / IMAGE_ID / "cells.ome.tif")[1]

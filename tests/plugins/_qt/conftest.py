@@ -21,11 +21,18 @@ def add_layer_data(viewer, layer_data):
             for data, kwargs, kind in layer_data]
 
 
+def add_label_layers(viewer, image_folder):
+    """Add the label layers the spmito reader makes of an image folder (channels left out:
+    they cost a second a test and the widgets under test do not need them)."""
+    return add_layer_data(viewer, [layer for layer in read_output_folder(str(image_folder))
+                                   if layer[2] == "labels"])
+
+
 @pytest.fixture
 def folder_viewer(make_napari_viewer, output_folder):
-    """A viewer with the output folder's image opened by the spmito reader."""
+    """A viewer with the labels of the output folder's test image (spmito reader)."""
     viewer = make_napari_viewer()
-    add_layer_data(viewer, read_output_folder(str(output_folder / "images" / IMAGE_ID)))
+    add_label_layers(viewer, output_folder / "images" / IMAGE_ID)
     return viewer
 
 

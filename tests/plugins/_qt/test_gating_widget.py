@@ -8,15 +8,14 @@ from matplotlib.backend_bases import MouseEvent
 
 from imaging import corrections
 from plugins._qt.gating_widget import GatingWidget
-from plugins._reader import read_output_folder
 from plugins.review import CLASS_COLOURS
-from tests.plugins._qt.conftest import add_layer_data
+from tests.plugins._qt.conftest import add_label_layers
 from tests.plugins.conftest import CONTROL_ID, IMAGE_ID
 
 
 @pytest.fixture
 def widget(folder_viewer, output_folder):
-    add_layer_data(folder_viewer, read_output_folder(str(output_folder / "images" / CONTROL_ID)))
+    add_label_layers(folder_viewer, output_folder / "images" / CONTROL_ID)
     widget = GatingWidget(folder_viewer)
     folder_viewer.window.add_dock_widget(widget)
     return widget

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from napari.utils.status_messages import format_feature_value
 
 from plugins._qt.measurements_widget import MeasurementsWidget
 from plugins._qt.review_widget import ReviewWidget
@@ -41,7 +42,8 @@ def test_hovering_a_cell_shows_its_features_in_the_status(folder_viewer):
     y, x = np.argwhere(layer.data == cell_id)[0]
     status = layer.get_status(layer.data_to_world((y, x)), world=True)
     area = layer.features.set_index("index").at[cell_id, "cell_area_um2"]
-    assert f"cell_area_um2: {area:.4g}"[:18] in status["coordinates"]
+    assert f"cell_id: {cell_id}," in status["coordinates"]
+    assert f"cell_area_um2: {format_feature_value(area)}" in status["coordinates"]
 
 
 def test_the_table_follows_edits(widget, folder_viewer):

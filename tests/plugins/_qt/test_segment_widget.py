@@ -56,7 +56,7 @@ def test_form_picks_channels_by_role_and_the_layer_pixel_size(widget, image_file
 def test_result_equals_the_batch_on_the_same_file(qtbot, widget, image_file, fake_pipeline):
     _run(qtbot, widget)
     layers = widget.viewer.layers
-    assert [layer.name for layer in layers][-3:] == ["field_b nuclei", "field_b mito",
+    assert [layer.name for layer in layers][-3:] == ["field_b nuclei", "field_b mitochondria",
                                                      "field_b cells"]
     cells = layers["field_b cells"]
     session = cells.metadata["spmito"]
