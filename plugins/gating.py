@@ -48,6 +48,10 @@ class GatingModel:
     def set_threshold(self, threshold_x: float) -> None:
         """Move the gate and recall the cells of every image."""
         self.threshold_x = float(threshold_x)
+        self.apply()
+
+    def apply(self) -> None:
+        """Call the cells of every image with the current threshold (and recolour them)."""
         for session in self.sessions:
             session.set_gate(self.threshold_x)
 

@@ -119,6 +119,7 @@ class ReviewSession:
         self.layer = None
         self._auto_colormap = None
         self._colours: dict = {}
+        self._features: pd.DataFrame | None = None
         self.unsaved: list[EditRecord] = []
         self.labels_changed = False
         self._undo: list[_Action] = []
@@ -219,14 +220,13 @@ class ReviewSession:
 
     def toggle_population(self, cell_id: int) -> str:
         """Flip a cell between SP and MP (a manual override); return the new class."""
-        current = self.features().set_index("cell_id").at[cell_id, "population"]
-        new = "MP" if current == "SP" else "SP"
+        new = "MP" if self._shown(cell_id, "population") == "SP" else "SP"
         self._change_override("population", cell_id, population=new)
         return new
 
     def toggle_excluded(self, cell_id: int) -> bool:
         """Exclude a kept cell or keep an excluded one (a manual override)."""
-        excluded = not bool(self.features().set_index("cell_id").at[cell_id, "excluded"])
+        excluded = not bool(self._shown(cell_id, "excluded"))
         self._change_override("exclusion", cell_id, excluded=excluded)
         return excluded
 
@@ -311,6 +311,11 @@ class ReviewSession:
         return target
 
     # ---------------------------------------------------------------------- internals
+
+    def _shown(self, cell_id: int, column: str):
+        """A cell's value in the features the layer shows (computed when not attached)."""
+        features = self._features if self._features is not None else self.features()
+        return features.set_index("index").at[cell_id, column]
 
     def _ids_or_selection(self, cell_ids: Iterable[int] | None) -> list[int]:
         ids = list(self.selected if cell_ids is None else cell_ids)
@@ -439,7 +444,7 @@ class ReviewSession:
         """
         if self.layer is None:
             return
-        features = self.features()
+        features = self._features = self.features()
         self.layer.features = features
         colours = class_colours(features)
         if not _colours_differ(self._colours, colours, features["index"].tolist()):

@@ -16,6 +16,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
 from plugins._qt._choices import cells_layer_choices, cells_layers
 from plugins.gating import GatingModel, default_roles, normalise_on_controls
@@ -23,6 +24,9 @@ from plugins.review import CLASS_COLOURS, session_of
 
 #: Histogram bin width on the log2 scale.
 BIN_WIDTH_X = 0.05
+
+#: Shortest interval between two recolourings of the images while the gate is dragged.
+RECOLOUR_EVERY_MS = 150
 
 
 class GatingWidget(QWidget):
@@ -43,6 +47,7 @@ class GatingWidget(QWidget):
         super().__init__()
         self.viewer = viewer
         self.model = GatingModel([], [])
+        self._recolour = qthrottled(self.model.apply, timeout=RECOLOUR_EVERY_MS)
         self._dragging = False
         self.test_layers = Select(label="Test images", choices=cells_layer_choices(viewer))
         self.control_layers = Select(label="Control images (inhibitor)",
@@ -95,11 +100,17 @@ class GatingWidget(QWidget):
     # ---------------------------------------------------------------------- gate
 
     def set_threshold(self, threshold_x: float) -> None:
-        """Move the gate to ``threshold_x`` and recolour every chosen image."""
+        """Move the gate to ``threshold_x``; recolour every chosen image (throttled).
+
+        The line and the SP % follow the pointer at once; the images are recoloured at most
+        every :data:`RECOLOUR_EVERY_MS` while dragging, and once more where it stops
+        (recolouring a large labels layer takes napari about 0.1 s).
+        """
         if self.model.threshold_x is not None and np.isclose(threshold_x,
                                                               self.model.threshold_x):
             return
-        self.model.set_threshold(threshold_x)
+        self.model.threshold_x = float(threshold_x)
+        self._recolour()
         self.threshold.blockSignals(True)
         self.threshold.setValue(threshold_x)
         self.threshold.blockSignals(False)

@@ -43,7 +43,7 @@ def test_images_are_split_into_test_and_control_by_role(widget):
     assert labels[0].startswith("control") and labels[1].startswith("test")
 
 
-def test_dragging_the_gate_recalls_and_recolours_every_image(widget, folder_viewer):
+def test_dragging_the_gate_recalls_and_recolours_every_image(widget, folder_viewer, qtbot):
     test_layer = folder_viewer.layers[f"{IMAGE_ID} cells"]
     x = test_layer.features.set_index("index")["hoechst_x"]
     _drag(widget, widget.model.threshold_x, float(x.median()))
@@ -51,7 +51,8 @@ def test_dragging_the_gate_recalls_and_recolours_every_image(widget, folder_view
     assert threshold == pytest.approx(x.median(), abs=0.02)
     assert widget.threshold.value() == pytest.approx(threshold, abs=1e-3)
     expected = np.where(x < threshold, "SP", "MP")
-    assert _population(test_layer).tolist() == expected.tolist()
+    qtbot.waitUntil(lambda: _population(test_layer).tolist() == expected.tolist(),
+                    timeout=3000)  # recolouring is throttled while dragging
     sp_cell = int(x.idxmin())
     np.testing.assert_allclose(test_layer.colormap.color_dict[sp_cell][:3], [1, 0, 1])
     assert f"test: {100 * np.mean(x < threshold):.1f} % SP" in widget.summary.text()
