@@ -25,6 +25,9 @@ from plugins.review import CLASS_COLOURS, session_of
 #: Histogram bin width on the log2 scale.
 BIN_WIDTH_X = 0.05
 
+#: The histogram keeps at least this height when the dock is crowded.
+CANVAS_MIN_HEIGHT_PX = 220
+
 #: Shortest interval between two recolourings of the images while the gate is dragged.
 RECOLOUR_EVERY_MS = 150
 
@@ -57,6 +60,7 @@ class GatingWidget(QWidget):
         self.control_layers.changed.connect(self._use_chosen_layers)
         self.figure = Figure(figsize=(4, 2.6), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(CANVAS_MIN_HEIGHT_PX)
         self.axes = self.figure.add_subplot()
         self.line = None
         self.canvas.mpl_connect("button_press_event", self._on_press)

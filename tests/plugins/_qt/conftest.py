@@ -37,6 +37,19 @@ def folder_viewer(make_napari_viewer, output_folder):
 
 
 @pytest.fixture
+def save_widget_image():
+    """Save what a Qt widget shows as test-artifacts/<name>.png; return the path."""
+
+    def save(widget, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        widget.grab().save(str(path))
+        return path
+
+    return save
+
+
+@pytest.fixture
 def save_screenshot():
     """Save a viewer screenshot (RGBA array) as test-artifacts/<name>.png; return the path."""
     from PIL import Image

@@ -136,7 +136,8 @@ def test_segment_screenshot_edit_save_and_reopen(make_napari_viewer, qtbot, tmp_
     assert features.at[min(a, b), "population_source"] == "manual"
 
 
-def test_review_and_gate_then_spmito_report_uses_them(folder_viewer, output_folder, capsys):
+def test_review_and_gate_then_spmito_report_uses_them(folder_viewer, output_folder, capsys,
+                                                      save_screenshot):
     import pandas as pd
 
     from imaging.cli import main
@@ -146,12 +147,12 @@ def test_review_and_gate_then_spmito_report_uses_them(folder_viewer, output_fold
     viewer = folder_viewer
     add_label_layers(viewer, output_folder / "images" / CONTROL_ID)
     gating = GatingWidget(viewer)
-    viewer.window.add_dock_widget(gating)
+    viewer.window.add_dock_widget(gating, name="SP gating")
     gating.threshold.setValue(-0.5)
     gating.save()
 
     review = ReviewWidget(viewer)
-    viewer.window.add_dock_widget(review)
+    viewer.window.add_dock_widget(review, name="Review cells", tabify=True)
     cells = viewer.layers[f"{IMAGE_ID} cells"]
     review.cells.value = cells
     area = cells.features.set_index("index")["cell_area_um2"]
@@ -167,6 +168,7 @@ def test_review_and_gate_then_spmito_report_uses_them(folder_viewer, output_fold
     review.click_action.value = "exclude/include"
     review.click_cell(excluded)
     review.save()
+    save_screenshot(viewer.screenshot(canvas_only=False, flash=False), "review_and_gating_window")
 
     assert main(["report", str(output_folder)]) == 0, capsys.readouterr()
     table = pd.read_csv(output_folder / "cells.csv")

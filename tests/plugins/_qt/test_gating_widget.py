@@ -43,7 +43,8 @@ def test_images_are_split_into_test_and_control_by_role(widget):
     assert labels[0].startswith("control") and labels[1].startswith("test")
 
 
-def test_dragging_the_gate_recalls_and_recolours_every_image(widget, folder_viewer, qtbot):
+def test_dragging_the_gate_recalls_and_recolours_every_image(widget, folder_viewer, qtbot,
+                                                             save_widget_image):
     test_layer = folder_viewer.layers[f"{IMAGE_ID} cells"]
     x = test_layer.features.set_index("index")["hoechst_x"]
     _drag(widget, widget.model.threshold_x, float(x.median()))
@@ -57,6 +58,8 @@ def test_dragging_the_gate_recalls_and_recolours_every_image(widget, folder_view
     np.testing.assert_allclose(test_layer.colormap.color_dict[sp_cell][:3], [1, 0, 1])
     assert f"test: {100 * np.mean(x < threshold):.1f} % SP" in widget.summary.text()
     assert widget.line.get_xdata()[0] == pytest.approx(threshold)
+    widget.resize(480, 640)
+    save_widget_image(widget, "gating_widget")
 
 
 def test_typed_threshold_and_saved_gate(widget, output_folder):
