@@ -168,6 +168,11 @@ class ReviewSession:
             self.selected.append(cell_id)
         self.changed.emit("selection")
 
+    def select_only(self, cell_id: int) -> None:
+        """Make ``cell_id`` the whole selection."""
+        self.selected = [cell_id] if cell_id > 0 else []
+        self.changed.emit("selection")
+
     def clear_selection(self) -> None:
         """Select no cell."""
         self.selected = []

@@ -107,8 +107,7 @@ class MeasurementsWidget(QWidget):
             self.viewer.dims.set_point(0, centre[0])
         self.viewer.camera.center = tuple(centre[-2:])
         layer.selected_label = cell_id
-        session.selected = [cell_id]
-        session.changed.emit("selection")
+        session.select_only(cell_id)
 
     def _show_layer(self, layer) -> None:
         if self._session is not None:
@@ -120,7 +119,22 @@ class MeasurementsWidget(QWidget):
 
     def _refresh(self, action: str = "") -> None:
         if action == "selection":
+            self._show_selected_row()
             return
         table = pd.DataFrame() if self._session is None else self._session.layer.features
         self.model.set_table(table)
         self.count.setText(f"{len(table)} cells" if len(table) else "no cells layer")
+
+    def _show_selected_row(self) -> None:
+        """Highlight the row of the cell selected last (e.g. by a click in the viewer)."""
+        selected = self._session.selected if self._session is not None else []
+        ids = self.model.table["index"].tolist() if len(self.model.table) else []
+        if not selected or selected[-1] not in ids:
+            return
+        row = ids.index(selected[-1])
+        if self.view.currentIndex().row() == row:
+            return
+        self.view.selectionModel().blockSignals(True)
+        self.view.selectRow(row)
+        self.view.selectionModel().blockSignals(False)
+        self.view.scrollTo(self.model.index(row, 0))

@@ -36,6 +36,14 @@ def test_a_row_selects_and_centres_its_cell(widget, folder_viewer):
     np.testing.assert_allclose(folder_viewer.camera.center[-2:], centroid * layer.scale)
 
 
+def test_a_cell_clicked_in_the_viewer_highlights_its_row(widget, folder_viewer):
+    review = ReviewWidget(folder_viewer)
+    layer = folder_viewer.layers[f"{IMAGE_ID} cells"]
+    cell_id = int(layer.features["index"].iloc[7])
+    review.click_cell(cell_id)
+    assert widget.view.currentIndex().row() == 7
+
+
 def test_hovering_a_cell_shows_its_features_in_the_status(folder_viewer):
     layer = folder_viewer.layers[f"{IMAGE_ID} cells"]
     cell_id = int(layer.features["index"].iloc[3])
