@@ -6,7 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from imaging.errors import SpmitoInputError
 from imaging.io import write_labels
+
+#: How pint (napari's layer units) spells the unit the writer stores.
+_MICROMETRE = "micrometer"
 
 
 def write_labels_layer(path: str, data: Any, meta: dict) -> list[str]:
@@ -19,14 +23,25 @@ def write_labels_layer(path: str, data: Any, meta: dict) -> list[str]:
     data : array-like
         The label image, ``(Y, X)`` or ``(Z, Y, X)``.
     meta : dict
-        The layer's attributes; ``scale`` is the voxel size in µm (spmito layers carry it).
+        The layer's attributes: ``scale`` is the voxel size, ``units`` must be µm (spmito
+        layers carry both).
 
     Returns
     -------
     list of str
         The path written.
+
+    Raises
+    ------
+    SpmitoInputError
+        When the layer's units are not µm: its scale is not a physical size, and spmito
+        does not guess one.
     """
     labels = np.asarray(data)
-    scale = meta.get("scale") or (1.0,) * labels.ndim
-    write_labels(path, labels, tuple(float(s) for s in scale))
+    units = [str(unit) for unit in meta.get("units") or ()]
+    if any(unit != _MICROMETRE for unit in units):
+        raise SpmitoInputError(path, f"the layer's units are {units}, not µm, so its pixel "
+                               "size is unknown", "Open the image with the spmito reader, or "
+                               "set the layer's scale in µm and its units to µm")
+    write_labels(path, labels, tuple(float(s) for s in meta["scale"]))
     return [path]

@@ -51,10 +51,16 @@ def test_output_folder_opens_as_channels_labels_and_features(output_folder):
 def test_writer_keeps_labels_and_pixel_size(tmp_path):
     labels = np.zeros((3, 8, 8), np.uint16)
     labels[1, 2:5, 2:5] = 7
-    [written] = write_labels_layer(str(tmp_path / "l.ome.tif"), labels,
-                                   {"scale": (0.3, 0.1, 0.1)})
+    layer = napari.layers.Labels(labels, scale=(0.3, 0.1, 0.1), units="µm")
+    [written] = write_labels_layer(str(tmp_path / "l.ome.tif"), labels, layer._get_state())
     back, spacing = read_labels(written)
     assert np.array_equal(back, labels) and spacing == pytest.approx((0.3, 0.1, 0.1))
+
+
+def test_writer_refuses_a_layer_without_physical_units(tmp_path):
+    layer = napari.layers.Labels(np.zeros((4, 4), np.uint16))
+    with pytest.raises(SpmitoInputError, match="pixel size is unknown"):
+        write_labels_layer(str(tmp_path / "l.ome.tif"), layer.data, layer._get_state())
 
 
 def test_sample_stack_layers_carry_roles_and_scale():
