@@ -163,8 +163,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "(default: train from scratch)")
     p.add_argument("--epochs", type=int, default=100, metavar="N",
                    help="training epochs (default: 100)")
-    p.add_argument("--learning-rate", type=float, default=0.1, metavar="LR",
-                   help="SGD learning rate (default: 0.1; use ~0.05 to fine-tune)")
+    p.add_argument("--target", choices=("cells", "nuclei"), default="cells",
+                   help="what the model segments: cells (from the cell channel helped by "
+                   "hoechst) or nuclei (from hoechst) (default: cells)")
+    p.add_argument("--learning-rate", type=float, default=0.005, metavar="LR",
+                   help="peak AdamW learning rate (default: 0.005; use ~0.001 to fine-tune)")
     p.add_argument("--validation-fraction", type=float, default=0.2, metavar="F",
                    help="fraction of image/mask pairs held out for the final score "
                    "(default: 0.2)")
@@ -172,8 +175,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="channel roles of the training images (default: from channel names)")
     p.add_argument("--voxel-size", metavar="Y,X",
                    help="pixel size in µm when the images record none")
-    p.add_argument("--cell-diameter", type=float, default=12.0, metavar="UM",
-                   help="typical cell diameter in µm (default: 12)")
     p.add_argument("--synthetic", type=int, metavar="N",
                    help="train on N synthetic fields instead of --images/--masks")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
@@ -209,6 +210,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from imaging.synthetic import synth_command
 
         return synth_command(args)
+    if args.command == "train":
+        from imaging.train import train_command
+
+        return train_command(args)
     if args.command == "demo":
         from imaging.demo import demo_command
 
