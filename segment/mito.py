@@ -74,7 +74,9 @@ class MitoParams:
         object ends at half maximum, like a FWHM).
     peak_halfwidth_um : (float, float)
         ``(axial, lateral)`` half-widths of "nearby" for ``peak_fraction``. The axial one is
-        long so that out-of-focus light above or below an object is not an object.
+        about an axial resolution, so that the out-of-focus flanks of an object above or
+        below are not objects; longer windows start to erase dim objects that sit under
+        bright ones.
     noise_window_um : float
         Size (about 2 sigma) of the window in which the local noise is measured.
     detection_sigma_um : (float, float)
@@ -103,12 +105,12 @@ class MitoParams:
     clahe_tile_um: float = 8.0
     block_size_um: float = 1.25
     peak_fraction: float = 0.5
-    peak_halfwidth_um: tuple[float, float] = (2.0, 0.6)
+    peak_halfwidth_um: tuple[float, float] = (1.0, 0.6)
     noise_window_um: float = 1.25
     detection_sigma_um: tuple[float, float] = (0.25, 0.1)
     ridge_sigma_um: float = 0.1
     low_snr: float = 3.0
-    seed_snr: float = 8.0
+    seed_snr: float = 6.0
     min_relative_peak: float = 0.1
     min_area_um2: float = 0.06
     min_volume_um3: float = 0.05
@@ -391,7 +393,7 @@ def _significant_scores(image: np.ndarray, spacing: np.ndarray, params: MitoPara
                         block_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Extent mask, significance score and detection score of the whole image.
 
-    Computed in lateral blocks; both scores are centred on their per-plane median.
+    Computed in lateral blocks; both scores are then standardised per plane.
     """
     adjusted = _contrast_adjusted(image, spacing, params)
     geometry = _Geometry.from_params(params, spacing)
@@ -404,20 +406,29 @@ def _significant_scores(image: np.ndarray, spacing: np.ndarray, params: MitoPara
         extent[inner] = block_extent[local]
         score[inner] = _as_float16(block_score[local])
         detection[inner] = _as_float16(block_detection[local])
-    _center_per_plane(score)
-    _center_per_plane(detection)
+    _standardise_per_plane(score)
+    _standardise_per_plane(detection)
     return extent, score, detection
 
 
-def _center_per_plane(score: np.ndarray) -> None:
-    """Subtract the median score, per plane in 3-D, over the whole image in 2-D.
+def _standardise_per_plane(score: np.ndarray) -> None:
+    """Make a score zero-median and unit-spread, per plane in 3-D, over the image in 2-D.
 
-    The median is the top-hat's positive bias in noise units (an opening lies below the local
-    mean of the noise); each plane of a stack is its own exposure.
+    The median is the top-hat's positive bias (an opening lies below the local mean of the
+    noise). The spread is measured on the lower half, which holds background only (1.4826 x
+    the median distance below the median): scores stay in units of the actual noise when the
+    noise is not white (resampled, deconvolved or denoised images, EM-CCD, out-of-focus
+    texture), where the local-noise model alone would overrate them. Each plane of a stack is
+    its own exposure.
     """
     planes = score if score.ndim == 3 else score[np.newaxis]
     for plane in planes:
-        plane -= np.median(plane)
+        center = np.median(plane)
+        plane -= center
+        below = plane[plane < 0]
+        spread = 1.4826 * float(np.median(-below)) if below.size else 0.0
+        if spread > 0:
+            plane /= np.float16(spread)
 
 
 def _without_faint_objects(labels: np.ndarray, score: np.ndarray, min_ratio: float
