@@ -77,10 +77,16 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="NAME|PATH",
                    help="Cellpose model: 'bundled' (default, ships with spmito), a pretrained "
                    "name (cyto3, nuclei, ...) found in CELLPOSE_LOCAL_MODELS_PATH, or a file")
+    p.add_argument("--nucleus-model", metavar="NAME|PATH",
+                   help="Cellpose model for nuclei on the Hoechst channel: 'bundled' (default), "
+                   "a cached name (nuclei) or a file")
     p.add_argument("--cell-diameter", type=float, metavar="UM",
                    help="typical cell diameter in µm (default: 12)")
     p.add_argument("--nucleus-diameter", type=float, metavar="UM",
                    help="typical nucleus diameter in µm (default: 8)")
+    p.add_argument("--flatfield", metavar="PATH",
+                   help="flat-field image of the Hoechst channel (YX), divided out before "
+                   "integrating nuclear Hoechst; corrects vignetting that fakes SP cells")
     p.add_argument("--cells-mask", metavar="PATH",
                    help="a cell label image to use instead of segmentation (single input "
                    "image; for many images use the sample sheet column cells_mask)")
@@ -225,9 +231,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise SpmitoError(f"'spmito {args.command}' is not available in this version yet.")
 
 
-_RUN_FLAGS = ("channels", "voxel_size", "axes", "timepoint", "model", "cell_diameter",
-              "nucleus_diameter", "cells_mask", "gate", "gate_file", "workers", "scheduler",
-              "resume", "device")
+_RUN_FLAGS = ("channels", "voxel_size", "axes", "timepoint", "model", "nucleus_model",
+              "cell_diameter", "nucleus_diameter", "flatfield", "cells_mask", "gate", "gate_file",
+              "workers", "scheduler", "resume", "device")
 
 
 def _run(args: argparse.Namespace) -> int:
