@@ -292,6 +292,20 @@ def write_run_json(out_dir: Path, params: RunParams, sheet: pd.DataFrame,
     write_text_atomic(out_dir / "run.json", json.dumps(run, indent=2, default=str) + "\n")
 
 
+def check_models(params: RunParams) -> None:
+    """Resolve the cell and nucleus models once, before any image is touched.
+
+    A missing model is a usage error of the whole run, not a failure of each image.
+    """
+    from segment.weights import ModelNotFoundError, resolve_model
+
+    try:
+        resolve_model(params.model, "cells")
+        resolve_model(params.nucleus_model, "nuclei")
+    except ModelNotFoundError as error:
+        raise SpmitoError(str(error)) from error
+
+
 def check_usage(params: RunParams, tasks: list[ImageTask]) -> None:
     """Refuse option combinations that cannot work, before any image is touched."""
     if params.cells_mask and len(tasks) != 1:
@@ -365,6 +379,8 @@ def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
             sheet = sheet.assign(cells_mask=str(Path(params.cells_mask).resolve()))
         tasks = tasks_from_sheet(sheet)
         check_usage(params, tasks)
+        if any(not task.cells_mask for task in tasks):
+            check_models(params)
         write_table_csv(out_dir / "sheet.csv", sheet)
         write_run_json(out_dir, params, sheet, [], started, {"status": "running"})
         log.info("run: %d image(s) into %s", len(tasks), out_dir)

@@ -77,10 +77,16 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="NAME|PATH",
                    help="Cellpose model: 'bundled' (default, ships with spmito), a pretrained "
                    "name (cyto3, nuclei, ...) found in CELLPOSE_LOCAL_MODELS_PATH, or a file")
+    p.add_argument("--nucleus-model", metavar="NAME|PATH",
+                   help="Cellpose model for nuclei on the Hoechst channel: 'bundled' (default), "
+                   "a cached name (nuclei) or a file")
     p.add_argument("--cell-diameter", type=float, metavar="UM",
                    help="typical cell diameter in µm (default: 12)")
     p.add_argument("--nucleus-diameter", type=float, metavar="UM",
                    help="typical nucleus diameter in µm (default: 8)")
+    p.add_argument("--flatfield", metavar="PATH",
+                   help="flat-field image of the Hoechst channel (YX), divided out before "
+                   "integrating nuclear Hoechst; corrects vignetting that fakes SP cells")
     p.add_argument("--cells-mask", metavar="PATH",
                    help="a cell label image to use instead of segmentation (single input "
                    "image; for many images use the sample sheet column cells_mask)")
@@ -163,8 +169,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "(default: train from scratch)")
     p.add_argument("--epochs", type=int, default=100, metavar="N",
                    help="training epochs (default: 100)")
-    p.add_argument("--learning-rate", type=float, default=0.1, metavar="LR",
-                   help="SGD learning rate (default: 0.1; use ~0.05 to fine-tune)")
+    p.add_argument("--target", choices=("cells", "nuclei"), default="cells",
+                   help="what the model segments: cells (from the cell channel helped by "
+                   "hoechst) or nuclei (from hoechst) (default: cells)")
+    p.add_argument("--learning-rate", type=float, default=0.005, metavar="LR",
+                   help="peak AdamW learning rate (default: 0.005; use ~0.001 to fine-tune)")
     p.add_argument("--validation-fraction", type=float, default=0.2, metavar="F",
                    help="fraction of image/mask pairs held out for the final score "
                    "(default: 0.2)")
@@ -172,8 +181,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="channel roles of the training images (default: from channel names)")
     p.add_argument("--voxel-size", metavar="Y,X",
                    help="pixel size in µm when the images record none")
-    p.add_argument("--cell-diameter", type=float, default=12.0, metavar="UM",
-                   help="typical cell diameter in µm (default: 12)")
     p.add_argument("--synthetic", type=int, metavar="N",
                    help="train on N synthetic fields instead of --images/--masks")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
@@ -209,6 +216,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from imaging.synthetic import synth_command
 
         return synth_command(args)
+    if args.command == "train":
+        from imaging.train import train_command
+
+        return train_command(args)
     if args.command == "demo":
         from imaging.demo import demo_command
 
@@ -220,9 +231,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise SpmitoError(f"'spmito {args.command}' is not available in this version yet.")
 
 
-_RUN_FLAGS = ("channels", "voxel_size", "axes", "timepoint", "model", "cell_diameter",
-              "nucleus_diameter", "cells_mask", "gate", "gate_file", "workers", "scheduler",
-              "resume", "device")
+_RUN_FLAGS = ("channels", "voxel_size", "axes", "timepoint", "model", "nucleus_model",
+              "cell_diameter", "nucleus_diameter", "flatfield", "cells_mask", "gate", "gate_file",
+              "workers", "scheduler", "resume", "device")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -63,6 +63,7 @@ __all__ = [
     "ome_metadata",
     "parse_channels",
     "parse_voxel_size",
+    "read_flatfield",
     "read_labels",
     "read_stack",
     "write_labels",
@@ -541,6 +542,33 @@ def write_labels(
                          f"{labels.shape}")
     axes = "ZYX"[-labels.ndim:]
     write_ome_tiff(path, labels, axes, voxel_size_um, uuid_key=uuid_key)
+
+
+def read_flatfield(path: str | os.PathLike) -> np.ndarray:
+    """Read a flat-field image (``YX``, any dtype) as float32.
+
+    Raises
+    ------
+    CorruptFileError
+        The file cannot be read.
+    SpmitoInputError
+        It is not a single 2-D plane, or it has non-positive or non-finite values.
+    """
+    path = Path(path)
+    _check_is_file(path)
+    try:
+        image = np.squeeze(tifffile.imread(path)).astype(np.float32)
+    except _UNREADABLE as error:
+        raise CorruptFileError(path, f"cannot read the flat-field image ({error})",
+                               "Give a TIFF holding one YX plane.") from error
+    if image.ndim != 2:
+        raise SpmitoInputError(path, f"a flat field must be one YX plane, got shape {image.shape}",
+                               "Average your flat-field stack into one plane first.")
+    if not np.all(np.isfinite(image)) or image.min() <= 0:
+        raise SpmitoInputError(path, "the flat field has zero, negative or non-finite values",
+                               "Use a smoothed illumination image (e.g. a blurred mean of "
+                               "empty fields).")
+    return image
 
 
 def read_labels(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, ...] | None]:

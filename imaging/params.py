@@ -29,7 +29,8 @@ class RunParams:
 
     Per-image analysis
         ``channels`` (role -> index or name), ``voxel_size_um`` (override), ``axes``,
-        ``timepoint``, ``model``, ``cell_diameter_um``, ``nucleus_diameter_um``, ``device``,
+        ``timepoint``, ``model`` (cells), ``nucleus_model``, ``cell_diameter_um``,
+        ``nucleus_diameter_um``, ``device``,
         ``mode_3d`` (``stitch`` or ``do_3d``), ``cells_mask`` (one image only), ``mito``
         (keyword arguments of :class:`segment.mito.MitoParams`), ``annulus_um`` (inner, outer
         radius of the Hoechst background annulus), ``flatfield`` (an image file).
@@ -42,6 +43,7 @@ class RunParams:
     axes: str | None = None
     timepoint: int | None = None
     model: str = "bundled"
+    nucleus_model: str = "bundled"
     cell_diameter_um: float = 12.0
     nucleus_diameter_um: float = 8.0
     device: str = "auto"

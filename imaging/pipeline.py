@@ -7,6 +7,7 @@ in napari equals the headless one for the same input and parameters.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -97,37 +98,50 @@ def segment_stack(stack: Stack, params: RunParams, cells_mask: np.ndarray | None
         cells, provenance = _check_given_mask(cells_mask, stack), {"backend": "given mask"}
     report("nuclei", 0.3)
     nuclei = segment_nuclei(images["hoechst"], spacing_um=spacing,
-                            diameter_um=params.nucleus_diameter_um, model=params.model,
-                            device=params.device)
+                            diameter_um=params.nucleus_diameter_um, model=params.nucleus_model,
+                            device=params.device, mode_3d=params.mode_3d)
+    provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(spacing)}
     report("mitochondria", 0.55)
     mito = segment_mitochondria(images["mito"], spacing, MitoParams(**params.mito),
                                 mask=cells > 0)
+    return cells, nuclei.labels, mito, provenance
     return cells, nuclei, mito, provenance
 
 
 def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np.ndarray,
-                   params: RunParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   params: RunParams) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Per-cell and per-mitochondrion tables of labelled images (one pass over the image).
 
     Returns
     -------
     cell_table, mito_table : DataFrame
         Sorted by ``cell_id`` and ``mito_id``.
+    mito_pieces : ndarray
+        The mitochondria split by cell (and, in 3-D, without the nucleus): the label image
+        whose values are ``mito_table["mito_id"]``.
     """
-    from measure.cells import measure_cells
-    from measure.mito import measure_mitochondria
+    from measure.cells import measure_image
+    from segment.mito import MitoParams
     from segment.nuclei import match_nuclei_to_cells
 
     spacing = stack.voxel_size_um
     images = _channels(stack, "hoechst", "mito", "viability")
-    cell_table = measure_cells(cells, nuclei, mito, spacing, hoechst_img=images["hoechst"],
-                               mito_img=images["mito"], viability_img=images["viability"],
-                               annulus_um=params.annulus_um)
+    measured = measure_image(cells, nuclei, mito, spacing, hoechst_img=images["hoechst"],
+                             mito_img=images["mito"], viability_img=images["viability"],
+                             flatfield=_flatfield(params.flatfield), annulus_um=params.annulus_um,
+                             min_size=MitoParams(**params.mito).min_size(stack.ndim))
     matches = match_nuclei_to_cells(cells, nuclei)
-    cell_table = matches.merge(cell_table, on="cell_id", how="right")
-    mito_table = measure_mitochondria(mito, cells, nuclei, images["mito"], spacing)
+    cell_table = matches.merge(measured.cells, on="cell_id", how="right")
     return (cell_table.sort_values("cell_id", ignore_index=True),
-            mito_table.sort_values("mito_id", ignore_index=True))
+            measured.mito.sort_values("mito_id", ignore_index=True), measured.mito_pieces)
+
+
+@functools.lru_cache(maxsize=2)
+def _flatfield(path: str | None) -> np.ndarray | None:
+    """The flat-field image, read once per process."""
+    from imaging.io import read_flatfield
+
+    return None if path is None else read_flatfield(path)
 
 
 def analyse_stack(stack: Stack, params: RunParams | None = None, *,
@@ -154,10 +168,10 @@ def analyse_stack(stack: Stack, params: RunParams | None = None, *,
     cells, nuclei, mito, provenance = segment_stack(stack, params, cells_mask, progress)
     if progress:
         progress("measure", 0.8)
-    cell_table, mito_table = measure_labels(stack, cells, nuclei, mito, params)
+    cell_table, mito_table, mito_pieces = measure_labels(stack, cells, nuclei, mito, params)
     if progress:
         progress("measure", 1.0)
-    return ImageResult(cells, nuclei, mito, cell_table, mito_table, stack.voxel_size_um,
+    return ImageResult(cells, nuclei, mito_pieces, cell_table, mito_table, stack.voxel_size_um,
                        provenance)
 
 
@@ -191,33 +205,58 @@ def remeasure_cells(stack: Stack, result: ImageResult, cell_ids: Iterable[int],
     keep_cells = ~result.cell_table["cell_id"].isin(ids)
     keep_mito = ~result.mito_table["cell_id"].isin(ids)
     present = ids[np.isin(ids, np.unique(result.cells))]
-    new_cells, new_mito = _measure_region(stack, result, present, params)
+    new_cells, new_mito, mito = _measure_region(stack, result, present, params)
     cell_table = pd.concat([result.cell_table[keep_cells], new_cells], ignore_index=True)
     mito_table = pd.concat([result.mito_table[keep_mito], new_mito], ignore_index=True)
-    return ImageResult(result.cells, result.nuclei, result.mito,
+    return ImageResult(result.cells, result.nuclei, mito,
                        cell_table.sort_values("cell_id", ignore_index=True),
                        mito_table.sort_values("mito_id", ignore_index=True),
                        result.voxel_size_um, result.provenance)
 
 
 def _measure_region(stack: Stack, result: ImageResult, ids: np.ndarray, params: RunParams
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tables of cells ``ids`` measured on a crop around them (coordinates of the full image)."""
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Tables of cells ``ids`` measured on a crop around them, and the updated mito labels.
+
+    The pieces inside those cells are written back; coordinates and ids are the full
+    image's.
+    """
     if ids.size == 0:
-        return result.cell_table.iloc[:0], result.mito_table.iloc[:0]
+        return result.cell_table.iloc[:0], result.mito_table.iloc[:0], result.mito
     box = _grown_box(np.isin(result.cells, ids), params.annulus_um[1], stack.voxel_size_um)
-    crop = _crop_stack(stack, box)
-    cells = np.where(np.isin(result.cells[box], ids), result.cells[box], 0)
-    cell_table, mito_table = measure_labels(crop, cells, result.nuclei[box], result.mito[box],
-                                            params)
+    changed = np.isin(result.cells[box], ids)
+    cells = np.where(changed, result.cells[box], 0)
+    cell_table, mito_table, pieces = measure_labels(_crop_stack(stack, box), cells,
+                                                    result.nuclei[box], result.mito[box], params)
+    pieces, mito_table = _fresh_ids_for_new_pieces(pieces, mito_table, result.mito, box)
+    mito = result.mito.copy()
+    mito[box][changed] = pieces[changed]
     offset = [s.start for s in box]
     for table in (cell_table, mito_table):
-        for axis, name in zip(range(len(offset)), "zyx"[-len(offset):]):
+        for axis, name in enumerate("zyx"[-len(offset):]):
             column = f"centroid_{name}"
             if column in table:
                 table[column] = table[column] + offset[axis]
     cell_table["touches_border"] = _touches_image_border(result.cells, cell_table["cell_id"])
-    return cell_table, mito_table[mito_table["cell_id"].isin(ids)]
+    return cell_table, mito_table[mito_table["cell_id"].isin(ids)], mito
+
+
+def _fresh_ids_for_new_pieces(pieces: np.ndarray, mito_table: pd.DataFrame,
+                              mito: np.ndarray, box: tuple[slice, ...]
+                              ) -> tuple[np.ndarray, pd.DataFrame]:
+    """Give pieces created by an edit ids unused in the whole image.
+
+    A split through a mitochondrion creates a piece; objects that were not split keep their
+    ids.
+    """
+    new = np.setdiff1d(np.unique(pieces), np.unique(mito[box]))
+    new = new[new > 0]
+    if new.size == 0:
+        return pieces, mito_table
+    lookup = np.arange(int(pieces.max()) + 1, dtype=pieces.dtype)
+    first = int(mito.max()) + 1
+    lookup[new] = np.arange(first, first + new.size)
+    return lookup[pieces], mito_table.assign(mito_id=lookup[mito_table["mito_id"].to_numpy()])
 
 
 def _grown_box(mask: np.ndarray, margin_um: float, spacing: tuple[float, ...]

@@ -64,7 +64,7 @@ def remeasure_corrected(out_dir: Path, params: RunParams) -> list[str]:
         The image ids re-measured.
     """
     from imaging.corrections import corrected_images
-    from imaging.io import read_labels, read_stack
+    from imaging.io import read_labels, read_stack, write_labels
     from imaging.pipeline import measure_labels
 
     edited = corrected_images(out_dir)
@@ -75,8 +75,11 @@ def remeasure_corrected(out_dir: Path, params: RunParams) -> list[str]:
                            voxel_size_um=params.voxel_size_um, timepoint=params.timepoint)
         labels = {name: read_labels(folder / f"{name}.ome.tif")[0]
                   for name in ("cells", "nuclei", "mito")}
-        cell_table, mito_table = measure_labels(stack, labels["cells"], labels["nuclei"],
-                                                labels["mito"], params)
+        cell_table, mito_table, pieces = measure_labels(stack, labels["cells"],
+                                                        labels["nuclei"], labels["mito"], params)
+        # mito.csv ids are the pieces' labels: keep the label image in step with the table
+        write_labels(folder / "mito.ome.tif", pieces, stack.voxel_size_um,
+                     uuid_key=f"{image_id}/mito")
         write_table_csv(folder / "cells.csv", cell_table.assign(image_id=image_id))
         write_table_csv(folder / "mito.csv", mito_table.assign(image_id=image_id))
     return edited
@@ -129,9 +132,8 @@ def call_populations(cells: pd.DataFrame, out_dir: Path, params: RunParams,
     Returns the classified table and the gates; on a gating refusal (e.g. fewer than 200
     control cells) the cells keep no population and the reason goes into ``notes``.
     """
-    from measure.population import GatingError, assign_populations
-
     from imaging.corrections import read_overrides
+    from measure.population import GatingError, assign_populations
 
     overrides = read_overrides(out_dir)
     population = {(str(r.image_id), int(r.cell_id)): r.population_override
@@ -218,9 +220,8 @@ def _save_figure(figure, path: Path) -> Path:
 def make_figures(out_dir: Path, cells: pd.DataFrame, wells: pd.DataFrame, stats: pd.DataFrame,
                  gates: list) -> list[tuple[Path, str]]:
     """Gating histograms, per-well SP %, SuperPlots and ECDFs as PNGs in DIR/figures."""
-    from measure.stats import primary_endpoint
-
     from measure import figures
+    from measure.stats import primary_endpoint
 
     folder = out_dir / "figures"
     made: list[tuple[Path, str]] = []

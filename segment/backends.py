@@ -1,0 +1,365 @@
+"""Segmentation backends and the physical-scale plumbing they share.
+
+A backend turns a two-channel image that is already at the network's scale (objects about
+:attr:`Backend.diameter_px` pixels wide) into a label image. Everything that depends on
+microscopy units lives here, once, for every backend: converting the object diameter in µm
+and the voxel size into a resampling of the image, running the backend on the resampled
+image, and bringing the labels back onto the input grid.
+
+Only the Cellpose 3 backend exists today. A Cellpose-SAM (Cellpose 4) backend would subclass
+:class:`Backend`, register itself in :data:`BACKENDS`, and be chosen with
+``backend="cellpose-sam"``; nothing else changes.
+
+Segmenting at the network's scale, rather than letting Cellpose resample internally and
+follow flows on the full-resolution grid, is what makes 100-pixel cells fast on a CPU: a
+512 x 512 field at 0.1 µm with 12 µm cells is segmented as a 128 x 128 image.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import ClassVar
+
+import numpy as np
+from skimage.segmentation import relabel_sequential
+
+from segment.weights import (
+    ModelRef,
+    load_state_dict,
+    network_diameter_px,
+    network_layout,
+    resolve_model,
+)
+
+#: How a 3-D stack is segmented: 2-D masks per plane stitched by overlap, or Cellpose's
+#: 3-D flows from the XY, XZ and YZ views of an isotropically resampled stack.
+MODES_3D = ("stitch", "do_3d")
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Labels and how they were made.
+
+    Attributes
+    ----------
+    labels : ndarray of int32
+        ``(Y, X)`` or ``(Z, Y, X)`` on the input grid; 0 is background.
+    provenance : dict
+        Backend, model (name, path, sha256), device and the parameters used, JSON-ready.
+    """
+
+    labels: np.ndarray
+    provenance: dict
+
+
+class Backend(ABC):
+    """A loaded segmentation network.
+
+    Attributes
+    ----------
+    name : str
+        Backend name recorded in provenance.
+    model : ModelRef
+        The weights it runs.
+    device : str
+        Where it runs (``"cpu"``, ``"cuda:0"``, ...).
+    diameter_px : float
+        Object diameter (pixels) the network expects at its input.
+    """
+
+    name: ClassVar[str]
+    model: ModelRef
+    device: str
+    diameter_px: float
+
+    @abstractmethod
+    def predict(self, image: np.ndarray, *, do_3d: bool, flow_threshold: float,
+                cellprob_threshold: float, stitch_threshold: float) -> np.ndarray:
+        """Labels of a ``(2, Y, X)`` or ``(Z, 2, Y, X)`` float image at the network's scale.
+
+        For a 3-D image, ``do_3d`` selects 3-D flows; otherwise planes are stitched when
+        ``stitch_threshold > 0``.
+        """
+
+    def versions(self) -> dict:
+        """Versions of the libraries that produced the labels."""
+        return {}
+
+
+class Cellpose3Backend(Backend):
+    """Cellpose 3 (CPnet) networks, of any width.
+
+    Cellpose's tiling, normalisation and flow dynamics around a network that spmito builds
+    and loads itself.
+
+    Parameters
+    ----------
+    net : cellpose.resnet_torch.CPnet
+        The network, on ``device``, in eval mode.
+    model : ModelRef
+        Where its weights came from.
+    diameter_px : float
+        Object diameter the network was trained at.
+    device : torch.device
+        Where it runs.
+    """
+
+    name = "cellpose3"
+
+    def __init__(self, net, model: ModelRef, diameter_px: float, device) -> None:
+        from cellpose.models import CellposeModel
+
+        # A CellposeModel without weights (no file lookup, no download), given our network.
+        runner = CellposeModel(pretrained_model=False, device=device, nchan=net.nbase[0])
+        runner.net = net
+        runner.net_ortho = None
+        runner.diam_mean = runner.diam_labels = float(diameter_px)
+        runner.pretrained_model = str(model.path)
+        self._runner = runner
+        self.model = model
+        self.device = str(device)
+        self.diameter_px = float(diameter_px)
+
+    @classmethod
+    def load(cls, model: ModelRef, device) -> Cellpose3Backend:
+        """Build the network described by the weights file and load them."""
+        state = load_state_dict(model)
+        net = build_network(network_layout(state), device,
+                            mkldnn=device.type == "cpu" and _mkldnn_works())
+        net.load_state_dict(state, strict=True)
+        net.eval()
+        return cls(net, model, network_diameter_px(model, state), device)
+
+    def predict(self, image: np.ndarray, *, do_3d: bool, flow_threshold: float,
+                cellprob_threshold: float, stitch_threshold: float) -> np.ndarray:
+        """See :meth:`Backend.predict`."""
+        is_3d = image.ndim == 4
+        masks = self._runner.eval(
+            image, channel_axis=1 if is_3d else 0, z_axis=0 if is_3d else None,
+            diameter=self.diameter_px, do_3D=do_3d and is_3d,
+            stitch_threshold=stitch_threshold if is_3d and not do_3d else 0.0,
+            flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
+            anisotropy=None, resample=True)[0]
+        return np.asarray(masks, dtype=np.int32).reshape(image.shape[:1] + image.shape[2:]
+                                                         if is_3d else image.shape[1:])
+
+    def versions(self) -> dict:
+        """See :meth:`Backend.versions`."""
+        from importlib.metadata import version
+
+        return {"cellpose": version("cellpose"), "torch": version("torch")}
+
+
+def build_network(nbase: tuple[int, ...], device, mkldnn: bool = False):
+    """An untrained Cellpose 3 network with level widths ``nbase`` on ``device``.
+
+    ``mkldnn`` speeds up CPU inference (not training).
+    """
+    return _network_class()(list(nbase), 3, sz=3, mkldnn=mkldnn, max_pool=True,
+                            diam_mean=30.0).to(device)
+
+
+@lru_cache(maxsize=1)
+def _network_class():
+    """CPnet with its style vector zero-padded to the 256 values Cellpose's tiler expects.
+
+    A network narrower than Cellpose's default (e.g. the bundled ones, 128 wide at the
+    bottom) has a shorter style vector; it only feeds Cellpose's size model, which spmito
+    does not use. Weights and state-dict keys are CPnet's.
+    """
+    import torch
+    from cellpose.resnet_torch import CPnet
+
+    class StylePaddedCPnet(CPnet):
+        def forward(self, data):
+            output, style, downsampled = super().forward(data)
+            missing = 256 - style.shape[1]
+            if missing > 0:
+                style = torch.nn.functional.pad(style, (0, missing))
+            return output, style, downsampled
+
+    return StylePaddedCPnet
+
+
+@lru_cache(maxsize=1)
+def _mkldnn_works() -> bool:
+    import torch
+
+    return bool(torch.backends.mkldnn.is_available())
+
+
+#: Backends by name.
+BACKENDS: dict[str, type[Backend]] = {Cellpose3Backend.name: Cellpose3Backend}
+
+
+def torch_device(device: str = "auto"):
+    """The torch device for ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+
+    ``"auto"`` picks CUDA, then Apple MPS, when torch sees one, else the CPU.
+
+    Raises
+    ------
+    RuntimeError
+        When the requested accelerator is not available.
+    """
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} was requested but torch sees no CUDA GPU "
+                           f"(torch {torch.__version__}); use device='cpu' or 'auto'")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"device {device!r} was requested but MPS is not available")
+    return chosen
+
+
+def get_backend(model: str = "bundled", kind: str = "cells", device: str = "auto",
+                backend: str = "cellpose3") -> Backend:
+    """A loaded backend, cached per process (the batch calls it per image and per worker).
+
+    Parameters
+    ----------
+    model : str or path-like
+        ``"bundled"``, a cached Cellpose model name or a weights file
+        (:func:`segment.weights.resolve_model`).
+    kind : {"cells", "nuclei"}
+        What ``"bundled"`` means.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    backend : str
+        A name in :data:`BACKENDS`.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown segmentation backend {backend!r}; available: "
+                         f"{', '.join(BACKENDS)} (a Cellpose-SAM backend needs cellpose>=4 "
+                         "and is not part of this installation)")
+    ref = resolve_model(model, kind)
+    return _load_backend(backend, ref, str(torch_device(device)))
+
+
+@lru_cache(maxsize=8)
+def _load_backend(backend: str, ref: ModelRef, device: str) -> Backend:
+    import torch
+
+    logging.getLogger(__name__).info("loading %s model %s (%s) on %s", backend, ref.name,
+                                     ref.path, device)
+    return BACKENDS[backend].load(ref, torch.device(device))
+
+
+# ------------------------------------------------------------------ physical scale
+
+
+def network_zoom(spacing_um: tuple[float, ...], diameter_um: float, diameter_px: float,
+                 resample_z: bool) -> tuple[float, ...]:
+    """Zoom per spatial axis that makes objects of ``diameter_um`` ``diameter_px`` wide.
+
+    Parameters
+    ----------
+    spacing_um : tuple of float
+        ``(y, x)`` or ``(z, y, x)`` voxel size in µm.
+    diameter_um : float
+        Typical object diameter in µm.
+    diameter_px : float
+        Object diameter the network expects, in pixels.
+    resample_z : bool
+        Also resample z to the same (isotropic) scale; otherwise z is kept.
+    """
+    if diameter_um <= 0 or not np.isfinite(diameter_um):
+        raise ValueError(f"diameter_um must be a positive number of µm, got {diameter_um}")
+    if len(spacing_um) not in (2, 3) or min(spacing_um) <= 0:
+        raise ValueError(f"spacing_um must be 2 or 3 positive sizes in µm, got {spacing_um}")
+    target_um = diameter_um / diameter_px
+    zoom = tuple(float(s) / target_um for s in spacing_um)
+    if len(zoom) == 3 and not resample_z:
+        zoom = (1.0, *zoom[1:])
+    return zoom
+
+
+def resample_image(image: np.ndarray, zoom: tuple[float, ...]) -> np.ndarray:
+    """Resample a channel-first image ``(C, *spatial)`` by ``zoom`` per spatial axis.
+
+    Linear interpolation, with a Gaussian anti-aliasing filter when shrinking.
+    """
+    from skimage.transform import resize
+
+    spatial = image.shape[1:]
+    shape = tuple(max(1, round(n * z)) for n, z in zip(spatial, zoom, strict=True))
+    if shape == spatial:
+        return image.astype(np.float32, copy=False)
+    return np.stack([resize(channel.astype(np.float32, copy=False), shape, order=1,
+                            anti_aliasing=any(z < 1 for z in zoom), preserve_range=True)
+                     for channel in image]).astype(np.float32, copy=False)
+
+
+def resize_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Nearest-neighbour resampling of a label image onto a grid of ``shape``."""
+    if labels.shape == tuple(shape):
+        return labels
+    index = np.ix_(*[np.minimum(((np.arange(n) + 0.5) * m / n).astype(np.intp), m - 1)
+                     for n, m in zip(shape, labels.shape, strict=True)])
+    return labels[index]
+
+
+def segment_objects(image: np.ndarray, spacing_um: tuple[float, ...], diameter_um: float,
+                    backend: Backend, *, mode_3d: str = "stitch", flow_threshold: float = 0.4,
+                    cellprob_threshold: float = 0.0, stitch_threshold: float = 0.25
+                    ) -> Segmentation:
+    """Segment a channel-first image at physical scale with a loaded backend.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(2, Y, X)`` or ``(2, Z, Y, X)``: the channel to segment, then the helper channel
+        (nuclei for cells; zeros when there is none).
+    spacing_um : tuple of float
+        ``(y, x)`` or ``(z, y, x)`` voxel size in µm.
+    diameter_um : float
+        Typical object diameter in µm.
+    backend : Backend
+        From :func:`get_backend`.
+    mode_3d : {"stitch", "do_3d"}
+        3-D only: stitch 2-D masks of each plane, or 3-D flows on an isotropic resampling.
+    flow_threshold, cellprob_threshold : float
+        Cellpose's flow error and cell probability thresholds.
+    stitch_threshold : float
+        IoU above which masks of neighbouring planes are joined (``stitch`` mode).
+
+    Returns
+    -------
+    Segmentation
+    """
+    if mode_3d not in MODES_3D:
+        raise ValueError(f"mode_3d must be one of {MODES_3D}, got {mode_3d!r}")
+    spatial = image.shape[1:]
+    if len(spatial) != len(spacing_um):
+        raise ValueError(f"image of spatial shape {spatial} needs {len(spatial)} voxel sizes, "
+                         f"got spacing_um={tuple(spacing_um)}")
+    do_3d = len(spatial) == 3 and mode_3d == "do_3d"
+    zoom = network_zoom(tuple(spacing_um), diameter_um, backend.diameter_px, resample_z=do_3d)
+    small = resample_image(image, zoom)
+    if small.ndim == 4:
+        small = np.ascontiguousarray(small.transpose(1, 0, 2, 3))  # (Z, C, Y, X)
+    labels = backend.predict(small, do_3d=do_3d, flow_threshold=flow_threshold,
+                             cellprob_threshold=cellprob_threshold,
+                             stitch_threshold=stitch_threshold)
+    labels = relabel_sequential(resize_labels(labels, spatial))[0]
+    provenance = {
+        "backend": backend.name, **backend.versions(), **backend.model.as_dict(),
+        "device": backend.device, "diameter_um": float(diameter_um),
+        "network_diameter_px": backend.diameter_px, "network_zoom": list(zoom),
+        "flow_threshold": flow_threshold, "cellprob_threshold": cellprob_threshold,
+    }
+    if len(spatial) == 3:
+        provenance["mode_3d"] = mode_3d
+        if not do_3d:
+            provenance["stitch_threshold"] = stitch_threshold
+    return Segmentation(labels=labels, provenance=provenance)

@@ -1,0 +1,80 @@
+"""match_nuclei_to_cells: largest-overlap nucleus, majority count, every cell kept."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from imaging.synthetic import SynthParams, make_field
+from segment.nuclei import match_nuclei_to_cells
+
+
+def _table(cells, nuclei):
+    return match_nuclei_to_cells(cells, nuclei).set_index("cell_id")
+
+
+def test_cells_without_or_with_several_nuclei_are_kept_and_flagged():
+    cells = np.zeros((20, 30), np.int32)
+    cells[:, :10], cells[:, 10:20], cells[:, 20:] = 1, 2, 5
+    nuclei = np.zeros_like(cells)
+    nuclei[2:8, 2:8] = 4  # cell 1: one nucleus
+    nuclei[2:6, 12:18] = 6  # cell 2: two nuclei (a doublet)
+    nuclei[10:18, 12:18] = 9
+    table = _table(cells, nuclei)  # cell 5: none
+    assert list(table.index) == [1, 2, 5]
+    assert table.loc[1].tolist() == [4, 1]
+    assert table.loc[2].tolist() == [9, 2]  # the larger of its two nuclei
+    assert table.loc[5].tolist() == [0, 0]
+
+
+def test_a_nucleus_counts_only_for_the_cell_that_holds_its_majority():
+    cells = np.zeros((10, 20), np.int32)
+    cells[:, :10], cells[:, 10:] = 1, 2
+    nuclei = np.zeros_like(cells)
+    nuclei[3:7, 6:14] = 3  # split 4 / 4 between the cells: no majority anywhere
+    nuclei[0:2, 0:3] = 8  # wholly in cell 1
+    table = _table(cells, nuclei)
+    assert table.loc[1].tolist() == [3, 1]  # 16 px of nucleus 3 beat 6 px of nucleus 8
+    assert table.loc[2].tolist() == [3, 0]
+    nuclei[3:7, 9] = 0  # now 12 of 16 remaining pixels... in cell 2
+    table = _table(cells, nuclei)
+    assert table.loc[2].tolist() == [3, 1]
+    assert table.loc[1, "n_nuclei"] == 1  # only nucleus 8
+
+
+def test_ties_go_to_the_lower_nucleus_id_and_empty_images_work():
+    cells = np.ones((4, 4), np.int32)
+    nuclei = np.zeros_like(cells)
+    nuclei[0, :2], nuclei[3, :2] = 7, 5
+    assert _table(cells, nuclei).loc[1].tolist() == [5, 2]
+    empty = match_nuclei_to_cells(np.zeros((5, 5), int), np.zeros((5, 5), int))
+    assert list(empty.columns) == ["cell_id", "nucleus_id", "n_nuclei"] and empty.empty
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_every_synthetic_cell_gets_its_own_true_nucleus(ndim):
+    params = SynthParams.for_ndim(ndim, size_px=256 if ndim == 2 else 160,
+                                  **({"n_z": 24} if ndim == 3 else {}))
+    field = make_field(params, 5)
+    table = _table(field.cells, field.nuclei)
+    with_nucleus = np.unique(field.nuclei[field.nuclei > 0])
+    assert len(table) == field.cells.max()
+    assert (table.loc[with_nucleus, "nucleus_id"] == with_nucleus).all()
+    assert (table.loc[with_nucleus, "n_nuclei"] == 1).all()
+    without = table.index.difference(with_nucleus)
+    assert (table.loc[without, "n_nuclei"] == 0).all()
+
+
+def test_one_pass_scales_to_thousands_of_cells():
+    side, step = 2048, 32
+    yy, xx = np.mgrid[:side, :side]
+    cells = ((yy // step) * (side // step) + xx // step + 1).astype(np.int32)
+    nuclei = np.where((yy % step > 8) & (xx % step > 8) & (xx % step < 24), cells, 0)
+    started = time.perf_counter()
+    table = match_nuclei_to_cells(cells, nuclei)
+    seconds = time.perf_counter() - started
+    assert len(table) == (side // step) ** 2 == 4096
+    assert (table["nucleus_id"] == table["cell_id"]).all() and (table["n_nuclei"] == 1).all()
+    assert seconds < 5.0
