@@ -4,12 +4,13 @@ The napari Review widget writes them; ``spmito report DIR`` and the napari reade
 No Qt, no napari. Layout (``DIR`` is an output folder of ``spmito run``, ``<id>`` an
 image id):
 
-``DIR/images/<id>/cells.ome.tif``
-    The corrected cell labels replace the batch's, atomically, same grid and physical sizes.
-    ``done.json`` keeps ``labels_sha256["cells"]`` of the labels the batch wrote, so an image
-    whose ``cells.ome.tif`` hashes differently has been corrected (:func:`corrected_images`)
-    and the report re-measures it.
-``DIR/images/<id>/cells.original.ome.tif``
+``DIR/images/<id>/cells.ome.tif``, ``mito.ome.tif``
+    The corrected cell labels replace the batch's, atomically, same grid and physical sizes;
+    so do the mitochondria labels, whose pieces follow the cells (a mitochondrion cut by a
+    split becomes two pieces with their own ids). ``done.json`` keeps ``labels_sha256`` of
+    the labels the batch wrote, so an image whose ``cells.ome.tif`` hashes differently has
+    been corrected (:func:`corrected_images`) and the report re-measures it.
+``DIR/images/<id>/cells.original.ome.tif``, ``mito.original.ome.tif``
     The batch's labels, copied once before the first correction of the image is saved
     (to audit, revert, or train on the difference). Never rewritten.
 ``DIR/images/<id>/cells.csv``, ``mito.csv``
@@ -41,7 +42,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -66,7 +67,7 @@ __all__ = [
     "read_manual_gate",
     "read_overrides",
     "read_review",
-    "write_corrected_cells",
+    "write_corrected_labels",
     "write_corrected_tables",
     "write_manual_gate",
     "write_review",
@@ -75,7 +76,6 @@ __all__ = [
 REVIEW_CSV = "review.csv"
 EDIT_LOG = "edits.jsonl"
 MANUAL_GATE = "manual_gate.json"
-ORIGINAL_CELLS = "cells.original.ome.tif"
 OVERRIDE_COLUMNS = ("cell_id", "population_override", "excluded_override")
 POPULATIONS = ("SP", "MP")
 
@@ -89,9 +89,10 @@ def _image_dir(out_dir: str | os.PathLike, image_id: str) -> Path:
 # ------------------------------------------------------------------------------ labels
 
 
-def write_corrected_cells(out_dir: str | os.PathLike, image_id: str, cells: np.ndarray,
-                          voxel_size_um: Sequence[float]) -> Path:
-    """Replace ``images/<id>/cells.ome.tif`` with corrected labels, keeping the original.
+def write_corrected_labels(out_dir: str | os.PathLike, image_id: str,
+                           labels: Mapping[str, np.ndarray], voxel_size_um: Sequence[float]
+                           ) -> list[Path]:
+    """Replace label images of an image with corrected ones, keeping the batch's originals.
 
     Parameters
     ----------
@@ -99,24 +100,27 @@ def write_corrected_cells(out_dir: str | os.PathLike, image_id: str, cells: np.n
         The output folder.
     image_id : str
         The image.
-    cells : ndarray of int
-        The corrected cell labels.
+    labels : mapping of name to ndarray of int
+        ``{"cells": ..., "mito": ...}``: each replaces ``images/<id>/<name>.ome.tif``.
     voxel_size_um : sequence of float
         ``(y, x)`` or ``(z, y, x)`` in µm.
 
     Returns
     -------
-    Path
-        The labels file written.
+    list of Path
+        The label files written.
     """
     folder = _image_dir(out_dir, image_id)
-    target = folder / "cells.ome.tif"
-    original = folder / ORIGINAL_CELLS
-    if target.is_file() and not original.exists():
-        with atomic_path(original) as tmp:
-            shutil.copyfile(target, tmp)
-    write_labels(target, cells, voxel_size_um, uuid_key=f"{image_id}/cells")
-    return target
+    written = []
+    for name, image in labels.items():
+        target = folder / f"{name}.ome.tif"
+        original = folder / f"{name}.original.ome.tif"
+        if target.is_file() and not original.exists():
+            with atomic_path(original) as tmp:
+                shutil.copyfile(target, tmp)
+        write_labels(target, image, voxel_size_um, uuid_key=f"{image_id}/{name}")
+        written.append(target)
+    return written
 
 
 def write_corrected_tables(out_dir: str | os.PathLike, image_id: str,

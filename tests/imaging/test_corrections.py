@@ -16,7 +16,7 @@ from imaging.corrections import (
     read_manual_gate,
     read_overrides,
     read_review,
-    write_corrected_cells,
+    write_corrected_labels,
     write_corrected_tables,
     write_manual_gate,
     write_review,
@@ -52,13 +52,14 @@ def test_corrected_labels_replace_the_batch_labels_and_keep_the_original(out_dir
     original = read_labels(folder / "cells.ome.tif")[0]
     corrected = original.copy()
     corrected[corrected == 2] = 0
-    write_corrected_cells(out_dir, "img1", corrected, SPACING)
+    assert write_corrected_labels(out_dir, "img1", {"cells": corrected}, SPACING) == [
+        folder / "cells.ome.tif"]
     labels, spacing = read_labels(folder / "cells.ome.tif")
     assert np.array_equal(labels, corrected) and spacing == pytest.approx(SPACING)
     assert np.array_equal(read_labels(folder / "cells.original.ome.tif")[0], original)
     assert corrected_images(out_dir) == ["img1"]
     # a second save keeps the first original
-    write_corrected_cells(out_dir, "img1", np.zeros_like(corrected), SPACING)
+    write_corrected_labels(out_dir, "img1", {"cells": np.zeros_like(corrected)}, SPACING)
     assert np.array_equal(read_labels(folder / "cells.original.ome.tif")[0], original)
 
 
