@@ -7,6 +7,8 @@ import pytest
 
 from segment.edits import (
     EditError,
+    bounding_box,
+    cells_mask,
     delete_cells,
     merge_cells,
     next_free_id,
@@ -117,3 +119,15 @@ def test_split_by_seeds_in_3d():
     after = _applied(labels, split_cell_by_seeds(labels, 1, [(3, 5, 4), (3, 5, 15)],
                                                  spacing=(0.3, 0.1, 0.1)))
     assert set(np.unique(after)) == {0, 1, 2}
+
+
+def test_bounding_box_of_a_mask():
+    mask = np.zeros((5, 6, 7), bool)
+    mask[1, 2, 3] = mask[3, 4, 1] = True
+    assert bounding_box(mask) == (slice(1, 4), slice(2, 5), slice(1, 4))
+    assert bounding_box(np.zeros((3, 3), bool)) is None
+
+
+@pytest.mark.parametrize("ids", [[3], [3, 7], list(range(1, 12))])
+def test_cells_mask_equals_isin(two_cells, ids):
+    np.testing.assert_array_equal(cells_mask(two_cells, ids), np.isin(two_cells, ids))
