@@ -117,7 +117,7 @@ def normalise_on_controls(sessions: Sequence[ReviewSession],
 
 def _log2_intensity(session: ReviewSession, kept_only: bool = True
                     ) -> tuple[np.ndarray, np.ndarray]:
-    features = session.features()
+    features = session.shown_features
     if kept_only:
         features = features[~features["excluded"].to_numpy(bool)]
     intensity = features["hoechst_integrated"].to_numpy(float)
@@ -127,6 +127,6 @@ def _log2_intensity(session: ReviewSession, kept_only: bool = True
 
 
 def _kept_hoechst_x(session: ReviewSession) -> np.ndarray:
-    features = session.features()
+    features = session.shown_features
     x = features.loc[~features["excluded"].to_numpy(bool), "hoechst_x"].to_numpy(float)
     return x[np.isfinite(x)]

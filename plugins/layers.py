@@ -17,7 +17,7 @@ import numpy as np
 
 from imaging.errors import SpmitoInputError
 from imaging.stack import Stack
-from plugins.review import ReviewSession
+from plugins.review import ReviewSession, layer_features
 
 #: ``(data, kwargs, layer_type)`` as napari readers and sample-data functions return them.
 LayerDataTuple = tuple[Any, dict, str]
@@ -65,8 +65,8 @@ def image_layers(stack: Stack, image_id: str | None = None) -> list[LayerDataTup
 def result_layers(session: ReviewSession) -> list[LayerDataTuple]:
     """Nuclei, mitochondria and cells label layers of a session (cells last, on top).
 
-    The cells layer carries the session's features (``index`` = cell id) so napari shows
-    a cell's measurements under the cursor; every layer carries the session in its
+    The cells layer carries the session's main features (``index`` = cell id) so napari
+    shows them for the cell under the cursor; every layer carries the session in its
     metadata.
     """
     result = session.result
@@ -79,7 +79,7 @@ def result_layers(session: ReviewSession) -> list[LayerDataTuple]:
                        "metadata": {"spmito": session, "spmito_role": "mitochondria"}},
          "labels"),
         (result.cells, {**common, "name": f"{session.image_id} cells", "opacity": 0.45,
-                        "features": session.features(),
+                        "features": layer_features(session.shown_features),
                         "metadata": {"spmito": session, "spmito_role": "cells"}}, "labels"),
     ]
 

@@ -55,8 +55,8 @@ class FeaturesModel(QAbstractTableModel):
 class MeasurementsWidget(QWidget):
     """The per-cell table of the chosen cells layer; a row selects and centres its cell.
 
-    Hovering a cell in the viewer shows the same features in napari's status bar (the
-    layer's ``features`` carry an ``index`` column equal to the cell ids).
+    Hovering a cell in the viewer shows its main features in napari's status bar (the
+    layer's ``features``, whose ``index`` column holds the cell ids).
 
     Parameters
     ----------
@@ -121,7 +121,7 @@ class MeasurementsWidget(QWidget):
         if action == "selection":
             self._show_selected_row()
             return
-        table = pd.DataFrame() if self._session is None else self._session.layer.features
+        table = pd.DataFrame() if self._session is None else self._session.shown_features
         self.model.set_table(table)
         self.count.setText(f"{len(table)} cells" if len(table) else "no cells layer")
 

@@ -58,7 +58,9 @@ class SegmentWidget(QWidget):
                                    choices=labels_layer_choices(viewer), nullable=True)
         self.voxel_size = LineEdit(label="Voxel size Z,Y,X or Y,X (µm)",
                                    tooltip="Empty: the pixel size of the Hoechst layer")
-        self.model = LineEdit(label="Cellpose model", value=defaults.model)
+        self.model = LineEdit(label="Cellpose model (cells)", value=defaults.model)
+        self.nucleus_model = LineEdit(label="Cellpose model (nuclei)",
+                                      value=defaults.nucleus_model)
         self.cell_diameter_um = FloatSpinBox(label="Cell diameter (µm)", min=1, max=500,
                                              step=0.5, value=defaults.cell_diameter_um)
         self.nucleus_diameter_um = FloatSpinBox(label="Nucleus diameter (µm)", min=1, max=500,
@@ -72,7 +74,8 @@ class SegmentWidget(QWidget):
         self.mode_3d = ComboBox(label="3-D mode", choices=["stitch", "do_3d"],
                                 value=defaults.mode_3d)
         self.form = Container(widgets=[*self.channels.values(), self.cells_mask,
-                                       self.voxel_size, self.model, self.cell_diameter_um,
+                                       self.voxel_size, self.model, self.nucleus_model,
+                                       self.cell_diameter_um,
                                        self.nucleus_diameter_um, self.annulus_inner_um,
                                        self.annulus_outer_um, self.device, self.mode_3d])
         self.run_button = QPushButton("Segment && measure")
@@ -118,6 +121,7 @@ class SegmentWidget(QWidget):
     def params(self) -> RunParams:
         """The analysis parameters of the form (the CLI's, in µm)."""
         return RunParams(model=self.model.value.strip() or "bundled",
+                         nucleus_model=self.nucleus_model.value.strip() or "bundled",
                          cell_diameter_um=float(self.cell_diameter_um.value),
                          nucleus_diameter_um=float(self.nucleus_diameter_um.value),
                          annulus_um=(float(self.annulus_inner_um.value),

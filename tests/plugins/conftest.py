@@ -1,5 +1,5 @@
-"""Fixtures of the plugin tests: small synthetic fields, the pipeline stand-in, and a batch
-output folder made from them."""
+"""Fixtures of the plugin tests: small synthetic fields segmented by their truth (the
+measurement and the batch are the real ones), and a batch output folder made from them."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ def stack_2d(field_2d):
 
 
 @pytest.fixture
-def fake_pipeline(monkeypatch, field_2d, control_field_2d):
-    """imaging.pipeline segments with the fields' truth and measures with a stand-in; the
-    HTML report is not built (it needs segment.mito, which has not landed)."""
+def truth_segmentation(monkeypatch, field_2d, control_field_2d):
+    """imaging.pipeline segments the fields with their truth; no HTML report is built (the
+    tests read the tables; the report needs Cellpose model files this checkout lacks)."""
     patch_pipeline(monkeypatch, field_2d, control_field_2d)
     monkeypatch.setattr("imaging.report_content.build_report", lambda *args, **kwargs: None)
 
@@ -75,7 +75,7 @@ def _batch_folder(tmp_path_factory, field_2d, control_field_2d):
 
 
 @pytest.fixture
-def output_folder(tmp_path, _batch_folder, fake_pipeline):
+def output_folder(tmp_path, _batch_folder, truth_segmentation):
     """A fresh copy of the batch output folder (done.json still names the inputs)."""
     shutil.copytree(_batch_folder / "out", tmp_path / "out")
     return tmp_path / "out"

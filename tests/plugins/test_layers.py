@@ -96,6 +96,6 @@ def test_3d_review_splits_through_every_plane_and_undoes(field_3d, monkeypatch):
     assert changed == (cell_id, new_id)
     planes = np.unique(np.nonzero(session.cells == new_id)[0])
     assert planes.size > 1, "the cut runs through every plane of the cell"
-    assert "centroid_z" in session.layer.features
+    assert "centroid_z" in session.shown_features
     session.undo()
     assert not (session.cells == new_id).any()

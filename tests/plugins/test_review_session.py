@@ -17,7 +17,7 @@ from tests.plugins.conftest import IMAGE_ID, two_neighbours
 
 
 @pytest.fixture
-def session(stack_2d, fake_pipeline):
+def session(stack_2d, truth_segmentation):
     session = analyse(stack_2d, imaging.pipeline.RunParams(), image_id=IMAGE_ID)
     session.attach(napari.layers.Labels(session.result.cells))
     return session
@@ -141,7 +141,7 @@ def test_edit_errors_leave_everything_unchanged(session):
     assert np.array_equal(session.cells, before) and not session.can_undo
 
 
-def test_cancel_stops_the_analysis(stack_2d, fake_pipeline):
+def test_cancel_stops_the_analysis(stack_2d, truth_segmentation):
     with pytest.raises(AnalysisCancelled):
         analyse(stack_2d, imaging.pipeline.RunParams(), image_id="x", cancelled=lambda: True)
 

@@ -78,7 +78,7 @@ def _screen_to_pixels(viewer, layer, screenshot):
 
 
 def test_segment_screenshot_edit_save_and_reopen(make_napari_viewer, qtbot, tmp_path,
-                                                 field_2d, fake_pipeline, save_screenshot):
+                                                 field_2d, truth_segmentation, save_screenshot):
     viewer = make_napari_viewer(show=True)
     image_path = write_field(field_2d, tmp_path / "input", "field_e2e", preview=False)
     add_layer_data(viewer, read_image_file(str(image_path)))

@@ -32,7 +32,7 @@ def test_a_row_selects_and_centres_its_cell(widget, folder_viewer):
     cell_id = int(layer.features["index"].iloc[row])
     assert layer.selected_label == cell_id
     assert layer.metadata["spmito"].selected == [cell_id]
-    centroid = layer.features.iloc[row][["centroid_y", "centroid_x"]].to_numpy(float)
+    centroid = widget.model.table.iloc[row][["centroid_y", "centroid_x"]].to_numpy(float)
     np.testing.assert_allclose(folder_viewer.camera.center[-2:], centroid * layer.scale)
 
 

@@ -31,10 +31,10 @@ def widget(make_napari_viewer, image_file):
     return widget
 
 
-def _run(qtbot, widget):
+def _run(qtbot, widget, timeout_ms=60_000):
     worker = widget.run()
     assert worker is not None, widget.status.text()
-    with qtbot.waitSignal(worker.finished, timeout=60_000):
+    with qtbot.waitSignal(worker.finished, timeout=timeout_ms):
         pass
     return worker
 
@@ -53,7 +53,7 @@ def test_form_picks_channels_by_role_and_the_layer_pixel_size(widget, image_file
     assert widget.params().cell_diameter_um == 14.5
 
 
-def test_result_equals_the_batch_on_the_same_file(qtbot, widget, image_file, fake_pipeline):
+def test_result_equals_the_batch_on_the_same_file(qtbot, widget, image_file, truth_segmentation):
     _run(qtbot, widget)
     layers = widget.viewer.layers
     assert [layer.name for layer in layers][-3:] == ["field_b nuclei", "field_b mitochondria",
@@ -69,7 +69,7 @@ def test_result_equals_the_batch_on_the_same_file(qtbot, widget, image_file, fak
     assert widget.progress.value() == 100 and "cells" in widget.status.text()
 
 
-def test_cancel_stops_the_worker_and_says_so(qtbot, widget, fake_pipeline):
+def test_cancel_stops_the_worker_and_says_so(qtbot, widget, truth_segmentation):
     widget.cancel()  # cancelled before the first progress report
     worker = widget.run()
     widget.cancel()
@@ -86,3 +86,29 @@ def test_a_layer_without_physical_size_needs_the_voxel_size(widget):
     assert "no physical pixel size" in widget.status.text()
     widget.voxel_size.value = "0.25, 0.25"
     assert widget.stack().voxel_size_um == (0.25, 0.25)
+
+
+@pytest.mark.slow
+def test_cellpose_in_the_widget_equals_the_batch(qtbot, make_napari_viewer, tmp_path):
+    from imaging.synthetic import SynthParams, make_field, write_field
+    from segment.weights import ModelNotFoundError, resolve_model
+
+    try:
+        resolve_model("bundled", "cells")
+        resolve_model("bundled", "nuclei")
+    except ModelNotFoundError as error:
+        pytest.skip(f"no bundled Cellpose model in this checkout: {error}")
+    small = make_field(SynthParams.for_ndim(2, size_px=160, pixel_size_um=0.3), seed=5)
+    image_file = write_field(small, tmp_path, "field_b", preview=False)
+    viewer = make_napari_viewer()
+    for data, kwargs, kind in read_image_file(str(image_file)):
+        viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
+    widget = SegmentWidget(viewer)
+    widget.device.value = "cpu"
+    _run(qtbot, widget, timeout_ms=300_000)
+    cells = viewer.layers["field_b cells"]
+    batch = analyse_stack(read_stack(image_file), widget.params())
+    np.testing.assert_array_equal(cells.data, batch.cells)
+    np.testing.assert_array_equal(viewer.layers["field_b mitochondria"].data, batch.mito)
+    pd.testing.assert_frame_equal(cells.metadata["spmito"].result.cell_table, batch.cell_table)
+    assert cells.metadata["spmito"].result.provenance["backend"] != "truth (test)"
