@@ -263,6 +263,13 @@ class ReviewWidget(QWidget):
     def _activate_cells(self) -> None:
         self.viewer.layers.selection.active = self.cells.value
 
+    def _refresh_mitochondria(self, session: ReviewSession) -> None:
+        """Redraw the image's mitochondria: re-measuring re-cuts them by the edited cells."""
+        for layer in self.viewer.layers:
+            if layer.metadata.get("spmito") is session \
+                    and layer.metadata.get("spmito_role") == "mitochondria":
+                layer.refresh()
+
     # ----------------------------------------------------------------- feedback
 
     def _do(self, action) -> None:
@@ -279,10 +286,12 @@ class ReviewWidget(QWidget):
     def _say(self, text: str) -> None:
         self.status.setText(text)
 
-    def _show_state(self, *_) -> None:
+    def _show_state(self, action: str = "") -> None:
         session = self.session
         if session is None:
             return
+        if action not in ("selection", "population", "exclusion", "gate", "hoechst_x", "save"):
+            self._refresh_mitochondria(session)
         selected = ", ".join(map(str, session.selected)) or "none"
         unsaved = len(session.unsaved)
         self.selection.setText(f"Selected: {selected}   ·   unsaved actions: {unsaved}")

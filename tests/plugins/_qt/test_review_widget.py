@@ -91,6 +91,11 @@ def test_split_along_a_drawn_line(widget, folder_viewer):
     widget.split()
     assert set(layer.features["index"]) >= {cell_id, new_id}, widget.status.text()
     assert len(shapes.data) == 0 and folder_viewer.layers.selection.active is layer
+    mito = folder_viewer.layers[f"{IMAGE_ID} mitochondria"]
+    assert mito.data is widget.session.result.mito, "re-cut pieces show in the mito layer"
+    pieces_in_new_cell = set(np.unique(mito.data[layer.data == new_id])) - {0}
+    assert set(widget.session.result.mito_table.query("cell_id == @new_id")["mito_id"]) == \
+        pieces_in_new_cell
 
 
 def test_split_at_seeds_then_delete_with_shortcuts(widget, folder_viewer):
