@@ -11,9 +11,10 @@ Undo
     ``Labels.block_history()``, so napari's history holds exactly one item for it; brush,
     fill and polygon strokes by hand arrive as ``events.paint`` and become ``paint``
     actions. :meth:`ReviewSession.undo` pops napari's item for a label action and restores
-    the table rows and overrides saved with the action (no re-measure needed), so the
-    labels, tables and overrides never disagree. :meth:`ReviewSession.attach` binds
-    Ctrl+Z / Ctrl+Shift+Z of the cells layer to these.
+    the table rows, the mitochondria pieces (re-measuring re-cuts them by the edited cells;
+    the box they changed in is kept) and the overrides saved with the action, without
+    re-measuring, so labels, tables and overrides never disagree.
+    :meth:`ReviewSession.attach` binds Ctrl+Z / Ctrl+Shift+Z of the cells layer to these.
 Classes
     A cell's population is, in order of precedence: the reviewer's override, the live gate
     (:meth:`ReviewSession.set_gate`), the batch's call (``DIR/cells.csv``). Re-measured
