@@ -246,10 +246,14 @@ def read_overrides(out_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def _checked_overrides(overrides: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Overrides with missing values as ``None``; refuses unknown populations or flags."""
+    """Overrides with missing values as ``None``; refuses unknown populations or flags.
+
+    A missing value (``None``, NaN, ``pd.NA``) or an empty string means no override.
+    """
     table = overrides.loc[:, list(OVERRIDE_COLUMNS)].copy()
     for column in OVERRIDE_COLUMNS[1:]:
-        table[column] = table[column].astype(object).where(table[column].notna(), None)
+        values = table[column].astype(object)
+        table[column] = values.where(values.notna() & (values != ""), None)
     populations = set(table["population_override"].dropna()) - set(POPULATIONS)
     flags = {v for v in table["excluded_override"].dropna() if not isinstance(v, bool | np.bool_)}
     if populations or flags:

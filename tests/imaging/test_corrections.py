@@ -82,6 +82,16 @@ def test_review_round_trip_drops_rows_without_overrides(out_dir):
     assert back["excluded_override"].tolist() == [True, None]
 
 
+def test_empty_strings_and_missing_values_mean_no_override(out_dir):
+    overrides = pd.DataFrame({"cell_id": [1, 2, 3], "population_override": ["SP", "", pd.NA],
+                              "excluded_override": [pd.NA, True, ""]})
+    write_review(out_dir, "img1", overrides)
+    back = read_review(out_dir, "img1")
+    assert back.to_dict("records") == [
+        {"cell_id": 1, "population_override": "SP", "excluded_override": None},
+        {"cell_id": 2, "population_override": None, "excluded_override": True}]
+
+
 def test_missing_review_reads_as_no_overrides(out_dir):
     assert read_review(out_dir, "img1").empty
     assert read_overrides(out_dir).empty
