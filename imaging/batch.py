@@ -254,6 +254,18 @@ def add_log_file(out_dir: Path) -> logging.Handler:
     return handler
 
 
+def remove_stale_temporaries(out_dir: Path) -> int:
+    """Delete temporary files a killed run left behind (``.<name>.<random>.tmp...``).
+
+    Final outputs are only ever renamed into place, so these are the only partial files a
+    crash can leave; they are never read.
+    """
+    stale = [p for p in out_dir.rglob(".*.tmp*") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def tasks_from_sheet(sheet: pd.DataFrame) -> list[ImageTask]:
     """One task per sample-sheet row."""
     masks = sheet["cells_mask"] if "cells_mask" in sheet.columns else [None] * len(sheet)
@@ -377,6 +389,7 @@ def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
         started = now_iso()
         if params.cells_mask:
             sheet = sheet.assign(cells_mask=str(Path(params.cells_mask).resolve()))
+        remove_stale_temporaries(out_dir)
         tasks = tasks_from_sheet(sheet)
         check_usage(params, tasks)
         if any(not task.cells_mask for task in tasks):

@@ -8,6 +8,7 @@ in napari equals the headless one for the same input and parameters.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -165,14 +166,33 @@ def analyse_stack(stack: Stack, params: RunParams | None = None, *,
     ImageResult
     """
     params = params or RunParams()
-    cells, nuclei, mito, provenance = segment_stack(stack, params, cells_mask, progress)
-    if progress:
-        progress("measure", 0.8)
+    clock = _StepClock(progress)
+    cells, nuclei, mito, provenance = segment_stack(stack, params, cells_mask, clock.report)
+    clock.report("measure", 0.8)
     cell_table, mito_table, mito_pieces = measure_labels(stack, cells, nuclei, mito, params)
-    if progress:
-        progress("measure", 1.0)
+    clock.report("measure", 1.0)
+    provenance = {**provenance, "seconds": clock.seconds}
     return ImageResult(cells, nuclei, mito_pieces, cell_table, mito_table, stack.voxel_size_um,
                        provenance)
+
+
+class _StepClock:
+    """Passes progress on and times each step (seconds per step, for run.json/benchmarks)."""
+
+    def __init__(self, progress: ProgressCallback | None):
+        self._progress = progress
+        self._step: str | None = None
+        self._since = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def report(self, step: str, fraction: float) -> None:
+        now = time.perf_counter()
+        if self._step is not None:
+            self.seconds[self._step] = round(self.seconds.get(self._step, 0.0)
+                                             + now - self._since, 4)
+        self._step, self._since = step, now
+        if self._progress is not None:
+            self._progress(step, fraction)
 
 
 def remeasure_cells(stack: Stack, result: ImageResult, cell_ids: Iterable[int],

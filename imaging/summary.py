@@ -183,7 +183,7 @@ def _ordered_cells(cells: pd.DataFrame) -> pd.DataFrame:
 def write_parquet(path: Path, table: pd.DataFrame) -> None:
     """Write a table as Parquet atomically (mixed object columns stored as text)."""
     table = table.copy()
-    for column in table.select_dtypes(include="object").columns:
+    for column in [c for c in table.columns if table[c].dtype == object]:
         table[column] = table[column].map(lambda v: None if v is None or v is pd.NA
                                           or (isinstance(v, float) and np.isnan(v)) else str(v))
     with atomic_path(path) as tmp:

@@ -887,7 +887,7 @@ def _plan_fields(mode: str, n_fields: int, replicates: int, params: SynthParams
                 name = f"P1_{well}_f{f:02d}"
                 plans.append(_FieldPlan(name, well_params, {
                     "image_id": name, "plate": "P1", "well": well, "field": f,
-                    "replicate": rep, "condition": inhibitor or "untreated", "role": role,
+                    "replicate": rep, "condition": "untreated", "role": role,
                     "population": population, "inhibitor": inhibitor,
                     "cell_line": "synthetic_myeloma"}))
     return plans
