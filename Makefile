@@ -24,8 +24,12 @@ demo: $(STAMP)
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# npe2 (imported by napari's pytest plugin before pytest's own filters apply) warns about
+# its pydantic v1 idioms on every run; silence exactly those modules.
+NPE2_WARNINGS := ignore::DeprecationWarning:npe2.manifest.schema,ignore::DeprecationWarning:npe2.manifest._validators
+
 test: $(STAMP) system-deps
-	$(PY) -m pytest
+	PYTHONWARNINGS="$(NPE2_WARNINGS)" $(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check imaging segment measure plugins tests

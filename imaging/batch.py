@@ -58,8 +58,8 @@ def image_dir(out_dir: Path, image_id: str) -> Path:
     return Path(out_dir) / "images" / image_id
 
 
-def _done_record(task: ImageTask, params: RunParams) -> dict:
-    """The fingerprint that ``--resume`` compares."""
+def done_record(task: ImageTask, params: RunParams) -> dict:
+    """The fingerprint that ``--resume`` compares (input and mask sha256, parameter hash)."""
     record = {"image_id": task.image_id, "input": task.path,
               "input_sha256": sha256_file(task.path),
               "params_sha256": params.analysis_hash()}
@@ -77,7 +77,7 @@ def is_done(task: ImageTask, params: RunParams, out_dir: Path) -> bool:
         done = json.loads(done_path.read_text())
     except (OSError, ValueError):
         return False
-    expected = _done_record(task, params)
+    expected = done_record(task, params)
     return all(done.get(key) == value for key, value in expected.items())
 
 
@@ -126,7 +126,7 @@ def _analyse_and_write(task: ImageTask, params: RunParams, out_dir: Path) -> dic
     given_cells = read_labels(task.cells_mask)[0] if task.cells_mask else None
     result = analyse_stack(stack, params, cells_mask=given_cells)
     write_image_outputs(out_dir, task.image_id, result)
-    record = _done_record(task, params)
+    record = done_record(task, params)
     record.update(finished=now_iso(), n_cells=int(len(result.cell_table)),
                   provenance=result.provenance,
                   labels_sha256={name: sha256_file(image_dir(out_dir, task.image_id)
@@ -399,7 +399,7 @@ def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
         log.info("run: %d image(s) into %s", len(tasks), out_dir)
         statuses = execute(tasks, params, out_dir, progress)
         write_failures(out_dir, statuses)
-        notes = summarise(out_dir, params, statuses)
+        notes = summarise(out_dir, params, statuses, gate_file=params.gate_file)
         write_run_json(out_dir, params, sheet, statuses, started, {"status": "finished",
                                                                    "notes": notes})
         return BatchOutcome(statuses, notes)

@@ -85,6 +85,21 @@ _ALIASES = {
 }
 
 
+def read_run_params(out_dir: str | Path) -> RunParams:
+    """The parameters recorded in ``DIR/run.json`` (defaults when there is none).
+
+    Keys this version does not know are ignored, so a folder written by a newer spmito
+    still opens.
+    """
+    path = Path(out_dir) / "run.json"
+    if not path.is_file():
+        return RunParams()
+    recorded = json.loads(path.read_text(encoding="utf-8")).get("parameters_um", {})
+    known = {f.name for f in fields(RunParams)}
+    return RunParams(**{k: tuple(v) if isinstance(v, list) else v
+                        for k, v in recorded.items() if k in known})
+
+
 def load_config(path: str | Path) -> dict:
     """Read a TOML config; keys mirror the flags (``cell_diameter`` or ``cell-diameter``).
 

@@ -20,7 +20,7 @@ import pandas as pd
 from imaging.atomic import atomic_path, write_text_atomic
 from imaging.batch import ImageStatus, image_dir, write_table_csv
 from imaging.errors import SpmitoInputError
-from imaging.params import RunParams
+from imaging.params import RunParams, read_run_params
 
 #: Column order of DIR/cells.csv (contract.md); sheet columns and extras follow.
 CELL_COLUMNS = [
@@ -46,13 +46,6 @@ def _sheet(out_dir: Path) -> pd.DataFrame:
         raise SpmitoInputError(out_dir, "no sheet.csv: this is not an output folder of "
                                "spmito run", "Give the folder that spmito run --out wrote.")
     return pd.read_csv(path, dtype={"well": str, "plate": str})
-
-
-def _params(out_dir: Path) -> RunParams:
-    run = json.loads((out_dir / "run.json").read_text())
-    stored = run.get("parameters_um", {})
-    stored = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
-    return RunParams(**stored)
 
 
 def remeasure_corrected(out_dir: Path, params: RunParams) -> list[str]:
@@ -112,17 +105,20 @@ def collect_tables(out_dir: Path, sheet: pd.DataFrame) -> tuple[pd.DataFrame, pd
 
 
 def _manual_gate(out_dir: Path, params: RunParams, gate_file: str | None):
-    """The manual gate to apply: ``--gate-file``, else ``DIR/manual_gate.json`` (napari)."""
+    """The manual gate to apply, or None.
+
+    In this order: the ``--gate-file`` flag of this call, the gate saved in napari
+    (``DIR/manual_gate.json``), the ``gate_file`` the run recorded.
+    """
+    from imaging.corrections import read_manual_gate
     from measure.population import Gate
 
     if gate_file:
         return Gate.load(gate_file)
-    from imaging.corrections import read_manual_gate
-
     stored = read_manual_gate(out_dir)
     if stored is not None and params.gate in (None, "manual"):
         return Gate.from_dict(stored)
-    return None
+    return Gate.load(params.gate_file) if params.gate_file else None
 
 
 def call_populations(cells: pd.DataFrame, out_dir: Path, params: RunParams,
@@ -144,9 +140,17 @@ def call_populations(cells: pd.DataFrame, out_dir: Path, params: RunParams,
         classified, gates = assign_populations(cells, method=method, gate=gate,
                                                alpha=params.alpha, overrides=population)
     except GatingError as error:
-        notes.append(f"no SP/MP calls: {error}")
-        return cells.assign(population=pd.NA, population_source=pd.NA), []
+        notes.append(f"no SP/MP calls by a gate: {error}")
+        return _manual_calls_only(cells, population), []
     return _apply_exclusion_overrides(classified, overrides), gates
+
+
+def _manual_calls_only(cells: pd.DataFrame, population: dict) -> pd.DataFrame:
+    """Without a gate, only the cells classified by hand in napari have a population."""
+    key = list(zip(cells["image_id"].astype(str), cells["cell_id"].astype(int)))
+    calls = pd.Series([population.get(k, pd.NA) for k in key], index=cells.index, dtype=object)
+    return cells.assign(population=calls,
+                        population_source=calls.where(calls.isna(), "manual"))
 
 
 def _apply_exclusion_overrides(cells: pd.DataFrame, overrides: pd.DataFrame) -> pd.DataFrame:
@@ -264,7 +268,8 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
     statuses : list of ImageStatus, optional
         Image outcomes of the run that just finished (default: read ``failures.csv``).
     gate_file : str, optional
-        A manual gate to apply (``--gate-file``).
+        A manual gate to apply (``--gate-file``); wins over the gate saved in napari, which
+        wins over the ``gate_file`` recorded in ``run.json``.
 
     Returns
     -------
@@ -274,8 +279,7 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
     from measure.stats import compare_populations, replicate_table, well_table
 
     out_dir = Path(out_dir)
-    params = params or _params(out_dir)
-    gate_file = gate_file or params.gate_file
+    params = params or read_run_params(out_dir)
     sheet = _sheet(out_dir)
     notes: list[str] = []
     edited = remeasure_corrected(out_dir, params)
@@ -292,8 +296,12 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
         else:
             classified, gates = call_populations(cells, out_dir, params, gate_file, notes)
             wells = well_table(classified, gates) if gates else pd.DataFrame()
-            replicates = replicate_table(classified) if gates else pd.DataFrame()
-            stats = compare_populations(classified) if gates else pd.DataFrame()
+            try:
+                replicates = replicate_table(classified) if gates else pd.DataFrame()
+                stats = compare_populations(classified) if gates else pd.DataFrame()
+            except ValueError as error:  # e.g. 2-D and 3-D images mixed in one batch
+                notes.append(f"no SP-vs-MP statistics: {error}")
+                replicates = stats = pd.DataFrame()
     notes += list(dict.fromkeys(str(w.message) for w in caught
                                 if not issubclass(w.category, DeprecationWarning)))
     write_batch_tables(out_dir, classified, mito, wells, replicates, stats, gates)
@@ -312,7 +320,7 @@ def report_command(out_dir: str, gate: str | None = None, gate_file: str | None 
     from dataclasses import replace
 
     folder = Path(out_dir)
-    params = _params(folder)
+    params = read_run_params(folder)
     if gate:
         params = replace(params, gate=gate)
     notes = summarise(folder, params, gate_file=gate_file)

@@ -765,10 +765,11 @@ def _relabel(cells, nuclei, mito, truth, mito_truth, keep):
     cell_map = np.zeros(int(cells.max(initial=0)) + 1, np.uint16)
     cell_map[keep] = np.arange(1, len(keep) + 1)
     mito_map = np.zeros(int(mito.max(initial=0)) + 1, np.uint32)
-    mito_map[mito_truth["mito_id"].to_numpy()] = np.arange(1, len(mito_truth) + 1)
-    truth = truth.assign(cell_id=cell_map[truth["cell_id"].to_numpy()])
-    mito_truth = mito_truth.assign(mito_id=np.arange(1, len(mito_truth) + 1),
-                                   cell_id=cell_map[mito_truth["cell_id"].to_numpy()])
+    mito_map[mito_truth["mito_id"].to_numpy(dtype=np.int64)] = np.arange(1, len(mito_truth) + 1)
+    truth = truth.assign(cell_id=cell_map[truth["cell_id"].to_numpy(dtype=np.int64)])
+    mito_truth = mito_truth.assign(
+        mito_id=np.arange(1, len(mito_truth) + 1),
+        cell_id=cell_map[mito_truth["cell_id"].to_numpy(dtype=np.int64)])
     return cell_map[cells], cell_map[nuclei], mito_map[mito], truth, mito_truth
 
 

@@ -357,5 +357,7 @@ def _error_dots(ax, x, centre, low, high, colour, label) -> None:
     centre, low, high = (np.asarray(v, float) for v in (centre, low, high))
     shown = np.isfinite(centre)
     ax.errorbar(x[shown], centre[shown],
-                yerr=[centre[shown] - low[shown], high[shown] - centre[shown]], fmt="o",
+                # a Wilson bound at k = 0 can sit 1e-15 above the estimate: clip at 0
+                yerr=np.clip([centre[shown] - low[shown], high[shown] - centre[shown]], 0,
+                             None), fmt="o",
                 color=colour, markersize=4, elinewidth=1.0, capsize=2, label=label)

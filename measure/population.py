@@ -42,7 +42,7 @@ import dataclasses
 import json
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from os import PathLike
 from pathlib import Path
@@ -168,7 +168,7 @@ class Gate:
     gate_id: str = ""
     software_version: str = dataclasses.field(default_factory=_software_version)
     created: str = dataclasses.field(
-        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import pandas as pd
 
 from imaging import corrections
 from imaging.io import read_labels, read_stack
-from imaging.params import RunParams
+from imaging.params import RunParams, read_run_params
 from imaging.pipeline import ImageResult
 from imaging.stack import IMAGE_SUFFIXES, Stack
 from plugins.layers import LayerDataTuple, image_layers, result_layers
@@ -89,7 +88,7 @@ def open_review(out_dir: str | os.PathLike, image_id: str) -> ReviewSession:
     """
     out_dir = Path(out_dir)
     folder = out_dir / "images" / image_id
-    params = params_of_run(out_dir)
+    params = read_run_params(out_dir)
     labels = {name: read_labels(folder / f"{name}.ome.tif") for name in ("cells", "nuclei",
                                                                            "mito")}
     voxel_size_um = labels["cells"][1] or _stack_voxel_size(params)
@@ -101,18 +100,6 @@ def open_review(out_dir: str | os.PathLike, image_id: str) -> ReviewSession:
     return ReviewSession(image_id, _input_stack(folder, params), result, params,
                          out_dir=out_dir, calls=calls,
                          overrides=corrections.read_review(out_dir, image_id), role=role)
-
-
-def params_of_run(out_dir: str | os.PathLike) -> RunParams:
-    """The run parameters recorded in ``DIR/run.json`` (defaults when it is absent)."""
-    path = Path(out_dir) / "run.json"
-    if not path.is_file():
-        return RunParams()
-    recorded = json.loads(path.read_text(encoding="utf-8")).get("parameters_um", {})
-    known = {f.name for f in fields(RunParams)}
-    values = {k: tuple(v) if isinstance(v, list) else v
-              for k, v in recorded.items() if k in known}
-    return RunParams(**values)
 
 
 def _stack_voxel_size(params: RunParams) -> tuple[float, ...]:

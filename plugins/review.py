@@ -659,8 +659,7 @@ def _write_as_batch_output(out_dir: Path, session: ReviewSession) -> None:
     import json
 
     from imaging.atomic import write_text_atomic
-    from imaging.batch import LABEL_FILES, ImageTask, image_dir, write_image_outputs
-    from imaging.batch import _done_record as done_record  # no public name for it yet
+    from imaging.batch import LABEL_FILES, ImageTask, done_record, image_dir, write_image_outputs
     from imaging.provenance import now_iso, sha256_file
 
     write_image_outputs(out_dir, session.image_id, session.result)

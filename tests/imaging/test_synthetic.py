@@ -168,3 +168,9 @@ def test_sorted_mode_holds_one_population_per_image(tmp_path):
     for _, row in sheet.iterrows():
         truth = pd.read_csv(tmp_path / f"{row['image_id']}.truth" / "truth.csv")
         assert set(truth["population"]) == {row["population"]}
+
+
+def test_a_field_too_small_for_any_cell_is_empty_not_an_error():
+    synthetic = make_field(SynthParams.for_ndim(3, size_px=64), seed=0)
+    assert len(synthetic.truth) == 0 and synthetic.cells.max() == 0
+    assert synthetic.image.shape == (48, 3, 64, 64)
