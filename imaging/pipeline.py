@@ -224,8 +224,7 @@ def remeasure_cells(stack: Stack, result: ImageResult, cell_ids: Iterable[int],
     ids = ids[ids > 0]
     keep_cells = ~result.cell_table["cell_id"].isin(ids)
     keep_mito = ~result.mito_table["cell_id"].isin(ids)
-    present = ids[np.isin(ids, np.unique(result.cells))]
-    new_cells, new_mito, mito = _measure_region(stack, result, present, params)
+    new_cells, new_mito, mito = _measure_region(stack, result, ids, params)
     cell_table = pd.concat([result.cell_table[keep_cells], new_cells], ignore_index=True)
     mito_table = pd.concat([result.mito_table[keep_mito], new_mito], ignore_index=True)
     return ImageResult(result.cells, result.nuclei, mito,
@@ -239,15 +238,18 @@ def _measure_region(stack: Stack, result: ImageResult, ids: np.ndarray, params: 
     """Tables of cells ``ids`` measured on a crop around them, and the updated mito labels.
 
     The pieces inside those cells are written back; coordinates and ids are the full
-    image's.
+    image's. Cells of ``ids`` that no longer exist (deleted, merged away) get no row.
     """
-    if ids.size == 0:
+    edited = np.isin(result.cells, ids) if ids.size else None
+    box = _grown_box(edited, params.annulus_um[1], stack.voxel_size_um) if ids.size else None
+    if box is None:
         return result.cell_table.iloc[:0], result.mito_table.iloc[:0], result.mito
-    box = _grown_box(np.isin(result.cells, ids), params.annulus_um[1], stack.voxel_size_um)
-    changed = np.isin(result.cells[box], ids)
-    cells = np.where(changed, result.cells[box], 0)
-    cell_table, mito_table, pieces = measure_labels(_crop_stack(stack, box), cells,
+    changed = edited[box]
+    # every cell of the crop takes part (neighbours are not background of the annulus and cut
+    # mitochondria at their boundary); only the edited cells' rows are kept
+    cell_table, mito_table, pieces = measure_labels(_crop_stack(stack, box), result.cells[box],
                                                     result.nuclei[box], result.mito[box], params)
+    cell_table = cell_table[cell_table["cell_id"].isin(ids)]
     pieces, mito_table = _fresh_ids_for_new_pieces(pieces, mito_table, result.mito, box)
     mito = result.mito.copy()
     mito[box][changed] = pieces[changed]
@@ -280,12 +282,24 @@ def _fresh_ids_for_new_pieces(pieces: np.ndarray, mito_table: pd.DataFrame,
 
 
 def _grown_box(mask: np.ndarray, margin_um: float, spacing: tuple[float, ...]
-               ) -> tuple[slice, ...]:
-    """Bounding box of ``mask`` grown by ``margin_um`` on each side, clipped to the image."""
-    where = np.nonzero(mask)
-    pad = [int(np.ceil(margin_um / s)) + 1 for s in spacing]
-    return tuple(slice(max(int(w.min()) - p, 0), min(int(w.max()) + p + 1, n))
-                 for w, p, n in zip(where, pad, mask.shape))
+               ) -> tuple[slice, ...] | None:
+    """Bounding box of ``mask`` grown by ``margin_um`` on each side, clipped to the image.
+
+    Found from one projection per axis (no index arrays of the whole image); ``None`` when
+    the mask is empty. A 3-D box keeps every plane.
+    """
+    box = []
+    for axis, (size, step) in enumerate(zip(mask.shape, spacing)):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=others))
+        if hit.size == 0:
+            return None
+        if mask.ndim == 3 and axis == 0:
+            box.append(slice(0, size))  # all planes: z_clipped needs the first and last
+            continue
+        pad = int(np.ceil(margin_um / step)) + 1
+        box.append(slice(max(int(hit[0]) - pad, 0), min(int(hit[-1]) + pad + 1, size)))
+    return tuple(box)
 
 
 def _crop_stack(stack: Stack, box: tuple[slice, ...]) -> Stack:
