@@ -1,5 +1,4 @@
-"""Label images and arrays in, tables out: per-cell and per-mitochondrion features,
-SP/MP gating, statistics and figures.
+"""Label images and arrays in, tables out: per-cell features, SP/MP gating, statistics, figures.
 
 Never imports :mod:`imaging` or :mod:`plugins`.
 """

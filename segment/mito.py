@@ -10,7 +10,9 @@ and adds what real stacks need to be robust:
 4. significance: each voxel's top-hat value over the *local* noise, the RMS of the
    denoising residual in a ``noise_window_um`` neighbourhood. Out-of-focus haze, noisy planes
    and signal-dependent (Poisson, EM-CCD) noise raise the local noise, so they do not turn
-   into objects; the top-hat's own positive bias is removed per plane (the median score);
+   into objects. The scores are then standardised per plane (median and lower-half spread):
+   this removes the top-hat's positive bias and keeps them in noise units when the noise is
+   not white (resampled or denoised images);
 5. object extent (``"adaptive"``): brighter than the local weighted mean (Gaussian-weighted,
    ``block_size_um`` block, as ``skimage.filters.threshold_local(method="gaussian")``) and
    at least ``peak_fraction`` of the brightest voxel within ``peak_halfwidth_um`` (a
@@ -20,9 +22,9 @@ and adds what real stacks need to be robust:
 6. hysteresis: a connected component (8-connectivity in 2-D, 26 in 3-D) is kept when it
    holds a seed, a voxel whose score after a detection filter close to the PSF
    (``detection_sigma_um``) exceeds ``seed_snr``; its voxels need ``low_snr`` only;
-7. objects whose peak score is below ``min_relative_peak`` of the bright objects' peaks are
-   dropped (haze texture in bright stacks), then objects smaller than ``min_area_um2`` /
-   ``min_volume_um3``.
+7. objects smaller than ``min_area_um2`` / ``min_volume_um3`` are dropped, then those whose
+   peak score is below ``min_relative_peak`` of the bright objects' peaks (haze texture in
+   bright stacks).
 
 ``"otsu"`` is the global Otsu + connected-components baseline (denoising, Otsu threshold on
 the whole image, components, minimum size), kept to compare against.
@@ -128,7 +130,7 @@ class MitoParams:
 
 
 def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = MitoParams(),
-                         mask: np.ndarray | None = None, *, block_px: int = 384) -> np.ndarray:
+                         mask: np.ndarray | None = None, *, block_px: int = 256) -> np.ndarray:
     """Segment mitochondria into instance labels.
 
     Parameters
@@ -156,42 +158,26 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
         foreground = _otsu_foreground(image, spacing, params)
         if mask is not None:
             foreground &= np.asarray(mask, bool)
-        return drop_small_labels(_seeded_components(foreground, foreground), min_voxels)
-    extent, score, detection = _significant_scores(image, spacing, params, block_px)
-    foreground = extent & (score > params.low_snr)
+        return _seeded_components(foreground, foreground, min_voxels)
+    foreground, score, detection = _significant_scores(image, spacing, params, block_px)
+    foreground &= score > params.low_snr
     if mask is not None:
         foreground &= np.asarray(mask, bool)
-    labels = _seeded_components(foreground, foreground & (detection > params.seed_snr))
-    labels = drop_small_labels(labels, min_voxels)
+    seeds = detection > params.seed_snr
+    del detection
+    seeds &= foreground
+    labels = _seeded_components(foreground, seeds, min_voxels)
+    del foreground, seeds
     return _without_faint_objects(labels, score, params.min_relative_peak)
 
 
-def drop_small_labels(labels: np.ndarray, min_voxels: float) -> np.ndarray:
-    """Remove labels with fewer than ``min_voxels`` voxels and number the rest 1..N.
-
-    Parameters
-    ----------
-    labels : ndarray of int
-        Label image.
-    min_voxels : float
-        Smallest size kept, in voxels.
-
-    Returns
-    -------
-    ndarray of int32
-        Relabelled image (order of the surviving labels preserved).
-    """
-    sizes = np.bincount(labels.ravel())
-    return _keep_labels(labels, sizes >= min_voxels)
-
-
 def _keep_labels(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Labels where ``keep[label]``, numbered 1..N in their original order (int32)."""
+    """Relabel int32 ``labels`` in place: ``keep[label]`` ones become 1..N in order, others 0."""
     keep = keep.copy()
     keep[0] = False
     new_ids = np.zeros(keep.size, np.int32)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return new_ids[labels]
+    return np.take(new_ids, labels, out=labels)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -442,7 +428,8 @@ def _without_faint_objects(labels: np.ndarray, score: np.ndarray, min_ratio: flo
     if n == 0 or min_ratio <= 0:
         return labels
     peaks = np.zeros(n + 1, np.float32)
-    peaks[1:] = ndi.maximum(score, labels, np.arange(1, n + 1))
+    inside = labels > 0  # ndimage sorts what it is given: the object voxels only
+    peaks[1:] = ndi.maximum(score[inside], labels[inside], np.arange(1, n + 1))
     return _keep_labels(labels, peaks >= min_ratio * np.percentile(peaks[1:], 90))
 
 
@@ -454,13 +441,16 @@ def _otsu_foreground(image: np.ndarray, spacing: np.ndarray, params: MitoParams)
     return smooth > threshold_otsu(smooth)
 
 
-def _seeded_components(foreground: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Connected components of ``foreground`` (full connectivity) holding a seed voxel."""
+def _seeded_components(foreground: np.ndarray, seeds: np.ndarray, min_voxels: float
+                       ) -> np.ndarray:
+    """Components of ``foreground`` with a seed voxel and at least ``min_voxels`` voxels.
+
+    Full connectivity; numbered 1..N (int32).
+    """
     structure = np.ones((3,) * foreground.ndim, bool)
     labels = np.zeros(foreground.shape, np.int32)
     n = ndi.label(foreground, structure=structure, output=labels)
-    seeded = np.zeros(n + 1, bool)
-    seeded[labels[seeds]] = True
-    seeded[0] = False
-    labels[~seeded[labels]] = 0
-    return labels
+    keep = np.zeros(n + 1, bool)
+    keep[labels[seeds]] = True
+    keep &= np.bincount(labels.ravel(), minlength=n + 1) >= min_voxels
+    return _keep_labels(labels, keep)
