@@ -105,21 +105,29 @@ def bounded_memory_3d() -> None:
 
 
 _THREE_D_CHILD = """
-import resource, time
+import time
 import numpy as np
 from measure.cells import measure_image
 from segment.mito import segment_mitochondria
 load = lambda name: np.load(r"{folder}/" + name + ".npy")
 hoechst, mito, cells, nuclei = (load(n) for n in ("hoechst", "mito", "cells", "nuclei"))
 spacing = {spacing}
+
+def peak_rss_mb():  # VmHWM: this process's own peak (ru_maxrss keeps the parent's across exec)
+    with open("/proc/self/status") as status:
+        line = next(l for l in status if l.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+loaded = peak_rss_mb()
 start = time.perf_counter()
 labels = segment_mitochondria(mito, spacing, mask=cells > 0)
 seg = time.perf_counter() - start
-peak_seg = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_seg = peak_rss_mb()
 start = time.perf_counter()
 result = measure_image(cells, nuclei, labels, spacing, hoechst_img=hoechst, mito_img=mito)
 meas = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_rss_mb()
+print(f"  inputs loaded: RSS {{loaded:.0f}} MB")
 print(f"  segmentation {{seg:.0f}} s ({{labels.max()}} objects), peak RSS {{peak_seg:.0f}} MB")
 print(f"  measurement {{meas:.0f}} s ({{len(result.cells)}} cells, {{len(result.mito)}} pieces, "
       f"incl. skan's one-off numba compilation), peak RSS {{peak:.0f}} MB")

@@ -39,6 +39,7 @@ from measure.labelstats import (
     present_labels,
     range_per_label,
     sum_per_label,
+    voxels_per_label,
 )
 from measure.skeleton import SKELETON_COLUMNS, graph_metrics, separated_skeletons
 from segment.mito import MitoParams
@@ -131,7 +132,8 @@ def pieces_in_regions(mito_labels: np.ndarray, regions: np.ndarray, spacing_um,
     _split_crossing_objects(pieces, regions)
     if min_size is None:
         min_size = MitoParams().min_size(regions.ndim)
-    small = np.bincount(pieces.ravel()) < min_size / float(np.prod(spacing_um))
+    every_label = np.arange(int(pieces.max(initial=0)) + 1)
+    small = voxels_per_label(pieces, every_label) < min_size / float(np.prod(spacing_um))
     small[0] = False
     pieces[small[pieces]] = 0
     return pieces
@@ -205,7 +207,7 @@ def count_per_cell(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarra
     cell_ids = present_labels(cells)
     n = int(cell_ids.max(initial=0)) + 1
     cell_of = piece_cells(pieces, analysis_regions(cells, nuclei), ids)
-    voxels = np.bincount(pieces.ravel())[ids]
+    voxels = voxels_per_label(pieces, ids)
     size = np.bincount(cell_of, weights=voxels, minlength=n) * float(np.prod(spacing_um))
     return pd.DataFrame({"cell_id": cell_ids,
                          "mito_count": np.bincount(cell_of, minlength=n)[cell_ids],
@@ -303,7 +305,7 @@ def mito_table(pieces: np.ndarray, regions: np.ndarray, mito_img: np.ndarray, sp
     ndim = pieces.ndim
     ids = present_labels(pieces)
     cell_of = piece_cells(pieces, regions, ids)
-    voxels = np.bincount(pieces.ravel())[ids].astype(float)
+    voxels = voxels_per_label(pieces, ids).astype(float)
     offsets = np.array([background.get(int(c), 0.0) for c in cell_of], float)
     integrated = sum_per_label(mito_img, pieces, ids) - voxels * offsets
     table = pd.DataFrame({

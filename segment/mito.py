@@ -177,7 +177,22 @@ def _keep_labels(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     keep[0] = False
     new_ids = np.zeros(keep.size, np.int32)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return np.take(new_ids, labels, out=labels)
+    for slab in _slabs(labels):  # np.take casts indices to int64: slab by slab
+        np.take(new_ids, slab, out=slab, mode="clip")
+    return labels
+
+
+def _label_sizes(labels: np.ndarray, n: int) -> np.ndarray:
+    """Voxels per label 0..n (``bincount`` slab by slab: it casts to int64)."""
+    sizes = np.zeros(n + 1, np.int64)
+    for slab in _slabs(labels):
+        sizes += np.bincount(slab.ravel(), minlength=n + 1)
+    return sizes
+
+
+def _slabs(array: np.ndarray) -> list[np.ndarray]:
+    """Views of ``array`` along its first axis, about four million voxels each."""
+    return np.array_split(array, max(1, -(-array.size // (1 << 22))), axis=0)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -306,7 +321,7 @@ def _white_tophat(image: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
     """Image minus its grey opening by a flat cuboid of half-side ``radius_px``."""
     size = tuple(2 * radius_px + 1)
     opened = ndi.maximum_filter(ndi.minimum_filter(image, size=size), size=size)
-    return image - opened
+    return np.subtract(image, opened, out=opened)
 
 
 def _local_noise_std(raw: np.ndarray, smooth: np.ndarray, geometry: _Geometry) -> np.ndarray:
@@ -316,9 +331,10 @@ def _local_noise_std(raw: np.ndarray, smooth: np.ndarray, geometry: _Geometry) -
     """
     smooth_gain, residual_gain = _white_noise_gain(geometry.denoise_px)
     residual_sq = np.square(raw - smooth)
-    local_rms = np.sqrt(ndi.gaussian_filter(residual_sq, geometry.noise_px))
-    noise = local_rms * np.float32(smooth_gain / residual_gain)
-    return np.maximum(noise, np.finfo(np.float32).tiny)
+    noise = ndi.gaussian_filter(residual_sq, geometry.noise_px, output=residual_sq)
+    np.sqrt(noise, out=noise)
+    noise *= np.float32(smooth_gain / residual_gain)
+    return np.maximum(noise, np.finfo(np.float32).tiny, out=noise)
 
 
 def _adaptive_extent(signal: np.ndarray, geometry: _Geometry, params: MitoParams) -> np.ndarray:
@@ -327,7 +343,8 @@ def _adaptive_extent(signal: np.ndarray, geometry: _Geometry, params: MitoParams
     extent = signal > local_mean
     if params.peak_fraction > 0:
         local_max = ndi.maximum_filter(signal, size=tuple(2 * geometry.peak_px + 1))
-        extent &= signal > params.peak_fraction * local_max
+        local_max *= np.float32(params.peak_fraction)
+        extent &= signal > local_max
     return extent
 
 
@@ -357,17 +374,19 @@ def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
     raw = raw.astype(np.float32, copy=False)
     smooth = ndi.gaussian_filter(raw, geometry.denoise_px)
     noise = _local_noise_std(raw, smooth, geometry)
+    del raw
     signal = _white_tophat(smooth, geometry.background_px)
-    score = signal / noise
     if params.method == "ridge":
         extent = _ridge_extent(smooth, spacing, geometry)
     else:
         extent = _adaptive_extent(signal, geometry, params)
+    del smooth
     total_px = np.sqrt(geometry.denoise_px**2 + geometry.detection_extra_px**2)
     gain_ratio = _white_noise_gain(total_px)[0] / _white_noise_gain(geometry.denoise_px)[0]
     detection = ndi.gaussian_filter(signal, geometry.detection_extra_px)
-    detection_score = detection / (noise * np.float32(gain_ratio))
-    return extent, score, detection_score
+    detection /= noise * np.float32(gain_ratio)
+    score = np.divide(signal, noise, out=signal)
+    return extent, score, detection
 
 
 def _as_float16(score: np.ndarray) -> np.ndarray:
@@ -452,5 +471,5 @@ def _seeded_components(foreground: np.ndarray, seeds: np.ndarray, min_voxels: fl
     n = ndi.label(foreground, structure=structure, output=labels)
     keep = np.zeros(n + 1, bool)
     keep[labels[seeds]] = True
-    keep &= np.bincount(labels.ravel(), minlength=n + 1) >= min_voxels
+    keep &= _label_sizes(labels, n) >= min_voxels
     return _keep_labels(labels, keep)
