@@ -16,9 +16,10 @@ and adds what real stacks need to be robust:
 5. object extent (``"adaptive"``): brighter than the local weighted mean (Gaussian-weighted,
    ``block_size_um`` block, as ``skimage.filters.threshold_local(method="gaussian")``) and
    at least ``peak_fraction`` of the brightest voxel within ``peak_halfwidth_um`` (a
-   half-maximum edge: sizes do not depend on brightness). ``"ridge"`` replaces both by a
-   Hessian test (Sato-type tubeness support: the second Hessian eigenvalue is negative and
-   dominates the first) at ``ridge_sigma_um``, which separates touching tubules;
+   half-maximum edge: sizes do not depend on brightness). ``"ridge"`` replaces the local
+   mean by a Hessian test (Sato-type tubeness support: the second Hessian eigenvalue is
+   negative and dominates the first) at ``ridge_sigma_um``, which cuts the saddle between
+   touching tubules, and keeps the half-maximum edge;
 6. hysteresis: a connected component (8-connectivity in 2-D, 26 in 3-D) is kept when it
    holds a seed, a voxel whose score after a detection filter close to the PSF
    (``detection_sigma_um``) exceeds ``seed_snr``; its voxels need ``low_snr`` only;
@@ -55,8 +56,8 @@ class MitoParams:
     Parameters
     ----------
     method : {"adaptive", "ridge", "otsu"}
-        Object extent from the local weighted mean and half-maximum (default); from a Hessian
-        ridge test (tubular networks); or the global-Otsu baseline.
+        Object extent from the local weighted mean and half maximum (default); from a Hessian
+        ridge test and half maximum (dense tubular networks); or the global-Otsu baseline.
     background_radius_um : float
         Half-side of the flat cuboid of the white top-hat (domain.md: 1.25 µm).
     denoise_sigma_um : float
@@ -341,11 +342,17 @@ def _adaptive_extent(signal: np.ndarray, geometry: _Geometry, params: MitoParams
     """Above the local weighted mean and at least ``peak_fraction`` of the local maximum."""
     local_mean = ndi.gaussian_filter(signal, geometry.block_sigma_px)
     extent = signal > local_mean
-    if params.peak_fraction > 0:
-        local_max = ndi.maximum_filter(signal, size=tuple(2 * geometry.peak_px + 1))
-        local_max *= np.float32(params.peak_fraction)
-        extent &= signal > local_max
+    del local_mean
+    extent &= _half_maximum_extent(signal, geometry, params)
     return extent
+
+
+def _half_maximum_extent(signal: np.ndarray, geometry: _Geometry, params: MitoParams
+                         ) -> np.ndarray:
+    """At least ``peak_fraction`` of the brightest voxel within ``peak_halfwidth_um``."""
+    local_max = ndi.maximum_filter(signal, size=tuple(2 * geometry.peak_px + 1))
+    local_max *= np.float32(params.peak_fraction)
+    return signal > local_max
 
 
 def _ridge_extent(smooth: np.ndarray, spacing: np.ndarray, geometry: _Geometry) -> np.ndarray:
@@ -378,6 +385,7 @@ def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
     signal = _white_tophat(smooth, geometry.background_px)
     if params.method == "ridge":
         extent = _ridge_extent(smooth, spacing, geometry)
+        extent &= _half_maximum_extent(signal, geometry, params)
     else:
         extent = _adaptive_extent(signal, geometry, params)
     del smooth
