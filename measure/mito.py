@@ -34,7 +34,13 @@ from measure.background import (
     cell_annuli,
     field_mode,
 )
-from measure.labelstats import present_labels, sum_per_label
+from measure.labelstats import (
+    centroids_per_label,
+    present_labels,
+    range_per_label,
+    sum_per_label,
+    voxels_per_label,
+)
 from measure.skeleton import SKELETON_COLUMNS, graph_metrics, separated_skeletons
 from segment.mito import MitoParams
 
@@ -97,16 +103,37 @@ def split_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.nd
     ndarray of int32
         Piece labels; the ``mito_id`` of :func:`measure_mitochondria`.
     """
-    structure = np.ones((3,) * cells.ndim, bool)
+    return pieces_in_regions(mito_labels, analysis_regions(cells, nuclei), spacing_um, min_size)
+
+
+def pieces_in_regions(mito_labels: np.ndarray, regions: np.ndarray, spacing_um,
+                      min_size: float | None = None) -> np.ndarray:
+    """:func:`split_mitochondria` with the analysis regions already computed.
+
+    Parameters
+    ----------
+    mito_labels : ndarray of int or bool
+        Mitochondria labels.
+    regions : ndarray of int
+        Output of :func:`analysis_regions`.
+    spacing_um : sequence of float
+        Voxel size per axis in µm.
+    min_size : float, optional
+        Smallest piece kept, µm² (2-D) or µm³ (3-D); default from :class:`MitoParams`.
+
+    Returns
+    -------
+    ndarray of int32
+        Piece labels.
+    """
     if mito_labels.dtype == bool:
-        mito_labels = ndi.label(mito_labels, structure=structure)[0]
-    regions = analysis_regions(cells, nuclei)
-    pieces = np.where(regions >= 0, mito_labels, 0).astype(np.int32)
+        mito_labels = ndi.label(mito_labels, structure=np.ones((3,) * regions.ndim, bool))[0]
+    pieces = np.where(regions >= 0, mito_labels, 0).astype(np.int32, copy=False)
     _split_crossing_objects(pieces, regions)
     if min_size is None:
-        min_size = MitoParams().min_size(cells.ndim)
-    sizes = np.bincount(pieces.ravel())
-    small = sizes < min_size / float(np.prod(spacing_um))
+        min_size = MitoParams().min_size(regions.ndim)
+    every_label = np.arange(int(pieces.max(initial=0)) + 1)
+    small = voxels_per_label(pieces, every_label) < min_size / float(np.prod(spacing_um))
     small[0] = False
     pieces[small[pieces]] = 0
     return pieces
@@ -125,8 +152,9 @@ def _split_crossing_objects(pieces: np.ndarray, regions: np.ndarray) -> None:
     if ids.size == 0:
         return
     components = ndi.label(pieces > 0, structure=np.ones((3,) * pieces.ndim, bool))[0]
-    crossing = ((ndi.minimum(regions, pieces, ids) != ndi.maximum(regions, pieces, ids))
-                | (ndi.minimum(components, pieces, ids) != ndi.maximum(components, pieces, ids)))
+    region_low, region_high = range_per_label(regions, pieces, ids)
+    component_low, component_high = range_per_label(components, pieces, ids)
+    crossing = (region_low != region_high) | (component_low != component_high)
     del components
     boxes = ndi.find_objects(pieces)
     next_label = int(ids[-1]) + 1
@@ -147,7 +175,43 @@ def piece_cells(pieces: np.ndarray, regions: np.ndarray, ids: np.ndarray) -> np.
     """The cell of each piece in ``ids`` (0 = outside every cell)."""
     if ids.size == 0:
         return np.zeros(0, np.int64)
-    return np.asarray(ndi.maximum(regions, pieces, ids), np.int64)
+    return range_per_label(regions, pieces, ids)[1].astype(np.int64)
+
+
+def count_per_cell(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarray, spacing_um,
+                   min_size: float | None = None) -> pd.DataFrame:
+    """Mitochondria count and total size per cell, without the shape and graph features.
+
+    The same pieces as :func:`measure_mitochondria` (hence the same ``mito_count`` and
+    ``mito_area_um2 | mito_volume_um3`` as :func:`measure.cells.measure_cells`), at a
+    fraction of the cost: for quick counts and parameter sweeps.
+
+    Parameters
+    ----------
+    mito_labels : ndarray of int or bool
+        Mitochondria labels.
+    cells, nuclei : ndarray of int
+        Cell and nucleus labels.
+    spacing_um : sequence of float
+        Voxel size per axis in µm.
+    min_size : float, optional
+        Smallest piece kept (µm² or µm³); default from :class:`MitoParams`.
+
+    Returns
+    -------
+    DataFrame
+        ``cell_id, mito_count, mito_area_um2 | mito_volume_um3``, one row per cell.
+    """
+    pieces = split_mitochondria(mito_labels, cells, nuclei, spacing_um, min_size)
+    ids = present_labels(pieces)
+    cell_ids = present_labels(cells)
+    n = int(cell_ids.max(initial=0)) + 1
+    cell_of = piece_cells(pieces, analysis_regions(cells, nuclei), ids)
+    voxels = voxels_per_label(pieces, ids)
+    size = np.bincount(cell_of, weights=voxels, minlength=n) * float(np.prod(spacing_um))
+    return pd.DataFrame({"cell_id": cell_ids,
+                         "mito_count": np.bincount(cell_of, minlength=n)[cell_ids],
+                         f"mito_{size_name(cells.ndim)}": size[cell_ids]})
 
 
 def measure_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarray,
@@ -241,7 +305,7 @@ def mito_table(pieces: np.ndarray, regions: np.ndarray, mito_img: np.ndarray, sp
     ndim = pieces.ndim
     ids = present_labels(pieces)
     cell_of = piece_cells(pieces, regions, ids)
-    voxels = np.bincount(pieces.ravel())[ids].astype(float)
+    voxels = voxels_per_label(pieces, ids).astype(float)
     offsets = np.array([background.get(int(c), 0.0) for c in cell_of], float)
     integrated = sum_per_label(mito_img, pieces, ids) - voxels * offsets
     table = pd.DataFrame({
@@ -254,7 +318,7 @@ def mito_table(pieces: np.ndarray, regions: np.ndarray, mito_img: np.ndarray, sp
     skeleton = separated_skeletons(pieces)
     table = table.join(graph_metrics(skeleton, pieces, spacing), on="mito_id")
     table = table.join(_shape_features(pieces, skeleton, spacing), on="mito_id")
-    centroids = np.array(ndi.center_of_mass(pieces > 0, pieces, ids)).reshape(-1, ndim)
+    centroids = centroids_per_label(pieces, ids)
     for axis, name in enumerate("zyx"[-ndim:]):
         table[f"centroid_{name}"] = centroids[:, axis]
     return table[mito_columns(ndim)]
@@ -268,10 +332,21 @@ def _shape_features(pieces: np.ndarray, skeleton: np.ndarray, spacing: np.ndarra
     for label, box in enumerate(ndi.find_objects(pieces), start=1):
         if box is None:
             continue
-        mask = np.pad(pieces[box] == label, 1)
-        bone = np.pad(skeleton[box], 1) & mask
+        mask, bone = _padded_crops(pieces, skeleton, box, label)
         rows[label] = (_mean_width(mask, bone, spacing), _compactness(mask, spacing))
     return pd.DataFrame.from_dict(rows, orient="index", columns=["mean_width_um", shape_name])
+
+
+def _padded_crops(pieces: np.ndarray, skeleton: np.ndarray, box: tuple[slice, ...], label: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The object's mask and skeleton on its bounding box with one background voxel around."""
+    grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
+                  for s, n in zip(box, pieces.shape, strict=True))
+    mask = pieces[grown] == label
+    bone = skeleton[grown] & mask
+    if any(s.start == 0 or s.stop == n for s, n in zip(grown, pieces.shape, strict=True)):
+        mask, bone = np.pad(mask, 1), np.pad(bone, 1)  # the object may touch the image edge
+    return mask, bone
 
 
 def _mean_width(mask: np.ndarray, bone: np.ndarray, spacing: np.ndarray) -> float:

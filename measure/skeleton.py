@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
+from measure.labelstats import present_labels
+
 SKELETON_COLUMNS = ("skeleton_length_um", "branches", "junctions", "endpoints")
 
 
@@ -97,8 +99,7 @@ def graph_metrics(skeleton: np.ndarray, labels: np.ndarray, spacing_um) -> pd.Da
         Indexed by label, columns :data:`SKELETON_COLUMNS` (see the module docstring).
     """
     spacing = np.asarray(spacing_um, float)
-    present = np.flatnonzero(np.bincount(labels.ravel()))
-    present = present[present > 0]
+    present = present_labels(labels)
     n = int(labels.max(initial=0))
     length = np.zeros(n + 1)
     branches = np.zeros(n + 1, int)

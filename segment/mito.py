@@ -10,19 +10,22 @@ and adds what real stacks need to be robust:
 4. significance: each voxel's top-hat value over the *local* noise, the RMS of the
    denoising residual in a ``noise_window_um`` neighbourhood. Out-of-focus haze, noisy planes
    and signal-dependent (Poisson, EM-CCD) noise raise the local noise, so they do not turn
-   into objects; the top-hat's own positive bias is removed per plane (the median score);
+   into objects. The scores are then standardised per plane (median and lower-half spread):
+   this removes the top-hat's positive bias and keeps them in noise units when the noise is
+   not white (resampled or denoised images);
 5. object extent (``"adaptive"``): brighter than the local weighted mean (Gaussian-weighted,
    ``block_size_um`` block, as ``skimage.filters.threshold_local(method="gaussian")``) and
    at least ``peak_fraction`` of the brightest voxel within ``peak_halfwidth_um`` (a
-   half-maximum edge: sizes do not depend on brightness). ``"ridge"`` replaces both by a
-   Hessian test (Sato-type tubeness support: the second Hessian eigenvalue is negative and
-   dominates the first) at ``ridge_sigma_um``, which separates touching tubules;
+   half-maximum edge: sizes do not depend on brightness). ``"ridge"`` replaces the local
+   mean by a Hessian test (Sato-type tubeness support: the second Hessian eigenvalue is
+   negative and dominates the first) at ``ridge_sigma_um``, which cuts the saddle between
+   touching tubules, and keeps the half-maximum edge;
 6. hysteresis: a connected component (8-connectivity in 2-D, 26 in 3-D) is kept when it
    holds a seed, a voxel whose score after a detection filter close to the PSF
    (``detection_sigma_um``) exceeds ``seed_snr``; its voxels need ``low_snr`` only;
-7. objects whose peak score is below ``min_relative_peak`` of the bright objects' peaks are
-   dropped (haze texture in bright stacks), then objects smaller than ``min_area_um2`` /
-   ``min_volume_um3``.
+7. objects smaller than ``min_area_um2`` / ``min_volume_um3`` are dropped, then those whose
+   peak score is below ``min_relative_peak`` of the bright objects' peaks (haze texture in
+   bright stacks).
 
 ``"otsu"`` is the global Otsu + connected-components baseline (denoising, Otsu threshold on
 the whole image, components, minimum size), kept to compare against.
@@ -53,8 +56,8 @@ class MitoParams:
     Parameters
     ----------
     method : {"adaptive", "ridge", "otsu"}
-        Object extent from the local weighted mean and half-maximum (default); from a Hessian
-        ridge test (tubular networks); or the global-Otsu baseline.
+        Object extent from the local weighted mean and half maximum (default); from a Hessian
+        ridge test and half maximum (dense tubular networks); or the global-Otsu baseline.
     background_radius_um : float
         Half-side of the flat cuboid of the white top-hat (domain.md: 1.25 µm).
     denoise_sigma_um : float
@@ -128,7 +131,7 @@ class MitoParams:
 
 
 def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = MitoParams(),
-                         mask: np.ndarray | None = None, *, block_px: int = 384) -> np.ndarray:
+                         mask: np.ndarray | None = None, *, block_px: int = 256) -> np.ndarray:
     """Segment mitochondria into instance labels.
 
     Parameters
@@ -156,42 +159,41 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
         foreground = _otsu_foreground(image, spacing, params)
         if mask is not None:
             foreground &= np.asarray(mask, bool)
-        return drop_small_labels(_seeded_components(foreground, foreground), min_voxels)
-    extent, score, detection = _significant_scores(image, spacing, params, block_px)
-    foreground = extent & (score > params.low_snr)
+        return _seeded_components(foreground, foreground, min_voxels)
+    foreground, score, detection = _significant_scores(image, spacing, params, block_px)
+    foreground &= score > params.low_snr
     if mask is not None:
         foreground &= np.asarray(mask, bool)
-    labels = _seeded_components(foreground, foreground & (detection > params.seed_snr))
-    labels = drop_small_labels(labels, min_voxels)
+    seeds = detection > params.seed_snr
+    del detection
+    seeds &= foreground
+    labels = _seeded_components(foreground, seeds, min_voxels)
+    del foreground, seeds
     return _without_faint_objects(labels, score, params.min_relative_peak)
 
 
-def drop_small_labels(labels: np.ndarray, min_voxels: float) -> np.ndarray:
-    """Remove labels with fewer than ``min_voxels`` voxels and number the rest 1..N.
-
-    Parameters
-    ----------
-    labels : ndarray of int
-        Label image.
-    min_voxels : float
-        Smallest size kept, in voxels.
-
-    Returns
-    -------
-    ndarray of int32
-        Relabelled image (order of the surviving labels preserved).
-    """
-    sizes = np.bincount(labels.ravel())
-    return _keep_labels(labels, sizes >= min_voxels)
-
-
 def _keep_labels(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Labels where ``keep[label]``, numbered 1..N in their original order (int32)."""
+    """Relabel int32 ``labels`` in place: ``keep[label]`` ones become 1..N in order, others 0."""
     keep = keep.copy()
     keep[0] = False
     new_ids = np.zeros(keep.size, np.int32)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return new_ids[labels]
+    for slab in _slabs(labels):  # np.take casts indices to int64: slab by slab
+        np.take(new_ids, slab, out=slab, mode="clip")
+    return labels
+
+
+def _label_sizes(labels: np.ndarray, n: int) -> np.ndarray:
+    """Voxels per label 0..n (``bincount`` slab by slab: it casts to int64)."""
+    sizes = np.zeros(n + 1, np.int64)
+    for slab in _slabs(labels):
+        sizes += np.bincount(slab.ravel(), minlength=n + 1)
+    return sizes
+
+
+def _slabs(array: np.ndarray) -> list[np.ndarray]:
+    """Views of ``array`` along its first axis, about four million voxels each."""
+    return np.array_split(array, max(1, -(-array.size // (1 << 22))), axis=0)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -320,7 +322,7 @@ def _white_tophat(image: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
     """Image minus its grey opening by a flat cuboid of half-side ``radius_px``."""
     size = tuple(2 * radius_px + 1)
     opened = ndi.maximum_filter(ndi.minimum_filter(image, size=size), size=size)
-    return image - opened
+    return np.subtract(image, opened, out=opened)
 
 
 def _local_noise_std(raw: np.ndarray, smooth: np.ndarray, geometry: _Geometry) -> np.ndarray:
@@ -330,19 +332,27 @@ def _local_noise_std(raw: np.ndarray, smooth: np.ndarray, geometry: _Geometry) -
     """
     smooth_gain, residual_gain = _white_noise_gain(geometry.denoise_px)
     residual_sq = np.square(raw - smooth)
-    local_rms = np.sqrt(ndi.gaussian_filter(residual_sq, geometry.noise_px))
-    noise = local_rms * np.float32(smooth_gain / residual_gain)
-    return np.maximum(noise, np.finfo(np.float32).tiny)
+    noise = ndi.gaussian_filter(residual_sq, geometry.noise_px, output=residual_sq)
+    np.sqrt(noise, out=noise)
+    noise *= np.float32(smooth_gain / residual_gain)
+    return np.maximum(noise, np.finfo(np.float32).tiny, out=noise)
 
 
 def _adaptive_extent(signal: np.ndarray, geometry: _Geometry, params: MitoParams) -> np.ndarray:
     """Above the local weighted mean and at least ``peak_fraction`` of the local maximum."""
     local_mean = ndi.gaussian_filter(signal, geometry.block_sigma_px)
     extent = signal > local_mean
-    if params.peak_fraction > 0:
-        local_max = ndi.maximum_filter(signal, size=tuple(2 * geometry.peak_px + 1))
-        extent &= signal > params.peak_fraction * local_max
+    del local_mean
+    extent &= _half_maximum_extent(signal, geometry, params)
     return extent
+
+
+def _half_maximum_extent(signal: np.ndarray, geometry: _Geometry, params: MitoParams
+                         ) -> np.ndarray:
+    """At least ``peak_fraction`` of the brightest voxel within ``peak_halfwidth_um``."""
+    local_max = ndi.maximum_filter(signal, size=tuple(2 * geometry.peak_px + 1))
+    local_max *= np.float32(params.peak_fraction)
+    return signal > local_max
 
 
 def _ridge_extent(smooth: np.ndarray, spacing: np.ndarray, geometry: _Geometry) -> np.ndarray:
@@ -371,17 +381,20 @@ def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
     raw = raw.astype(np.float32, copy=False)
     smooth = ndi.gaussian_filter(raw, geometry.denoise_px)
     noise = _local_noise_std(raw, smooth, geometry)
+    del raw
     signal = _white_tophat(smooth, geometry.background_px)
-    score = signal / noise
     if params.method == "ridge":
         extent = _ridge_extent(smooth, spacing, geometry)
+        extent &= _half_maximum_extent(signal, geometry, params)
     else:
         extent = _adaptive_extent(signal, geometry, params)
+    del smooth
     total_px = np.sqrt(geometry.denoise_px**2 + geometry.detection_extra_px**2)
     gain_ratio = _white_noise_gain(total_px)[0] / _white_noise_gain(geometry.denoise_px)[0]
     detection = ndi.gaussian_filter(signal, geometry.detection_extra_px)
-    detection_score = detection / (noise * np.float32(gain_ratio))
-    return extent, score, detection_score
+    detection /= noise * np.float32(gain_ratio)
+    score = np.divide(signal, noise, out=signal)
+    return extent, score, detection
 
 
 def _as_float16(score: np.ndarray) -> np.ndarray:
@@ -442,7 +455,8 @@ def _without_faint_objects(labels: np.ndarray, score: np.ndarray, min_ratio: flo
     if n == 0 or min_ratio <= 0:
         return labels
     peaks = np.zeros(n + 1, np.float32)
-    peaks[1:] = ndi.maximum(score, labels, np.arange(1, n + 1))
+    inside = labels > 0  # ndimage sorts what it is given: the object voxels only
+    peaks[1:] = ndi.maximum(score[inside], labels[inside], np.arange(1, n + 1))
     return _keep_labels(labels, peaks >= min_ratio * np.percentile(peaks[1:], 90))
 
 
@@ -454,13 +468,16 @@ def _otsu_foreground(image: np.ndarray, spacing: np.ndarray, params: MitoParams)
     return smooth > threshold_otsu(smooth)
 
 
-def _seeded_components(foreground: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Connected components of ``foreground`` (full connectivity) holding a seed voxel."""
+def _seeded_components(foreground: np.ndarray, seeds: np.ndarray, min_voxels: float
+                       ) -> np.ndarray:
+    """Components of ``foreground`` with a seed voxel and at least ``min_voxels`` voxels.
+
+    Full connectivity; numbered 1..N (int32).
+    """
     structure = np.ones((3,) * foreground.ndim, bool)
     labels = np.zeros(foreground.shape, np.int32)
     n = ndi.label(foreground, structure=structure, output=labels)
-    seeded = np.zeros(n + 1, bool)
-    seeded[labels[seeds]] = True
-    seeded[0] = False
-    labels[~seeded[labels]] = 0
-    return labels
+    keep = np.zeros(n + 1, bool)
+    keep[labels[seeds]] = True
+    keep &= _label_sizes(labels, n) >= min_voxels
+    return _keep_labels(labels, keep)

@@ -7,7 +7,12 @@ import pytest
 from skimage.draw import disk, ellipsoid
 
 from measure.cells import measure_cells, measure_image
-from measure.mito import measure_mitochondria, mito_columns, split_mitochondria
+from measure.mito import (
+    count_per_cell,
+    measure_mitochondria,
+    mito_columns,
+    split_mitochondria,
+)
 
 SPACING_2D = (0.1, 0.1)
 BACKGROUND = 100.0
@@ -40,6 +45,9 @@ def test_two_touching_cells_split_a_crossing_mitochondrion():
     counts = measure_cells(cells, nuclei, mito, SPACING_2D, hoechst_img=np.ones(cells.shape),
                            mito_img=np.ones(cells.shape)).set_index("cell_id")["mito_count"]
     assert counts.to_dict() == {1: 1, 2: 2}
+    quick = count_per_cell(mito, cells, nuclei, SPACING_2D).set_index("cell_id")
+    assert quick["mito_count"].to_dict() == {1: 1, 2: 2}
+    assert quick["mito_area_um2"].to_dict() == pytest.approx({1: 0.3, 2: 0.3 + 0.21})
 
 
 def test_split_keeps_labels_of_objects_that_need_no_split():

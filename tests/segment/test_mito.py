@@ -8,8 +8,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from imaging.synthetic import SynthParams, make_field
-from measure.labelstats import present_labels
-from measure.mito import analysis_regions, piece_cells, split_mitochondria
+from measure.mito import count_per_cell
 from segment.mito import MitoParams, segment_mitochondria
 
 BASELINE = MitoParams(method="otsu")
@@ -28,23 +27,18 @@ def fields_3d():
 
 
 def _per_cell_errors(fields, params) -> pd.DataFrame:
-    """Measured vs true count and total size per cell, inside the true cells (K of domain.md:
-    whole cell in 2-D, cell minus nucleus in 3-D), counted as measure.cells counts them."""
+    """Measured vs true count and total size per cell, inside the true cells."""
     rows = []
     for field in fields:
         spacing = field.params.spacing_um
         labels = segment_mitochondria(field.channel("mito"), spacing, params,
                                       mask=field.cells > 0)
-        pieces = split_mitochondria(labels, field.cells, field.nuclei, spacing)
-        ids = present_labels(pieces)
-        cell_of = piece_cells(pieces, analysis_regions(field.cells, field.nuclei), ids)
-        truth = field.truth.set_index("cell_id")
-        count = np.bincount(cell_of, minlength=truth.index.max() + 1)[truth.index]
-        voxels = np.bincount(np.where(field.cells > 0, pieces, 0).ravel())
-        size = np.bincount(cell_of, weights=voxels[ids], minlength=truth.index.max() + 1)
+        counted = count_per_cell(labels, field.cells, field.nuclei, spacing)
+        merged = counted.merge(field.truth, on="cell_id", suffixes=("", "_true"))
+        size = "mito_area_um2" if field.params.ndim == 2 else "mito_volume_um3"
         rows.append(pd.DataFrame({
-            "count_error": count / truth["mito_count"].to_numpy() - 1,
-            "size_ratio": size[truth.index] * np.prod(spacing) / truth["mito_size"].to_numpy(),
+            "count_error": merged["mito_count"] / merged["mito_count_true"] - 1,
+            "size_ratio": merged[size] / merged["mito_size"],
         }))
     return pd.concat(rows, ignore_index=True)
 

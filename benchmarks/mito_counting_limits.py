@@ -1,0 +1,257 @@
+"""Write docs/mito_counting_limits.md: where counting mitochondria works and where it breaks.
+
+Sweeps the synthetic SNR and the gap between mitochondria in 2-D and 3-D, measures the count
+and total size per cell inside the true cell masks with the default parameters and with the
+global-Otsu baseline, and compares the real MitoGraph yeast stacks with MitoGraph's numbers.
+
+Usage: ``python benchmarks/mito_counting_limits.py [--quick | --render]`` (about 15 minutes on 2
+cores). The sweep's numbers are kept in ``docs/mito_counting_limits.csv``; ``--render`` rewrites
+the page from them (and re-runs the quick MitoGraph comparison); ``--quick`` runs a reduced
+sweep and prints the page instead of writing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.mito_eval import (  # noqa: E402
+    BASELINE,
+    SYNTH_FWHM_UM,
+    meets_acceptance,
+    per_cell_errors,
+    summarise,
+    synthetic_fields,
+)
+from measure.cells import measure_image  # noqa: E402
+from segment.mito import MitoParams, segment_mitochondria  # noqa: E402
+
+OUTPUT = ROOT / "docs" / "mito_counting_limits.md"
+NUMBERS = OUTPUT.with_suffix(".csv")
+REAL_DATA = ROOT.parent / "shared" / "data" / "real" / "mitograph_yeast"
+YEAST_SPACING_UM = (0.2, 0.056, 0.056)
+
+SWEEPS = {
+    2: {"snr": (2.0, 3.0, 5.0, 8.0, 12.0), "gap_um": (0.15, 0.25, 0.35, 0.5), "fields": 3,
+        "extra": {}},
+    3: {"snr": (3.0, 5.0, 8.0), "gap_um": (0.35, 0.6, 0.85), "fields": 3,
+        "extra": {"size_px": 256}},
+}
+QUICK = {
+    2: {"snr": (3.0, 8.0), "gap_um": (0.15, 0.35), "fields": 1, "extra": {}},
+    3: {"snr": (5.0,), "gap_um": (0.85,), "fields": 1, "extra": {"size_px": 200}},
+}
+
+
+def sweep(ndim: int, plan: dict, seed: int) -> pd.DataFrame:
+    """One row per (gap, SNR): our figures and the baseline's."""
+    rows = []
+    for gap in plan["gap_um"]:
+        for snr in plan["snr"]:
+            fields = list(synthetic_fields(ndim, plan["fields"], seed, snr=snr,
+                                           mito_gap_um=gap, **plan["extra"]))
+            ours = summarise(pd.concat([per_cell_errors(f, MitoParams()) for f in fields]))
+            otsu = summarise(pd.concat([per_cell_errors(f, BASELINE) for f in fields]))
+            rows.append({"gap_um": gap, "snr": snr, **ours, "otsu_within_15": otsu["within_15"],
+                         "otsu_mape": otsu["mape"], "otsu_size_ratio": otsu["size_ratio"],
+                         "counts_ok": meets_acceptance(ours, size_tolerance=None)})
+            print(f"{ndim}-D gap {gap} SNR {snr}: {rows[-1]}", flush=True)
+    return pd.DataFrame(rows)
+
+
+def mitograph_comparison() -> pd.DataFrame | None:
+    """Total volume and skeleton length per yeast cell (the whole stack) vs MitoGraph."""
+    if not REAL_DATA.is_dir():
+        return None
+    reference = pd.read_csv(REAL_DATA / "reference_mitograph_outputs.csv").set_index("file")
+    rows = []
+    for name in reference.index:
+        image = tifffile.imread(REAL_DATA / f"{name}.tif")
+        labels = segment_mitochondria(image, YEAST_SPACING_UM)
+        cell = np.ones(image.shape, np.int32)
+        result = measure_image(cell, np.zeros_like(cell), labels, YEAST_SPACING_UM,
+                               hoechst_img=np.zeros_like(image), mito_img=image)
+        row, ref = result.cells.iloc[0], reference.loc[name]
+        width = np.average(result.mito["mean_width_um"],
+                           weights=result.mito["skeleton_length_um"] + 1e-9)
+        rows.append({
+            "file": name,
+            "volume_um3": row["mito_volume_um3"],
+            "mitograph_volume_um3": ref["volume_from_voxels_um3"],
+            "volume_ratio": row["mito_volume_um3"] / ref["volume_from_voxels_um3"],
+            "length_um": row["mito_skeleton_length_um"],
+            "mitograph_length_um": ref["total_length_um"],
+            "length_ratio": row["mito_skeleton_length_um"] / ref["total_length_um"],
+            "width_um": width,
+            "mitograph_width_um": ref["average_width_um"],
+            "objects": int(row["mito_count"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f} %"
+
+
+def sweep_markdown(table: pd.DataFrame) -> str:
+    lines = ["| gap (µm) | SNR | cells | within ±15 % | median abs. error | median bias | "
+             "size ratio | meets count criteria | Otsu within ±15 % | Otsu median abs. error | "
+             "Otsu size ratio |",
+             "|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|"]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.gap_um:.2f} | {row.snr:g} | {row.cells} | {_pct(row.within_15)} | "
+            f"{_pct(row.mape)} | {100 * row.bias:+.0f} % | {row.size_ratio:.2f} | "
+            f"{'yes' if row.counts_ok else '**no**'} | {_pct(row.otsu_within_15)} | "
+            f"{_pct(row.otsu_mape)} | {row.otsu_size_ratio:.2f} |")
+    return "\n".join(lines)
+
+
+def breakdown_markdown(table: pd.DataFrame) -> str:
+    """Per gap, the lowest SNR from which the count criteria hold."""
+    lines = []
+    for gap, rows in table.groupby("gap_um"):
+        ok = rows[rows["counts_ok"]]
+        if ok.empty:
+            lines.append(f"- gap {gap:.2f} µm: the count criteria fail at every SNR tested.")
+            continue
+        first = ok["snr"].min()
+        holds_above = rows[rows["snr"] >= first]["counts_ok"].all()
+        lines.append(f"- gap {gap:.2f} µm: counts hold from SNR {first:g}"
+                     + ("" if holds_above else " (not at every higher SNR tested)") + ".")
+    return "\n".join(lines)
+
+
+def mitograph_markdown(table: pd.DataFrame | None) -> str:
+    if table is None:
+        return "_The real-data folder `../shared/data/real/mitograph_yeast` was absent._"
+    lines = ["| file | volume (µm³) | MitoGraph | ratio | length (µm) | MitoGraph | ratio | "
+             "width (µm) | MitoGraph width | objects |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in table.itertuples():
+        lines.append(f"| {row.file} | {row.volume_um3:.2f} | {row.mitograph_volume_um3:.2f} | "
+                     f"{row.volume_ratio:.2f} | {row.length_um:.1f} | "
+                     f"{row.mitograph_length_um:.1f} | {row.length_ratio:.2f} | "
+                     f"{row.width_um:.2f} | {row.mitograph_width_um:.2f} | {row.objects} |")
+    return "\n".join(lines)
+
+
+PAGE = """# Limits of the mitochondria count
+
+_Generated by `python benchmarks/mito_counting_limits.py` (numbers in
+`mito_counting_limits.csv`); do not edit by hand._
+
+`mito_count` is the number of connected components of the segmented mitochondria inside a
+cell's analysis region (the whole cell in 2-D, the cell minus its nucleus in 3-D) above the
+minimum size (0.06 µm², 0.05 µm³). It counts **resolvable objects**: two mitochondria closer
+than the optical resolution, or touching, are one object; a tubule whose signal dips below
+the noise is two. This page says when that number can be read as "number of mitochondria".
+
+## How it was measured
+
+Synthetic fields (`imaging.synthetic`) with known mitochondria: puncta, tubules and branched
+networks 0.2–0.5 µm wide, per-object brightness CV 20 %, at a given SNR (median object signal
+over the background noise) and a given smallest distance between two objects (gap). Widefield
+PSF at NA 1.3: lateral FWHM {fwhm_lateral:.2f} µm, axial FWHM {fwhm_axial:.2f} µm; pixel 0.1 µm
+(2-D) and 0.12 x 0.12 x 0.3 µm (3-D). Counts and sizes are measured inside the **true** cell
+masks, so cell segmentation errors are not included. Default `MitoParams()` against the global
+Otsu + connected-components baseline (`MitoParams(method="otsu")`).
+
+Count criteria (the issue's acceptance): at least 85 % of cells within ±15 % of the true count
+and a median absolute error of at most 10 %. Size ratio: median over cells of measured / true
+total mitochondrial area (2-D) or volume (3-D); the criterion is ±20 %.
+
+## 2-D ({fields_2d} fields per condition)
+
+{table_2d}
+
+{breakdown_2d}
+
+## 3-D ({fields_3d} fields per condition)
+
+{table_3d}
+
+{breakdown_3d}
+
+## Reading the tables
+
+- **SNR** is the first limit. At SNR 2 every condition undercounts by a quarter to a third:
+  dim puncta and the dim parts of tubules stay below the noise (sizes 0.7x). At SNR 3 2-D
+  counts hold once objects are 0.25 µm apart; 3-D counts need SNR 5.
+- **Gap** in 2-D: counts hold even at 0.15 µm (1.5 pixels, below the lateral FWHM of
+  0.23 µm) from SNR 5, because the local-mean and half-maximum criteria cut the dip between
+  neighbours; errors there are merges (negative bias).
+- **Gap** in 3-D: the axial FWHM (0.84 µm) is the scale. With objects 0.35 µm apart, some
+  stacked above one another merge (bias -8 %) and counts hold only from SNR 8; from 0.6 µm
+  they hold from SNR 5. The 3-D rows rest on 14 cells each: read them as trends.
+- **Volumes in 3-D** are 1.5–1.8x the true volumes at every condition: objects thinner than
+  the axial PSF come out about as thick as its half maximum. This is optics, not noise, and
+  it is the same for every cell imaged alike: compare 3-D volumes between conditions (SP vs
+  MP), not against volumes from other microscopes. MitoGraph's volumes carry the same
+  convention (table below). 2-D areas are within ±5 % from SNR 3.
+- **Baseline**: global Otsu counts well in clean, well separated 2-D fields but merges close
+  neighbours (below 0.35 µm: 54–62 % of cells within ±15 % at 0.15 µm), and its edges sit
+  lower (areas 1.25x); at SNR 2 it picks up noise. In 3-D a single threshold lies below the
+  out-of-focus haze, so whole cells become one object (97 % undercount).
+
+## Real data: MitoGraph yeast stacks
+
+One budding-yeast cell per stack (spinning disk, voxel 0.056 x 0.056 x 0.2 µm, given
+explicitly: the files carry no metadata). The cell is the whole stack (no nucleus), so the
+totals are the whole stack's. MitoGraph's numbers are another tool's output, not truth.
+Width: our mean width weighted by skeleton length.
+
+{table_mitograph}
+
+## Recommendations
+
+- Report counts only where both the SNR and the spacing are in the "yes" rows; otherwise
+  prefer the total size (`mito_area_um2 | mito_volume_um3`), which degrades gracefully, or
+  the segmentation-free `mito_intensity_integrated`.
+- For count endpoints use pixels of at most 0.13 µm and z-steps of at most 0.3 µm
+  (domain.md); in widefield 3-D counts are reliable only for well separated objects.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="small sweep, print only")
+    mode.add_argument("--render", action="store_true", help=f"rewrite the page from {NUMBERS}")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    plans = QUICK if args.quick else SWEEPS
+    if args.render:
+        numbers = pd.read_csv(NUMBERS)
+    else:
+        numbers = pd.concat([sweep(ndim, plan, args.seed).assign(ndim=ndim)
+                             for ndim, plan in plans.items()], ignore_index=True)
+    tables = {ndim: rows.drop(columns="ndim") for ndim, rows in numbers.groupby("ndim")}
+    mitograph = mitograph_comparison()
+    if mitograph is not None:
+        print(mitograph.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    page = PAGE.format(
+        fwhm_lateral=SYNTH_FWHM_UM["lateral"], fwhm_axial=SYNTH_FWHM_UM["axial"],
+        fields_2d=plans[2]["fields"], fields_3d=plans[3]["fields"],
+        table_2d=sweep_markdown(tables[2]), breakdown_2d=breakdown_markdown(tables[2]),
+        table_3d=sweep_markdown(tables[3]), breakdown_3d=breakdown_markdown(tables[3]),
+        table_mitograph=mitograph_markdown(mitograph))
+    if args.quick:
+        print(page)
+        return
+    if not args.render:
+        numbers.to_csv(NUMBERS, index=False, float_format="%.4g")
+    OUTPUT.write_text(page, encoding="utf-8")
+    print(f"wrote {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()
