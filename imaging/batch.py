@@ -309,8 +309,10 @@ def check_models(params: RunParams) -> None:
 
     A missing model is a usage error of the whole run, not a failure of each image.
     """
+    from segment._numba_cache import import_cellpose
     from segment.weights import ModelNotFoundError, resolve_model
 
+    import_cellpose()
     try:
         resolve_model(params.model, "cells")
         resolve_model(params.nucleus_model, "nuclei")

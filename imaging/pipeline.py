@@ -81,6 +81,9 @@ def segment_stack(stack: Stack, params: RunParams, cells_mask: np.ndarray | None
     provenance : dict
         Backend and model of the cell segmentation.
     """
+    from segment._numba_cache import import_cellpose
+
+    import_cellpose()
     from segment.cells import segment_cells
     from segment.mito import MitoParams, segment_mitochondria
     from segment.nuclei import segment_nuclei
