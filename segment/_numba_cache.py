@@ -11,20 +11,42 @@ is read-only); measured here: 25.6 s -> 8.3 s per process import, most of the re
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 from collections.abc import Iterator
 
 
+def _is_cellpose_function(func: object) -> bool:
+    """True for a Python function defined in a module of the ``cellpose`` package."""
+    return (getattr(func, "__module__", None) or "").split(".")[0] == "cellpose"
+
+
 @contextlib.contextmanager
 def _njit_with_disk_cache() -> Iterator[None]:
-    """Within the block, ``numba.njit`` caches compiled functions on disk by default."""
+    """Within the block, ``numba.njit`` caches Cellpose's compiled functions on disk.
+
+    Only functions of the ``cellpose`` package get ``cache=True``: other libraries imported
+    during the block may bind the patched ``njit`` for good (``from numba import njit``) and
+    compile functions made with ``exec`` (numba's own jitclass constructors), which numba
+    cannot cache; for those the patch passes the call through unchanged.
+    """
     import numba
 
     original = numba.njit
 
+    def with_cache_if_cellpose(func, kwargs):
+        if _is_cellpose_function(func):
+            return {"cache": True, **kwargs}
+        return kwargs
+
     def cached_njit(*args, **kwargs):
-        kwargs.setdefault("cache", True)
-        return original(*args, **kwargs)
+        if args and inspect.isfunction(args[0]):
+            return original(*args, **with_cache_if_cellpose(args[0], kwargs))
+
+        def decorate(func):
+            return original(*args, **with_cache_if_cellpose(func, kwargs))(func)
+
+        return decorate
 
     numba.njit = cached_njit
     try:
