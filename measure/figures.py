@@ -179,6 +179,20 @@ def _replicate_styles(replicates) -> dict:
             for i, r in enumerate(sorted(replicates, key=str))}
 
 
+def _panels_per_stratum(cells: pd.DataFrame, strata: Sequence[str], panel_width_in: float,
+                        margin_in: float, height_in: float):
+    """One figure with an axes per stratum, for the analysed cells.
+
+    Returns ``(panels, styles, figure, axes)``: (title, cells) per stratum, a style per
+    replicate, the figure and its axes.
+    """
+    data = analysis_cells(cells)
+    panels = _strata(data, strata)
+    styles = _replicate_styles(data["replicate"].unique())
+    figure = new_figure(panel_width_in * len(panels) + margin_in, height_in)
+    return panels, styles, figure, figure.subplots(1, len(panels), squeeze=False)[0]
+
+
 def superplot(cells: pd.DataFrame, endpoint: str, *, stats: pd.DataFrame | None = None,
               strata: Sequence[str] = DEFAULT_STRATA, max_dots: int = 400,
               seed: int = 0) -> Figure:
@@ -204,11 +218,7 @@ def superplot(cells: pd.DataFrame, endpoint: str, *, stats: pd.DataFrame | None 
     -------
     Figure
     """
-    data = analysis_cells(cells)
-    panels = _strata(data, strata)
-    styles = _replicate_styles(data["replicate"].unique())
-    figure = new_figure(3.6 * len(panels) + 1.2, 4.6)
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    panels, styles, figure, axes = _panels_per_stratum(cells, strata, 3.6, 1.2, 4.6)
     rng = np.random.default_rng(seed)
     for ax, (title, block) in zip(axes, panels, strict=True):
         _draw_superplot_panel(ax, block, endpoint, styles, max_dots, rng)
@@ -277,11 +287,7 @@ def ecdf_plot(cells: pd.DataFrame, endpoint: str, *,
     -------
     Figure
     """
-    data = analysis_cells(cells)
-    panels = _strata(data, strata)
-    styles = _replicate_styles(data["replicate"].unique())
-    figure = new_figure(4.2 * len(panels) + 1.4, 4.0)
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    panels, styles, figure, axes = _panels_per_stratum(cells, strata, 4.2, 1.4, 4.0)
     for ax, (title, block) in zip(axes, panels, strict=True):
         for (replicate, population), group in block.groupby(["replicate", "population"]):
             ax.ecdf(group[endpoint].dropna(), color=styles[replicate][0],
