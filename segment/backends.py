@@ -18,6 +18,7 @@ follow flows on the full-resolution grid, is what makes 100-pixel cells fast on 
 from __future__ import annotations
 
 import logging
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
@@ -137,12 +138,15 @@ class Cellpose3Backend(Backend):
                 cellprob_threshold: float, stitch_threshold: float) -> np.ndarray:
         """See :meth:`Backend.predict`."""
         is_3d = image.ndim == 4
-        masks = self._runner.eval(
-            image, channel_axis=1 if is_3d else 0, z_axis=0 if is_3d else None,
-            diameter=self.diameter_px, do_3D=do_3d and is_3d,
-            stitch_threshold=stitch_threshold if is_3d and not do_3d else 0.0,
-            flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
-            anisotropy=None, resample=True)[0]
+        with warnings.catch_warnings():
+            # Cellpose's mask dynamics build sparse tensors without torch's optional checks
+            warnings.filterwarnings("ignore", message="Sparse invariant checks")
+            masks = self._runner.eval(
+                image, channel_axis=1 if is_3d else 0, z_axis=0 if is_3d else None,
+                diameter=self.diameter_px, do_3D=do_3d and is_3d,
+                stitch_threshold=stitch_threshold if is_3d and not do_3d else 0.0,
+                flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
+                anisotropy=None, resample=True)[0]
         return np.asarray(masks, dtype=np.int32).reshape(image.shape[:1] + image.shape[2:]
                                                          if is_3d else image.shape[1:])
 

@@ -1,0 +1,103 @@
+"""Model resolution never downloads, says what to do, and never executes pickled code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segment.cells import segment_cells
+from segment.weights import (
+    BUNDLED_MODELS,
+    ModelFormatError,
+    ModelNotFoundError,
+    file_sha256,
+    load_state_dict,
+    resolve_model,
+)
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "cellpose-cache"
+    cache.mkdir()
+    monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(cache))
+    return cache
+
+
+def test_a_missing_model_file_is_named_in_the_error(tmp_path):
+    missing = tmp_path / "models" / "my_cells.pt"
+    with pytest.raises(ModelNotFoundError, match="does not exist") as error:
+        resolve_model(missing)
+    assert str(missing) in str(error.value)
+
+
+def test_an_uncached_cellpose_name_says_where_it_looked_and_how_to_fetch_it(empty_cache):
+    with pytest.raises(ModelNotFoundError) as error:
+        resolve_model("cyto3")
+    message = str(error.value)
+    for expected in ("'cyto3'", str(empty_cache), "CELLPOSE_LOCAL_MODELS_PATH",
+                     "never downloads", "CellposeModel(model_type='cyto3')"):
+        assert expected in message
+    assert list(empty_cache.iterdir()) == []  # nothing was downloaded
+
+
+def test_segmenting_with_an_uncached_name_fails_before_any_download(empty_cache):
+    image = np.zeros((64, 64), np.uint16)
+    with pytest.raises(ModelNotFoundError, match="nuclei"):
+        segment_cells(image, None, (0.5, 0.5), model="nuclei", device="cpu")
+    assert list(empty_cache.iterdir()) == []
+
+
+def test_a_misspelt_name_is_refused_instead_of_falling_back(empty_cache):
+    with pytest.raises(ModelNotFoundError, match="neither a model file nor a Cellpose model"):
+        resolve_model("cyto33")
+
+
+def test_a_cached_cellpose_name_resolves_to_the_cache_file(empty_cache):
+    (empty_cache / "nucleitorch_0").write_bytes(b"weights")
+    ref = resolve_model("nuclei")
+    assert ref.path == empty_cache / "nucleitorch_0"
+    assert ref.pretrained and ref.sha256 == file_sha256(ref.path)
+
+
+class _Payload:
+    """Unpickling this would create a file: the loader must refuse it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_weights_that_would_execute_code_are_refused_and_not_run(tmp_path):
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "pwned"
+    weights = tmp_path / "evil.pt"
+    torch.save({"output.2.weight": _Payload(marker)}, weights)
+    with pytest.raises(ModelFormatError, match="without executing code"):
+        load_state_dict(resolve_model(weights))
+    assert not marker.exists()
+
+
+def test_cellpose_sam_weights_are_recognised(tmp_path):
+    torch = pytest.importorskip("torch")
+    weights = tmp_path / "cpsam.pt"
+    torch.save({"W2": torch.zeros(2), "encoder.patch_embed.proj.weight": torch.zeros(1)},
+               weights)
+    with pytest.raises(ModelFormatError, match="Cellpose-SAM"):
+        load_state_dict(resolve_model(weights))
+
+
+def test_bundled_models_are_half_precision_and_small():
+    torch = pytest.importorskip("torch")
+    total_bytes = 0
+    for kind, path in BUNDLED_MODELS.items():
+        ref = resolve_model("bundled", kind)
+        assert ref.path == path and ref.sha256 == file_sha256(path)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        floats = [v for v in state.values() if v.is_floating_point()]
+        assert all(v.dtype == torch.float16 for v in floats)
+        total_bytes += path.stat().st_size
+        assert path.with_suffix(".json").is_file()  # the training recipe
+    assert total_bytes <= 15 * 2**20
