@@ -36,6 +36,8 @@ def accuracy_table(n_fields_2d: int, n_fields_3d: int, seed: int) -> pd.DataFram
     conditions += [(3, snr, 0.85, n_fields_3d, {"size_px": 256}) for snr in (5.0, 8.0)]
     rows = []
     for ndim, snr, gap, n_fields, extra in conditions:
+        if n_fields == 0:  # e.g. --fields-2d 0: 3-D only
+            continue
         fields = list(synthetic_fields(ndim, n_fields, seed, snr=snr, mito_gap_um=gap, **extra))
         for name, params in METHODS.items():
             errors = pd.concat([per_cell_errors(field, params) for field in fields])

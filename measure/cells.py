@@ -120,7 +120,7 @@ def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray
     annulus_um : (float, float)
         Inner and outer radii of the background annulus (domain.md: 2 and 6 µm).
     min_size : float, optional
-        Smallest mitochondrion piece counted (µm² or µm³); default 0.06 µm² / 0.05 µm³.
+        Smallest mitochondrion piece counted (µm² or µm³); default 0.06 µm² / 0.025 µm³.
 
     Returns
     -------

@@ -5,7 +5,7 @@ region is its voxels lying in any nucleus label), the whole cell in 2-D. The obj
 are the connected parts (8-connectivity in 2-D, 26 in 3-D) of each mitochondrion within one
 region: a mitochondrion crossing a cell boundary is cut in two, one lying outside every cell
 gets ``cell_id`` 0, and in 3-D the voxels inside nuclei are not measured. Pieces smaller than
-the minimum object size (0.06 µm², 0.05 µm³) are dropped. A piece keeps the label of its
+the minimum object size (0.06 µm², 0.025 µm³) are dropped. A piece keeps the label of its
 mitochondrion (the largest piece of a split one; the others get new labels), so ``mito_id``
 matches the segmentation labels wherever nothing was split.
 
