@@ -113,8 +113,11 @@ def segment_stack(stack: Stack, params: RunParams, cells_mask: np.ndarray | None
 
 
 def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np.ndarray,
-                   params: RunParams) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+                   params: RunParams, cell_ids: np.ndarray | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Per-cell and per-mitochondrion tables of labelled images (one pass over the image).
+
+    ``cell_ids`` limits the tables to those cells (see :func:`measure.cells.measure_image`).
 
     Returns
     -------
@@ -133,7 +136,8 @@ def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np
     measured = measure_image(cells, nuclei, mito, spacing, hoechst_img=images["hoechst"],
                              mito_img=images["mito"], viability_img=images["viability"],
                              flatfield=_flatfield(params.flatfield), annulus_um=params.annulus_um,
-                             min_size=MitoParams(**params.mito).min_size(stack.ndim))
+                             min_size=MitoParams(**params.mito).min_size(stack.ndim),
+                             cell_ids=cell_ids)
     matches = match_nuclei_to_cells(cells, nuclei)
     cell_table = matches.merge(measured.cells, on="cell_id", how="right")
     return (cell_table.sort_values("cell_id", ignore_index=True),
@@ -199,7 +203,8 @@ class _StepClock:
 
 
 def remeasure_cells(stack: Stack, result: ImageResult, cell_ids: Iterable[int],
-                    params: RunParams | None = None) -> ImageResult:
+                    params: RunParams | None = None, *,
+                    edited_mask: np.ndarray | None = None) -> ImageResult:
     """Re-measure only ``cell_ids`` after an edit of ``result.cells``.
 
     Measures on the bounding box of the changed cells grown by the background-annulus
@@ -216,6 +221,9 @@ def remeasure_cells(stack: Stack, result: ImageResult, cell_ids: Iterable[int],
         Cells whose labels changed (deleted, merged, split, new).
     params : RunParams, optional
         Analysis parameters.
+    edited_mask : ndarray of bool, optional
+        Where ``result.cells`` holds one of ``cell_ids``, when the caller has it already (a
+        whole-image pass saved per edit).
 
     Returns
     -------
@@ -227,7 +235,11 @@ def remeasure_cells(stack: Stack, result: ImageResult, cell_ids: Iterable[int],
     ids = ids[ids > 0]
     keep_cells = ~result.cell_table["cell_id"].isin(ids)
     keep_mito = ~result.mito_table["cell_id"].isin(ids)
-    new_cells, new_mito, mito = _measure_region(stack, result, ids, params)
+    if edited_mask is None and ids.size:
+        from segment.edits import cells_mask
+
+        edited_mask = cells_mask(result.cells, ids)
+    new_cells, new_mito, mito = _measure_region(stack, result, ids, edited_mask, params)
     cell_table = pd.concat([result.cell_table[keep_cells], new_cells], ignore_index=True)
     mito_table = pd.concat([result.mito_table[keep_mito], new_mito], ignore_index=True)
     return ImageResult(result.cells, result.nuclei, mito,
@@ -236,14 +248,14 @@ def remeasure_cells(stack: Stack, result: ImageResult, cell_ids: Iterable[int],
                        result.voxel_size_um, result.provenance)
 
 
-def _measure_region(stack: Stack, result: ImageResult, ids: np.ndarray, params: RunParams
+def _measure_region(stack: Stack, result: ImageResult, ids: np.ndarray,
+                    edited: np.ndarray | None, params: RunParams
                     ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Tables of cells ``ids`` measured on a crop around them, and the updated mito labels.
 
     The pieces inside those cells are written back; coordinates and ids are the full
     image's. Cells of ``ids`` that no longer exist (deleted, merged away) get no row.
     """
-    edited = np.isin(result.cells, ids) if ids.size else None
     box = _grown_box(edited, params.annulus_um[1], stack.voxel_size_um) if ids.size else None
     if box is None:
         return result.cell_table.iloc[:0], result.mito_table.iloc[:0], result.mito
@@ -251,7 +263,8 @@ def _measure_region(stack: Stack, result: ImageResult, ids: np.ndarray, params: 
     # every cell of the crop takes part (neighbours are not background of the annulus and cut
     # mitochondria at their boundary); only the edited cells' rows are kept
     cell_table, mito_table, pieces = measure_labels(_crop_stack(stack, box), result.cells[box],
-                                                    result.nuclei[box], result.mito[box], params)
+                                                    result.nuclei[box], result.mito[box], params,
+                                                    cell_ids=ids)
     cell_table = cell_table[cell_table["cell_id"].isin(ids)]
     pieces, mito_table = _fresh_ids_for_new_pieces(pieces, mito_table, result.mito, box)
     mito = result.mito.copy()

@@ -99,7 +99,8 @@ def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray
                   *, hoechst_img: np.ndarray, mito_img: np.ndarray,
                   viability_img: np.ndarray | None = None, flatfield: np.ndarray | None = None,
                   annulus_um: tuple[float, float] = (ANNULUS_INNER_UM, ANNULUS_OUTER_UM),
-                  min_size: float | None = None) -> ImageMeasurements:
+                  min_size: float | None = None,
+                  cell_ids: np.ndarray | None = None) -> ImageMeasurements:
     """Per-cell and per-mitochondrion tables of one image.
 
     Parameters
@@ -121,6 +122,11 @@ def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray
         Inner and outer radii of the background annulus (domain.md: 2 and 6 µm).
     min_size : float, optional
         Smallest mitochondrion piece counted (µm² or µm³); default 0.06 µm² / 0.025 µm³.
+    cell_ids : ndarray of int, optional
+        Tabulate only these cells and their mitochondria (default: every cell). The other
+        cells still shape the result: they are no background for the annuli and they cut
+        mitochondria at their boundaries; ``mito_pieces`` holds every cell's pieces. Used to
+        re-measure edited cells on a crop.
 
     Returns
     -------
@@ -128,6 +134,8 @@ def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray
     """
     spacing = np.asarray(spacing_um, float)
     ids = present_labels(cells)
+    if cell_ids is not None:
+        ids = np.intersect1d(ids, cell_ids)
     annuli = cell_annuli(cells, spacing, *annulus_um)
     hoechst = _flatfield_corrected(hoechst_img, flatfield)
     hoechst_b, from_field = background_per_cell(hoechst, annuli, ids)
@@ -136,7 +144,8 @@ def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray
     pieces = pieces_in_regions(mito_labels, regions, spacing, min_size)
     mito_offsets = dict(zip(ids.tolist(), mito_b.tolist(), strict=True))
     mito_offsets[0] = field_mode(mito_img[annuli.grid][annuli.outside])
-    mito = mito_table(pieces, regions, mito_img, spacing, mito_offsets)
+    tabulated = pieces if cell_ids is None else np.where(np.isin(cells, ids), pieces, 0)
+    mito = mito_table(tabulated, regions, mito_img, spacing, mito_offsets)
 
     nuclear = np.where(nuclei > 0, cells, 0)
     table = _geometry(cells, nuclear, ids, spacing)

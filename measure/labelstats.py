@@ -75,20 +75,22 @@ def range_per_label(image: np.ndarray, labels: np.ndarray, ids: np.ndarray
 def centroids_per_label(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Centroid (pixels, one column per axis) of each label of ``ids``.
 
-    Coordinate sums are accumulated plane by plane (row by row in 2-D) with ``bincount``:
-    no per-label loop, and no full-size float image per axis as in
+    Coordinate sums are accumulated with ``bincount``, plane by plane in 3-D (a 2-D image is
+    one plane): no per-label loop, and no full-size float image per axis as in
     ``ndimage.center_of_mass``.
     """
     n = int(ids.max(initial=0)) + 1
     sums = np.zeros((n, labels.ndim))
     counts = np.zeros(n)
-    for first, plane in enumerate(labels):
+    planes = labels if labels.ndim == 3 else labels[np.newaxis]
+    for z, plane in enumerate(planes):
         inside = (plane > 0) & (plane < n)
         owners = plane[inside]
         per_label = np.bincount(owners, minlength=n)
         counts += per_label
-        sums[:, 0] += first * per_label
-        for axis, coordinate in enumerate(np.nonzero(inside), start=1):
+        if labels.ndim == 3:
+            sums[:, 0] += z * per_label
+        for axis, coordinate in enumerate(np.nonzero(inside), start=labels.ndim - 2):
             sums[:, axis] += np.bincount(owners, weights=coordinate, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums[ids] / counts[ids, None]

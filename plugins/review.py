@@ -415,9 +415,11 @@ class ReviewSession:
         """
         if self.stack is None:
             return None
-        box = edits.bounding_box(edits.cells_mask(self.cells, cell_ids))
+        edited = edits.cells_mask(self.cells, cell_ids)
+        box = edits.bounding_box(edited)
         before = None if box is None else self.result.mito[box].copy()
-        remeasured = remeasure_cells(self.stack, self.result, cell_ids, self.params)
+        remeasured = remeasure_cells(self.stack, self.result, cell_ids, self.params,
+                                     edited_mask=edited)
         mito = self.result.mito
         if box is not None:
             mito[box] = remeasured.mito[box]

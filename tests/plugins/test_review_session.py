@@ -32,9 +32,9 @@ def _measured_ids(monkeypatch):
     calls = []
     remeasure = imaging.pipeline.remeasure_cells
 
-    def spy(stack, result, cell_ids, params=None):
+    def spy(stack, result, cell_ids, params=None, **kwargs):
         calls.append(sorted(int(i) for i in cell_ids))
-        return remeasure(stack, result, cell_ids, params)
+        return remeasure(stack, result, cell_ids, params, **kwargs)
 
     monkeypatch.setattr(imaging.pipeline, "remeasure_cells", spy)
     import plugins.review
