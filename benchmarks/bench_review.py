@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -124,19 +125,23 @@ def main(argv=None) -> int:
     pairs = neighbour_pairs(session.cells, args.repeats, rng)
     ids = session.result.cell_table["cell_id"].to_numpy()
     singles = [int(i) for i in rng.choice(ids, args.repeats, replace=False)]
+    # each entry prepares the user's input (the drawn line of a split) and returns the edit;
+    # only the edit is timed
     actions = {
-        "merge 2 cells": [lambda p=p: session.merge(p) for p in pairs],
-        "split 1 cell by a line": [lambda c=c: session.split_by_line(
-            vertical_cut(session.cells, c)) for c in singles],
-        "delete 1 cell": [lambda c=c: session.delete([c]) for c in singles],
-        "flip SP/MP of 1 cell": [lambda c=c: session.toggle_population(c) for c in singles],
+        "merge 2 cells": [lambda p=p: partial(session.merge, p) for p in pairs],
+        "split 1 cell by a line": [lambda c=c: partial(
+            session.split_by_line, vertical_cut(session.cells, c)) for c in singles],
+        "delete 1 cell": [lambda c=c: partial(session.delete, [c]) for c in singles],
+        "flip SP/MP of 1 cell": [lambda c=c: partial(session.toggle_population, c)
+                                 for c in singles],
     }
     rows = {name: [] for name in [*actions, "undo (any of the above)"]}
-    for name, runs in actions.items():
-        for run in runs:
+    for name, preparations in actions.items():
+        for prepare in preparations:
+            edit = prepare()
             recolour.take()
             remeasure.take()
-            total = timed(run)
+            total = timed(edit)
             rows[name].append((total, remeasure.take(), recolour.take()))
             rows["undo (any of the above)"].append((timed(session.undo), remeasure.take(),
                                                     recolour.take()))

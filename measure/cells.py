@@ -240,18 +240,14 @@ def _mito_per_cell(mito: pd.DataFrame, cells: np.ndarray, nuclear: np.ndarray,
     ndim = cells.ndim
     size = size_name(ndim)
     voxel = float(np.prod(spacing))
-    inside = mito[mito["cell_id"] > 0]
-    grouped = inside.groupby("cell_id")
-    per_cell = pd.DataFrame({
-        "mito_count": grouped.size(),
-        f"mito_{size}": grouped[size].sum(),
-        "mito_skeleton_length_um": grouped["skeleton_length_um"].sum(),
-        "mito_branches": grouped["branches"].sum(),
-        "mito_junctions": grouped["junctions"].sum(),
-        "mito_endpoints": grouped["endpoints"].sum(),
-        "mito_networks": (inside["junctions"] > 0).groupby(inside["cell_id"]).sum(),
-        "mito_signal": grouped["intensity_integrated"].sum(),
-    }).reindex(ids, fill_value=0)
+    inside = mito[mito["cell_id"] > 0].assign(
+        mito_count=1, mito_networks=lambda table: (table["junctions"] > 0).astype(int))
+    summed = {"mito_count": "mito_count", size: f"mito_{size}",
+              "skeleton_length_um": "mito_skeleton_length_um", "branches": "mito_branches",
+              "junctions": "mito_junctions", "endpoints": "mito_endpoints",
+              "mito_networks": "mito_networks", "intensity_integrated": "mito_signal"}
+    per_cell = (inside.groupby("cell_id")[list(summed)].sum().rename(columns=summed)
+                .reindex(ids, fill_value=0))
     per_cell.index.name = "cell_id"
     count, total = per_cell["mito_count"], per_cell[f"mito_{size}"]
     # K: the whole cell in 2-D, the cell minus its nuclear region in 3-D
