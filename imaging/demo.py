@@ -49,20 +49,12 @@ def truth_summary(plate_dir: Path, sheet: pd.DataFrame) -> dict[str, float]:
             "fold_mito_count": ratios["mito_count"], "fold_mito_size": ratios[size]}
 
 
-def _table_or_empty(path: Path) -> pd.DataFrame:
-    """A CSV table; an empty frame when the run wrote it without rows or columns."""
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-
-
 def measured_summary(out_dir: Path) -> dict[str, float]:
     """The same numbers from the run's tables (NaN when not available)."""
-    wells, stats = _table_or_empty(out_dir / "wells.csv"), _table_or_empty(out_dir / "stats.csv")
+    wells, stats = pd.read_csv(out_dir / "wells.csv"), pd.read_csv(out_dir / "stats.csv")
     result = {"sp_percent": np.nan, "delta_sp_percent": np.nan, "fold_mito_count": np.nan,
               "fold_mito_size": np.nan}
-    if not wells.empty and "role" in wells:
+    if not wells.empty:
         test = wells[wells["role"] == "test"]  # n_cells counts QC-passed cells only
         result["sp_percent"] = float(100 * test["n_sp"].sum() / max(test["n_cells"].sum(), 1))
         result["delta_sp_percent"] = float(test["delta_sp_percent"].mean())

@@ -276,7 +276,13 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
     list of str
         Notes for the user (the report holds them too).
     """
-    from measure.stats import compare_populations, replicate_table, well_table
+    from measure.stats import (
+        STATS_COLUMNS,
+        WELL_COLUMNS,
+        compare_populations,
+        replicate_table,
+        well_table,
+    )
 
     out_dir = Path(out_dir)
     params = params or read_run_params(out_dir)
@@ -289,19 +295,21 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
     cells, mito = collect_tables(out_dir, sheet)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # without a gate the tables are written empty, with the contract's header
+        wells, replicates = pd.DataFrame(columns=WELL_COLUMNS), pd.DataFrame()
+        stats = pd.DataFrame(columns=STATS_COLUMNS)
         if cells.empty:
             notes.append("no image finished: nothing to summarise")
             classified, gates = cells, []
-            wells = replicates = stats = pd.DataFrame()
         else:
             classified, gates = call_populations(cells, out_dir, params, gate_file, notes)
-            wells = well_table(classified, gates) if gates else pd.DataFrame()
+        if gates:
+            wells = well_table(classified, gates)
             try:
-                replicates = replicate_table(classified) if gates else pd.DataFrame()
-                stats = compare_populations(classified) if gates else pd.DataFrame()
+                replicates = replicate_table(classified)
+                stats = compare_populations(classified)
             except ValueError as error:  # e.g. 2-D and 3-D images mixed in one batch
                 notes.append(f"no SP-vs-MP statistics: {error}")
-                replicates = stats = pd.DataFrame()
     notes += list(dict.fromkeys(str(w.message) for w in caught
                                 if not issubclass(w.category, DeprecationWarning)))
     write_batch_tables(out_dir, classified, mito, wells, replicates, stats, gates)

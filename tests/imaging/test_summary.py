@@ -97,3 +97,7 @@ def test_too_few_controls_is_reported_not_crashed(tmp_path):
     assert any("control" in note for note in notes)
     assert (tmp_path / "report.html").is_file()
     assert "no SP/MP calls" in (tmp_path / "report.html").read_text()
+    # the tables without a gate are empty but keep the contract's columns for users' scripts
+    assert pd.read_csv(tmp_path / "stats.csv").columns[:3].tolist() == ["endpoint", "contrast",
+                                                                         "n_replicates"]
+    assert "sp_percent" in pd.read_csv(tmp_path / "wells.csv").columns
