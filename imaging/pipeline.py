@@ -261,11 +261,10 @@ def _measure_region(stack: Stack, result: ImageResult, ids: np.ndarray,
         return result.cell_table.iloc[:0], result.mito_table.iloc[:0], result.mito
     changed = edited[box]
     # every cell of the crop takes part (neighbours are not background of the annulus and cut
-    # mitochondria at their boundary); only the edited cells' rows are kept
+    # mitochondria at their boundary); only the edited cells are tabulated
     cell_table, mito_table, pieces = measure_labels(_crop_stack(stack, box), result.cells[box],
                                                     result.nuclei[box], result.mito[box], params,
                                                     cell_ids=ids)
-    cell_table = cell_table[cell_table["cell_id"].isin(ids)]
     pieces, mito_table = _fresh_ids_for_new_pieces(pieces, mito_table, result.mito, box)
     mito = result.mito.copy()
     mito[box][changed] = pieces[changed]
@@ -276,7 +275,7 @@ def _measure_region(stack: Stack, result: ImageResult, ids: np.ndarray,
             if column in table:
                 table[column] = table[column] + offset[axis]
     cell_table["touches_border"] = _touches_image_border(result.cells, cell_table["cell_id"])
-    return cell_table, mito_table[mito_table["cell_id"].isin(ids)], mito
+    return cell_table, mito_table, mito
 
 
 def _fresh_ids_for_new_pieces(pieces: np.ndarray, mito_table: pd.DataFrame,
