@@ -53,8 +53,10 @@ class GatingWidget(QWidget):
         self._recolour = qthrottled(self.model.apply, timeout=RECOLOUR_EVERY_MS)
         self._dragging = False
         self.test_layers = Select(label="Test images", choices=cells_layer_choices(viewer))
-        self.control_layers = Select(label="Control images (inhibitor)",
-                                     choices=cells_layer_choices(viewer))
+        # a short label: the form's label column would otherwise squeeze the list's names
+        self.control_layers = Select(label="Controls", choices=cells_layer_choices(viewer),
+                                     tooltip="inhibitor-control images (e.g. verapamil): "
+                                             "they set the gate")
         self._form = Container(widgets=[self.test_layers, self.control_layers])
         self.test_layers.changed.connect(self._use_chosen_layers)
         self.control_layers.changed.connect(self._use_chosen_layers)
