@@ -21,6 +21,19 @@ def add_layer_data(viewer, layer_data):
             for data, kwargs, kind in layer_data]
 
 
+def run_and_wait(qtbot, widget, timeout_ms=60_000):
+    """Start the Segment & measure widget's analysis and wait until it has finished.
+
+    Waits for the widget's own end-of-run handling (the Run button enabled again) rather than
+    for the worker's ``finished`` signal: a worker that ends at once (cancelled) can emit it
+    before a later ``waitSignal`` connects, and the signal is then never seen.
+    """
+    worker = widget.run()
+    assert worker is not None, widget.status.text()
+    qtbot.waitUntil(widget.run_button.isEnabled, timeout=timeout_ms)
+    return worker
+
+
 def add_label_layers(viewer, image_folder):
     """Add the label layers the spmito reader makes of an image folder (channels left out:
     they cost a second a test and the widgets under test do not need them)."""

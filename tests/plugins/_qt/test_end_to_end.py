@@ -13,7 +13,7 @@ from imaging.synthetic import write_field
 from plugins._qt.review_widget import ReviewWidget
 from plugins._qt.segment_widget import SegmentWidget
 from plugins._reader import read_image_file, read_output_folder
-from tests.plugins._qt.conftest import add_label_layers, add_layer_data
+from tests.plugins._qt.conftest import add_label_layers, add_layer_data, run_and_wait
 from tests.plugins.conftest import two_neighbours
 
 MANIFEST = Path(__file__).resolve().parents[3] / "plugins" / "napari.yaml"
@@ -92,9 +92,7 @@ def test_segment_screenshot_edit_save_and_reopen(make_napari_viewer, qtbot, tmp_
     add_layer_data(viewer, read_image_file(str(image_path)))
     segment = SegmentWidget(viewer)
     viewer.window.add_dock_widget(segment)
-    worker = segment.run()
-    with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+    run_and_wait(qtbot, segment)
     cells = viewer.layers["field_e2e cells"]
 
     # what a user sees: the coloured cells lie where the true cells are

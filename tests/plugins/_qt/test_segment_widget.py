@@ -12,6 +12,7 @@ from imaging.pipeline import analyse_stack
 from plugins._qt.segment_widget import SegmentWidget
 from plugins._reader import read_image_file
 from plugins.review import ReviewSession
+from tests.plugins._qt.conftest import run_and_wait
 
 
 @pytest.fixture
@@ -31,14 +32,6 @@ def widget(make_napari_viewer, image_file):
     return widget
 
 
-def _run(qtbot, widget, timeout_ms=60_000):
-    worker = widget.run()
-    assert worker is not None, widget.status.text()
-    with qtbot.waitSignal(worker.finished, timeout=timeout_ms):
-        pass
-    return worker
-
-
 def test_form_picks_channels_by_role_and_the_layer_pixel_size(widget, image_file):
     assert {role: getattr(c.value, "name", None) for role, c in widget.channels.items()} == {
         "hoechst": "field_b hoechst", "cell": "field_b cell", "mito": "field_b mito",
@@ -54,7 +47,7 @@ def test_form_picks_channels_by_role_and_the_layer_pixel_size(widget, image_file
 
 
 def test_result_equals_the_batch_on_the_same_file(qtbot, widget, image_file, truth_segmentation):
-    _run(qtbot, widget)
+    run_and_wait(qtbot, widget)
     layers = widget.viewer.layers
     assert [layer.name for layer in layers][-3:] == ["field_b nuclei", "field_b mitochondria",
                                                      "field_b cells"]
@@ -71,10 +64,9 @@ def test_result_equals_the_batch_on_the_same_file(qtbot, widget, image_file, tru
 
 def test_cancel_stops_the_worker_and_says_so(qtbot, widget, truth_segmentation):
     widget.cancel()  # cancelled before the first progress report
-    worker = widget.run()
+    widget.run()
     widget.cancel()
-    with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+    qtbot.waitUntil(widget.run_button.isEnabled, timeout=60_000)
     assert widget.status.text() == "cancelled"
     assert "field_b cells" not in widget.viewer.layers
     assert widget.run_button.isEnabled()
@@ -105,7 +97,7 @@ def test_cellpose_in_the_widget_equals_the_batch(qtbot, make_napari_viewer, tmp_
         viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
     widget = SegmentWidget(viewer)
     widget.device.value = "cpu"
-    _run(qtbot, widget, timeout_ms=300_000)
+    run_and_wait(qtbot, widget, timeout_ms=300_000)
     cells = viewer.layers["field_b cells"]
     batch = analyse_stack(read_stack(image_file), widget.params())
     np.testing.assert_array_equal(cells.data, batch.cells)
