@@ -102,3 +102,32 @@ def _largest_overlap(overlap: sparse.coo_matrix, n_rows: int) -> np.ndarray:
     best = np.zeros(n_rows, np.int64)
     best[rows[first]] = cols[first]
     return best
+
+
+def nucleus_cell_agreement(cells: np.ndarray, nuclei: np.ndarray) -> dict[str, float]:
+    """How well cells and nuclei agree: the two per-image segmentation QC shares.
+
+    A nucleus is inside a cell when more than half of its pixels lie in that one cell (the
+    rule of :func:`match_nuclei_to_cells`).
+
+    Parameters
+    ----------
+    cells, nuclei : ndarray of int
+        Label images on the same grid (0 = background).
+
+    Returns
+    -------
+    dict
+        ``n_cells``, ``n_nuclei``, ``nuclei_in_cell_fraction`` (nuclei inside a cell over all
+        nuclei) and ``cells_one_nucleus_fraction`` (cells holding exactly one nucleus over all
+        cells); a fraction is NaN when its denominator is 0.
+    """
+    matches = match_nuclei_to_cells(cells, nuclei)
+    nucleus_ids = np.unique(np.asarray(nuclei))
+    n_nuclei = int((nucleus_ids > 0).sum())
+    n_cells = len(matches)
+    inside = int(matches["n_nuclei"].sum())
+    one = int((matches["n_nuclei"] == 1).sum())
+    return {"n_cells": n_cells, "n_nuclei": n_nuclei,
+            "nuclei_in_cell_fraction": inside / n_nuclei if n_nuclei else float("nan"),
+            "cells_one_nucleus_fraction": one / n_cells if n_cells else float("nan")}

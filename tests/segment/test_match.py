@@ -78,3 +78,18 @@ def test_one_pass_scales_to_thousands_of_cells():
     assert len(table) == (side // step) ** 2 == 4096
     assert (table["nucleus_id"] == table["cell_id"]).all() and (table["n_nuclei"] == 1).all()
     assert seconds < 5.0
+
+
+def test_nucleus_cell_agreement_counts_outside_and_shared_nuclei():
+    from segment.nuclei import nucleus_cell_agreement
+    cells = np.zeros((20, 30), np.int32)
+    cells[:, :10], cells[:, 10:20] = 1, 2          # cell 3 absent: columns 20-29 are background
+    nuclei = np.zeros_like(cells)
+    nuclei[2:5, 2:5] = 1                           # in cell 1
+    nuclei[2:5, 12:15] = 2                         # cell 2 holds two nuclei
+    nuclei[10:13, 12:15] = 3
+    nuclei[2:5, 22:25] = 4                         # outside every cell
+    qc = nucleus_cell_agreement(cells, nuclei)
+    assert qc["n_cells"] == 2 and qc["n_nuclei"] == 4
+    assert qc["nuclei_in_cell_fraction"] == 3 / 4
+    assert qc["cells_one_nucleus_fraction"] == 1 / 2
