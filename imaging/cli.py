@@ -112,14 +112,22 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "run",
         help="analyse images, folders or a sample sheet into an output folder",
         description="Segment cells, nuclei and mitochondria, measure every cell, gate SP/MP "
-        "and write tables, statistics, figures and report.html into DIR. Exit status: 0 all "
-        "images done; 1 some images failed (see DIR/failures.csv); 2 bad usage.",
+        "and write tables, statistics, figures, QC checks (qc.csv) and report.html into DIR. "
+        "Exit status: 0 all images done; 1 some images failed (see DIR/failures.csv), or a QC "
+        "check warned with --strict; 2 bad usage.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files (TIFF, OME-TIFF, ImageJ), folders of them, or a sample "
                    "sheet (.csv)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     _add_run_options(p)
+    _add_strict(p)
+
+
+def _add_strict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when a plausibility check in DIR/qc.csv warns "
+                   "(e.g. almost no mitochondria found); for pipelines that must not go on")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
@@ -135,6 +143,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
                                       "dual_emission", "manual", "sheet"),
                    help="gate to use instead of the one recorded in DIR/run.json")
     p.add_argument("--gate-file", metavar="gate.json", help="a manual gate to apply")
+    _add_strict(p)
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -243,13 +252,27 @@ def _run(args: argparse.Namespace) -> int:
     params = resolve_params({name: getattr(args, name) for name in _RUN_FLAGS}, args.config)
     outcome = run_batch(inputs_to_sheet(args.inputs), args.out, params)
     _print_outcome(outcome, args.out)
-    return outcome.exit_code
+    return _with_qc(outcome.exit_code, args.out, args.strict)
 
 
 def _report(args: argparse.Namespace) -> int:
     from imaging.summary import report_command
 
-    return report_command(args.dir, gate=args.gate, gate_file=args.gate_file)
+    return _with_qc(report_command(args.dir, gate=args.gate, gate_file=args.gate_file),
+                    args.dir, args.strict)
+
+
+def _with_qc(exit_code: int, out_dir: str, strict: bool) -> int:
+    """Print the QC summary of DIR/qc.csv; with ``--strict`` a warning makes the status 1."""
+    from imaging.qc import qc_summary_lines, read_qc
+
+    qc = read_qc(out_dir)
+    for line in qc_summary_lines(qc):
+        print(line)
+    if strict and (qc["status"] == "warn").any():
+        print("--strict: a plausibility check warned; exit status 1")
+        return max(exit_code, EXIT_FAILURES)
+    return exit_code
 
 
 def _print_outcome(outcome, out_dir: str) -> None:

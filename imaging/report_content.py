@@ -14,11 +14,7 @@ import pandas as pd
 
 from imaging.params import RunParams
 from imaging.provenance import now_iso, package_versions
-from imaging.report import Section, write_report
-
-#: Pixel size and z step above which "count" means resolvable objects (domain.md §3).
-MAX_COUNT_PIXEL_UM = 0.13
-MAX_COUNT_Z_STEP_UM = 0.3
+from imaging.report import Card, Section, gallery_html, write_report
 
 _PITFALLS = (
     "SP cells pump out MitoTracker Green, JC-1 and TMRM: use TOM20 immunofluorescence, or "
@@ -38,37 +34,61 @@ def _primary_rows(stats: pd.DataFrame) -> pd.DataFrame:
     return stats[stats["analysis"].astype(str).str.contains("t-test", na=False)]
 
 
-def headline(cells: pd.DataFrame, wells: pd.DataFrame, stats: pd.DataFrame, gates: list,
-             n_images: int, n_failed: int) -> list[str]:
-    """The few numbers a reader needs first, as HTML list items."""
-    excluded = cells["excluded"].astype(bool) if "excluded" in cells else pd.Series(False)
-    items = [f"{n_images} image(s) analysed, {n_failed} failed; {len(cells)} cells, "
-             f"{int(len(cells) - excluded.sum())} kept after QC."]
-    pooled = [g for g in gates if g.method != "sheet" and "leave-out" not in g.gate_id
-              and "cross-fit" not in g.gate_id]
-    for gate in pooled[:4]:
-        threshold = (f"threshold hoechst_x < {_fmt(gate.threshold_x)}"
-                     if gate.threshold_x is not None else "model-based")
-        ci = (f" (95 % CI {_fmt(gate.threshold_ci[0])} to {_fmt(gate.threshold_ci[1])})"
-              if gate.threshold_ci else "")
-        items.append(f"Gate <b>{html.escape(gate.method)}</b>: {threshold}{ci}, set on "
-                     f"{gate.n_reference_cells} control cells.")
-    if any(g.method == "sheet" for g in gates):
-        items.append("Populations from the sample sheet (sorted SP and MP images).")
-    if not wells.empty and "sp_percent" in wells:
-        test = wells[wells.get("role", pd.Series("test", index=wells.index)) == "test"]
-        if not test.empty:
-            items.append(
-                f"Test wells: SP {_fmt(test['sp_percent'].mean())} % on average "
-                f"(range {_fmt(test['sp_percent'].min())}–{_fmt(test['sp_percent'].max())} %);"
-                f" ΔSP vs inhibitor control {_fmt(test['delta_sp_percent'].mean())} "
-                "percentage points on average.")
-    for _, row in _primary_rows(stats).head(4).iterrows():
-        items.append(_comparison_item(row))
-    return items
+def _test_wells(wells: pd.DataFrame) -> pd.DataFrame:
+    if wells.empty or "sp_percent" not in wells:
+        return wells.iloc[:0]
+    return wells[wells.get("role", pd.Series("test", index=wells.index)) == "test"]
 
 
-def _comparison_item(row: pd.Series) -> str:
+def headline_cards(cells: pd.DataFrame, wells: pd.DataFrame, stats: pd.DataFrame,
+                   gates: list, qc: pd.DataFrame, n_images: int, n_failed: int) -> list[Card]:
+    """The answer first: SP %, ΔSP %, the primary SP-vs-MP endpoint, QC, cells analysed."""
+    from measure.stats import wilson_interval
+
+    cards = []
+    test = _test_wells(wells)
+    if len(test) and test["n_cells"].sum() > 0:
+        k, n = int(test["n_sp"].sum()), int(test["n_cells"].sum())
+        low, high = wilson_interval(k, n)
+        cards.append(Card("SP % of test wells", f"{_fmt(100 * k / n)} %",
+                          f"95 % CI {_fmt(100 * low)}–{_fmt(100 * high)} %, {k} of {n} cells "
+                          f"pooled over {len(test)} wells (range "
+                          f"{_fmt(test['sp_percent'].min())}–{_fmt(test['sp_percent'].max())} %)"))
+        delta = test["delta_sp_percent"].dropna()
+        cards.append(Card("ΔSP % vs inhibitor control", f"{_fmt(delta.mean())} points"
+                          if len(delta) else "–",
+                          f"mean of {len(delta)} test wells (range {_fmt(delta.min())} to "
+                          f"{_fmt(delta.max())}); per-well Newcombe CIs in the SP % table"
+                          if len(delta) else "no linked inhibitor-control wells"))
+    elif any(g.method == "sheet" for g in gates):
+        cards.append(Card("SP / MP", "sorted", "populations from the sample sheet"))
+    else:
+        cards.append(Card("SP %", "–", "no gate: see Notes"))
+    primary = _primary_rows(stats)
+    primary = primary[primary.get("endpoint_role", pd.Series("primary", index=primary.index))
+                      == "primary"] if len(primary) else primary
+    if len(primary):
+        row = primary.iloc[0]
+        n = 0 if pd.isna(row["n_replicates"]) else int(row["n_replicates"])
+        cards.append(Card(f"SP vs MP: {row['endpoint']}", f"{_fmt(row['fold_change'])}×",
+                          f"95 % CI {_fmt(row['ci_low'])}–{_fmt(row['ci_high'])}, "
+                          f"p = {_fmt(row['p_value'])}, n = {n} replicates (primary endpoint)"))
+    else:
+        cards.append(Card("SP vs MP", "–", "no replicate with both populations"))
+    warned = qc[qc["status"] == "warn"] if len(qc) else qc
+    cards.append(Card("Quality control",
+                      f'<a href="#qc">{len(warned)} warning{"s" if len(warned) != 1 else ""}'
+                      "</a>" if len(warned) else "passed",
+                      html.escape(", ".join(dict.fromkeys(warned["check"]))) if len(warned)
+                      else f"all {len(qc)} checks", "warn" if len(warned) else "ok"))
+    excluded = cells["excluded"].astype(bool).sum() if "excluded" in cells else 0
+    cards.append(Card("Analysed", f"{len(cells)} cells",
+                      f"{n_images} images ({n_failed} failed); "
+                      f"{int(len(cells) - excluded)} cells kept after QC"))
+    return cards
+
+
+def _secondary_line(row: pd.Series) -> str:
     """One SP-vs-MP line: endpoint, fold change with CI, p (Holm), replicates."""
     holm = "" if pd.isna(row.get("p_adjusted")) else f" (Holm {_fmt(row['p_adjusted'])})"
     n = 0 if pd.isna(row["n_replicates"]) else int(row["n_replicates"])
@@ -111,25 +131,49 @@ def interpretation(stats: pd.DataFrame) -> str:
             "p-values are descriptive; the biological replicate is the unit of inference.")
 
 
-def qc_section(cells: pd.DataFrame, params: RunParams, voxel_sizes: list[tuple]) -> Section:
-    """Exclusions by reason, QC flags, and acquisition warnings."""
-    section = Section("Quality control")
+#: Columns of the per-image gallery table (images.csv), after the thumbnail.
+GALLERY_COLUMNS = ("image_id", "role", "n_cells", "nuclei_in_cell_percent",
+                   "cells_one_nucleus_percent", "median_mito_count", "median_mito_fraction",
+                   "excluded_percent", "flags")
+
+
+def qc_section(cells: pd.DataFrame, qc: pd.DataFrame, notes: list[str]) -> Section:
+    """The warned checks first (what to do), then notes, exclusions and flags."""
+    section = Section("Quality control", anchor="qc")
+    warned = qc[qc["status"] == "warn"] if len(qc) else qc
+    if len(qc):
+        section.paragraphs.append(
+            f"{len(warned)} of {len(qc)} plausibility checks warn (qc.csv; the per-image "
+            "flags are in the gallery below)." if len(warned) else
+            f"All {len(qc)} plausibility checks passed (qc.csv).")
+    if len(warned):
+        shown = warned[["image_id", "check", "value", "threshold", "message"]].replace(
+            {"image_id": {"": "(run)"}})
+        section.blocks.append(_message_table(shown))
+    section.warnings += notes
     if "exclude_reason" in cells:
         reasons = cells["exclude_reason"].fillna("").astype(str).str.split(";").explode()
         counts = reasons[reasons != ""].value_counts().rename_axis("reason").reset_index()
-        section.tables.append(("Excluded cells by reason (a cell may have several)", counts))
+        section.details.append(("Excluded cells by reason (a cell may have several)", counts))
     flags = [c for c in ("touches_border", "z_clipped", "saturated") if c in cells]
     if flags:
-        section.tables.append(("QC flags", pd.DataFrame(
+        section.details.append(("Cell QC flags", pd.DataFrame(
             {"flag": flags, "cells": [int(cells[f].astype(bool).sum()) for f in flags]})))
-    for voxel in voxel_sizes:
-        if voxel[-1] > MAX_COUNT_PIXEL_UM or (len(voxel) == 3 and voxel[0] > MAX_COUNT_Z_STEP_UM):
-            section.warnings.append(
-                f"Voxel size {voxel} µm: above {MAX_COUNT_PIXEL_UM} µm pixels or "
-                f"{MAX_COUNT_Z_STEP_UM} µm z steps, mitochondria counts are counts of "
-                "resolvable objects, not of mitochondria. Prefer total size as the endpoint.")
-    section.warnings += list(_PITFALLS)
+    if len(qc):
+        section.details.append(("Every check", qc.drop(columns="message")))
     return section
+
+
+def _message_table(warned: pd.DataFrame) -> str:
+    """Warned checks with their whole message (the one table whose texts wrap)."""
+    rows = "".join(
+        f"<tr><td class=text>{html.escape(str(r.image_id))}</td><td class=text>"
+        f"{html.escape(str(r.check))}</td><td>{_fmt(r.value)}</td><td>{_fmt(r.threshold)}</td>"
+        f"<td class=text style='white-space: normal; min-width: 24em'>"
+        f"{html.escape(str(r.message))}</td></tr>" for r in warned.itertuples())
+    return ("<div class='scroll tall'><table><thead><tr><th class=text>image</th>"
+            "<th class=text>check</th><th>value</th><th>threshold</th><th class=text>what it "
+            f"means, what to do</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
 
 def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
@@ -168,48 +212,78 @@ def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
         "cannot reach p < 0.05, which is why the t-test on log ratios is used.")
 
 
+def _stats_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """The replicate-level tests with short columns; methods and notes go to Methods."""
+    columns = [c for c in ("endpoint", "endpoint_role", "cell_line", "condition", "fold_change",
+                           "ci_low", "ci_high", "p_value", "p_adjusted", "n_replicates",
+                           "n_cells_sp", "n_cells_mp") if c in stats]
+    return _primary_rows(stats)[columns]
+
+
+def _statistics_notes(stats: pd.DataFrame) -> list[str]:
+    texts = [stats[c].dropna().astype(str) for c in ("method", "note") if c in stats]
+    return list(dict.fromkeys(t for column in texts for t in column if t))
+
+
 def build_report(out_dir: Path, params: RunParams, cells: pd.DataFrame, wells: pd.DataFrame,
                  stats: pd.DataFrame, replicates: pd.DataFrame, gates: list,
-                 figures: list[tuple[Path, str]], failures: pd.DataFrame, notes: list[str]
-                 ) -> None:
-    """Assemble and write ``DIR/report.html``."""
+                 figures: list[tuple[Path, str]], failures: pd.DataFrame, notes: list[str],
+                 images: pd.DataFrame | None = None, qc: pd.DataFrame | None = None) -> None:
+    """Assemble and write ``DIR/report.html``.
+
+    Sections: quality control, SP gating, SP % per well, SP vs MP, images (gallery),
+    failed images, methods, provenance; the headline cards come first.
+    """
+    images = pd.DataFrame(columns=list(GALLERY_COLUMNS)) if images is None else images
+    qc = pd.DataFrame(columns=["scope", "image_id", "check", "status", "value", "threshold",
+                               "message"]) if qc is None else qc
     run = json.loads((out_dir / "run.json").read_text()) if (out_dir / "run.json").is_file() \
         else {}
     done = [json.loads(p.read_text()) for p in sorted((out_dir / "images").glob("*/done.json"))]
     provenance = next((d.get("provenance", {}) for d in done if d.get("provenance")), {})
-    voxel_sizes = sorted({tuple(d["provenance"]["voxel_size_um"]) for d in done
-                          if "voxel_size_um" in d.get("provenance", {})})
     n_images = cells["image_id"].nunique() if "image_id" in cells else 0
     by_name = {Path(p).name: (p, c) for p, c in figures}
 
     def pick(prefix: str) -> list[tuple[Path, str]]:
         return [v for k, v in by_name.items() if k.startswith(prefix)]
 
-    gating = Section("SP gating", figures=pick("gating"),
+    gating = Section("SP gating", figures=pick("gating"), anchor="gating",
                      tables=[("Gates", pd.DataFrame([{
                          "gate_id": g.gate_id, "method": g.method, "threshold_x": g.threshold_x,
                          "n_control_cells": g.n_reference_cells,
                          "set_on": ", ".join(map(str, g.reference_wells)),
                          "applied_to": ", ".join(map(str, g.applies_to))} for g in gates]))])
-    gating.warnings += [w for g in gates for w in g.warnings]
-    well_section = Section("SP % per well", figures=pick("wells"), tables=[("", wells)])
-    compare = Section("SP vs MP mitochondria", paragraphs=[html.escape(interpretation(stats))],
+    gating.warnings += list(dict.fromkeys(w for g in gates for w in g.warnings))
+    well_section = Section("SP % per well", figures=pick("wells"), anchor="sp",
+                           tables=[("", wells)])
+    compare = Section("SP vs MP", anchor="sp-vs-mp",
+                      tables=[("Replicate-level tests (methods and notes under Methods)",
+                               _stats_table(stats))],
                       figures=pick("superplot") + pick("ecdf"),
-                      tables=[("Replicate-level tests", _primary_rows(stats)),
-                              ("Replicate medians", replicates)])
+                      details=[("Replicate medians", replicates)])
+    gallery = Section("Images", anchor="images", blocks=[gallery_html(
+        images, out_dir, [c for c in GALLERY_COLUMNS if c in images])], paragraphs=[
+        "Overlays: composite with cells (yellow) and nuclei (cyan); mitochondria found "
+        "(magenta); a full-resolution detail; then each channel with its outlines. 3-D "
+        "stacks: maximum projection above, middle plane below. All numbers in images.csv."])
+    methods = Section("Methods", anchor="methods",
+                      paragraphs=[methods_text(params, provenance, gates)]
+                      + [html.escape(t) for t in _statistics_notes(stats)],
+                      warnings=list(_PITFALLS))
     sections = [
-        Section("Notes", warnings=notes) if notes else None,
-        gating, well_section, compare, qc_section(cells, params, voxel_sizes),
-        Section("Failed images", tables=[("", failures)]),
-        Section("Methods", paragraphs=[methods_text(params, provenance, gates)]),
-        Section("Provenance", tables=[("Software", pd.DataFrame(
+        qc_section(cells, qc, notes), gating, well_section, compare, gallery,
+        Section("Failed images", tables=[("", failures)], anchor="failed") if len(failures)
+        else None,
+        methods,
+        Section("Provenance", anchor="provenance", details=[("Software", pd.DataFrame(
             sorted(run.get("software", package_versions()).items()),
             columns=["package", "version"])), ("Parameters (µm)", pd.DataFrame(
                 [(k, json.dumps(v)) for k, v in params.to_dict().items()],
                 columns=["parameter", "value"]))]),
     ]
     write_report(out_dir / "report.html", "spmito report",
-                 headline(cells, wells, stats, gates, n_images, len(failures)),
+                 headline_cards(cells, wells, stats, gates, qc, n_images, len(failures)),
                  [s for s in sections if s is not None],
+                 lead=html.escape(interpretation(stats)),
                  footer=f"Written {now_iso()} from {out_dir.resolve()}; tables: cells.csv, "
-                 "wells.csv, replicates.csv, stats.csv, gating.json.")
+                 "wells.csv, replicates.csv, stats.csv, gating.json, images.csv, qc.csv.")

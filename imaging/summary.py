@@ -21,6 +21,7 @@ from imaging.atomic import atomic_path, write_text_atomic
 from imaging.batch import ImageStatus, image_dir, write_table_csv
 from imaging.errors import SpmitoInputError
 from imaging.params import RunParams, read_run_params
+from imaging.qc import run_qc
 
 #: Column order of DIR/cells.csv (contract.md); sheet columns and extras follow.
 CELL_COLUMNS = [
@@ -78,16 +79,20 @@ def remeasure_corrected(out_dir: Path, params: RunParams) -> list[str]:
     return edited
 
 
+def finished_images(out_dir: Path, sheet: pd.DataFrame) -> list[str]:
+    """Ids of the sheet's images that have finished outputs (a ``done.json``), in order."""
+    return [image_id for image_id in sheet["image_id"].astype(str)
+            if (image_dir(out_dir, image_id) / "done.json").is_file()]
+
+
 def collect_tables(out_dir: Path, sheet: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All per-image cell and mitochondrion tables of finished images, with sheet columns.
 
     The sheet columns (all but file paths) are joined on ``image_id``.
     """
     cell_tables, mito_tables = [], []
-    for image_id in sheet["image_id"].astype(str):
+    for image_id in finished_images(out_dir, sheet):
         folder = image_dir(out_dir, image_id)
-        if not (folder / "done.json").is_file():
-            continue
         cell_tables.append(pd.read_csv(folder / "cells.csv", dtype={"image_id": str}))
         mito_tables.append(pd.read_csv(folder / "mito.csv", dtype={"image_id": str}))
     if not cell_tables:
@@ -314,12 +319,14 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
                                 if not issubclass(w.category, DeprecationWarning)))
     write_batch_tables(out_dir, classified, mito, wells, replicates, stats, gates)
     figures = make_figures(out_dir, classified, wells, stats, gates) if len(classified) else []
+    images, qc = run_qc(out_dir, finished_images(out_dir, sheet), classified, mito, wells,
+                        gates, params)
     failures = pd.read_csv(out_dir / "failures.csv") if (out_dir / "failures.csv").is_file() \
         else pd.DataFrame()
     from imaging.report_content import build_report
 
     build_report(out_dir, params, classified, wells, stats, replicates, gates, figures,
-                 failures, notes)
+                 failures, notes, images=images, qc=qc)
     return notes
 
 

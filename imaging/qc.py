@@ -1,0 +1,373 @@
+"""Plausibility checks over a finished run: ``qc.csv``, ``images.csv`` and QC overlays.
+
+A run can finish without an error and still be wrong: mitochondria segmentation that found
+almost nothing, cells drawn at the wrong size, a gate set on a handful of cells. This module
+looks at every image and at the run as a whole and writes one row per check, ``ok`` or
+``warn``, each with a sentence that says what to do (docs/contract-extensions.md):
+
+- ``DIR/qc.csv``: ``scope, image_id, check, status, value, threshold, message``;
+- ``DIR/images.csv``: one row per image (cells, nuclei inside a cell %, cells with exactly
+  one nucleus %, median mitochondria per cell, ... , the warned checks as ``flags``);
+- ``DIR/figures/overlay_<image_id>.jpg``: the channels with what was segmented on them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imaging.atomic import atomic_path
+from imaging.batch import image_dir, write_table_csv
+from imaging.params import RunParams
+
+log = logging.getLogger(__name__)
+
+QC_COLUMNS = ("scope", "image_id", "check", "status", "value", "threshold", "message")
+IMAGE_COLUMNS = (
+    "image_id", "role", "n_cells", "nuclei_in_cell_percent", "cells_one_nucleus_percent",
+    "median_mito_count", "median_mito_fraction", "excluded_percent", "flags",
+    "cell_diameter_um", "nucleus_diameter_um", "few_mito_percent", "mito_object_px",
+    "saturated_percent", "overlay",
+)
+
+#: A cell "holds almost no mitochondria" below this share of its area (volume) in objects.
+FEW_MITO_FRACTION = 0.01
+#: Warn when more than this % of an image's cells hold almost no mitochondria.
+FEW_MITO_MAX_PERCENT = 50.0
+#: Median mitochondrion size (pixels in 2-D, voxels in 3-D) below which objects are at the
+#: pixel scale: the image under-samples them.
+MIN_OBJECT_PX = {2: 4.0, 3: 8.0}
+#: domain.md §3: counts are counts of resolvable objects above these sampling steps (µm).
+MAX_COUNT_PIXEL_UM, MAX_COUNT_Z_STEP_UM = 0.13, 0.3
+#: Issue #15: warn when fewer than this % of nuclei lie in a cell, or of cells hold one nucleus.
+MIN_AGREEMENT_PERCENT = 80.0
+#: Median cell or nucleus diameter outside [given / factor, given * factor] is implausible.
+SIZE_FACTOR = 2.0
+#: Warn when more than this % of an image's cells have saturated nuclei (domain.md §2).
+MAX_SATURATED_PERCENT = 5.0
+#: Typical myeloma SP is 0.1–5 %; inhibitor controls above it were not blocked (domain.md §2).
+MAX_CONTROL_SP_PERCENT = 5.0
+#: domain.md §2: an automatic gate wants >= 1000 control cells (200–999: robust gate).
+MIN_GATE_CELLS = 1000
+#: Cap on one QC overlay JPEG: 100 fields stay under 10 MB of report (base64 adds a third).
+OVERLAY_MAX_BYTES = 60_000
+#: domain.md §2: sorted SP must be dimmer than sorted MP with a per-cell AUC >= 0.8.
+MIN_SORTED_AUC = 0.8
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One row of ``qc.csv``."""
+
+    scope: str
+    image_id: str
+    check: str
+    status: str
+    value: float
+    threshold: float
+    message: str
+
+
+def _result(check: str, warn: bool, value: float, threshold: float, message: str,
+            image_id: str = "") -> CheckResult:
+    return CheckResult("image" if image_id else "run", image_id, check,
+                       "warn" if warn else "ok", float(value), float(threshold), message)
+
+
+# ------------------------------------------------------------------ per-image inspection
+
+
+def _overlay_is_fresh(overlay: Path, folder: Path) -> bool:
+    if not overlay.is_file():
+        return False
+    sources = [folder / f"{n}.ome.tif" for n in ("cells", "nuclei", "mito")] + [
+        folder / "done.json"]
+    return overlay.stat().st_mtime >= max(p.stat().st_mtime for p in sources if p.is_file())
+
+
+def inspect_image(out_dir: Path, image_id: str, params: RunParams) -> dict:
+    """Nucleus–cell agreement from the saved labels, and the QC overlay of one image.
+
+    The overlay (``DIR/figures/overlay_<image_id>.jpg``) is drawn from the input image and
+    the saved labels, and redrawn only when the labels changed since it was drawn. When the
+    input can no longer be read the overlay is left out (and logged), the numbers are not.
+
+    Returns
+    -------
+    dict
+        ``nuclei_in_cell_percent``, ``cells_one_nucleus_percent`` (NaN without label
+        images), ``overlay`` (the path relative to DIR, or ``""``), ``voxel_size_um``.
+    """
+    from imaging.io import read_labels
+    from segment.nuclei import nucleus_cell_agreement
+
+    folder = image_dir(out_dir, image_id)
+    done = json.loads((folder / "done.json").read_text())
+    seen = {"nuclei_in_cell_percent": np.nan, "cells_one_nucleus_percent": np.nan,
+            "overlay": "",
+            "voxel_size_um": tuple(done.get("provenance", {}).get("voxel_size_um", ()))}
+    paths = {name: folder / f"{name}.ome.tif" for name in ("cells", "nuclei", "mito")}
+    if not all(p.is_file() for p in paths.values()):
+        return seen  # tables without label images (e.g. written by another tool)
+    labels = {name: read_labels(path)[0] for name, path in paths.items()}
+    agreement = nucleus_cell_agreement(labels["cells"], labels["nuclei"])
+    seen["nuclei_in_cell_percent"] = 100 * agreement["nuclei_in_cell_fraction"]
+    seen["cells_one_nucleus_percent"] = 100 * agreement["cells_one_nucleus_fraction"]
+    overlay = out_dir / "figures" / f"overlay_{image_id}.jpg"
+    if not _overlay_is_fresh(overlay, folder):
+        try:
+            _write_overlay(overlay, done["input"], labels, params)
+        except Exception as error:  # noqa: BLE001 - a missing picture must not stop the run
+            log.warning("no QC overlay for %s: %s", image_id, error)
+            overlay.unlink(missing_ok=True)
+    if overlay.is_file():
+        seen["overlay"] = overlay.relative_to(out_dir).as_posix()
+    return seen
+
+
+def _write_overlay(path: Path, source: str, labels: dict, params: RunParams) -> None:
+    from imaging.io import read_stack
+    from measure.figures import overlay_mosaic, save_rgb
+
+    stack = read_stack(source, axes=params.axes, channels=params.channels,
+                       voxel_size_um=params.voxel_size_um, timepoint=params.timepoint)
+    planes = {role: stack.channel(role, validate=False)
+              for role in ("hoechst", "cell", "mito") if stack.has_role(role)}
+    mosaic, _ = overlay_mosaic(planes, labels["cells"], labels["nuclei"], labels["mito"])
+    with atomic_path(path) as tmp:
+        save_rgb(mosaic, tmp, max_bytes=OVERLAY_MAX_BYTES)
+
+
+# ------------------------------------------------------------------------ the tables
+
+
+def _equivalent_diameter_um(size: pd.Series, ndim: int) -> float:
+    size = pd.to_numeric(size, errors="coerce").dropna()
+    if size.empty:
+        return float("nan")
+    median = float(size.median())
+    return 2 * np.sqrt(median / np.pi) if ndim == 2 else (6 * median / np.pi) ** (1 / 3)
+
+
+def _image_row(image_id: str, cells: pd.DataFrame, mito: pd.DataFrame, seen: dict) -> dict:
+    ndim = 3 if "cell_volume_um3" in cells and cells["cell_volume_um3"].notna().any() else 2
+    unit = "volume_um3" if ndim == 3 else "area_um2"
+    excluded = cells["excluded"].astype(bool) if "excluded" in cells else pd.Series(
+        False, index=cells.index)
+    kept = cells[~excluded] if (~excluded).any() else cells
+    fraction = pd.to_numeric(kept.get("mito_fraction"), errors="coerce")
+    voxel = seen.get("voxel_size_um") or ()
+    sizes = pd.to_numeric(mito.get(unit, pd.Series(dtype=float)), errors="coerce").dropna()
+    object_px = (float(sizes.median() / np.prod(voxel)) if len(voxel) and not sizes.empty
+                 else float("nan"))
+    return {
+        "image_id": image_id,
+        "role": str(cells["role"].iloc[0]) if "role" in cells and len(cells) else "",
+        "n_cells": len(cells),
+        "nuclei_in_cell_percent": seen.get("nuclei_in_cell_percent", np.nan),
+        "cells_one_nucleus_percent": seen.get("cells_one_nucleus_percent", np.nan),
+        "median_mito_count": float(kept["mito_count"].median()) if len(kept) else np.nan,
+        "median_mito_fraction": float(fraction.median()) if len(kept) else np.nan,
+        "excluded_percent": 100 * float(excluded.mean()) if len(cells) else np.nan,
+        "cell_diameter_um": _equivalent_diameter_um(cells.get(f"cell_{unit}"), ndim),
+        "nucleus_diameter_um": _equivalent_diameter_um(cells.get(f"nucleus_{unit}"), ndim),
+        "few_mito_percent": 100 * float((fraction.fillna(0) < FEW_MITO_FRACTION).mean())
+        if len(kept) else np.nan,
+        "mito_object_px": object_px,
+        "saturated_percent": 100 * float(cells["saturated"].astype(bool).mean())
+        if "saturated" in cells and len(cells) else np.nan,
+        "overlay": seen.get("overlay", ""),
+        "ndim": ndim,
+        "voxel_size_um": voxel,
+    }
+
+
+def image_table(out_dir: Path, image_ids: Iterable[str], cells: pd.DataFrame,
+                mito: pd.DataFrame, params: RunParams) -> pd.DataFrame:
+    """One row per finished image (``images.csv`` without ``flags``), overlays drawn."""
+    rows = []
+    by_image = dict(tuple(cells.groupby(cells["image_id"].astype(str)))) if len(cells) else {}
+    mito_by_image = dict(tuple(mito.groupby(mito["image_id"].astype(str)))) if len(mito) \
+        else {}
+    for image_id in image_ids:
+        seen = inspect_image(out_dir, image_id, params)
+        rows.append(_image_row(image_id, by_image.get(image_id, cells.iloc[:0]),
+                               mito_by_image.get(image_id, mito.iloc[:0]), seen))
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------ the checks
+
+
+def image_checks(row: pd.Series, params: RunParams) -> list[CheckResult]:
+    """Every per-image check of one ``images.csv`` row."""
+    image_id = str(row["image_id"])
+    if row["n_cells"] == 0:
+        return [_result("no_cells", True, 0, 1, "No cell was found: check the channel map "
+                        "(--channels), the voxel size and --cell-diameter on the overlay.",
+                        image_id)]
+    results = [_result("no_cells", False, row["n_cells"], 1, "Cells were found.", image_id)]
+    few = row["few_mito_percent"]
+    results.append(_result(
+        "few_mitochondria", few > FEW_MITO_MAX_PERCENT, few, FEW_MITO_MAX_PERCENT,
+        f"{few:.0f} % of the kept cells have mitochondria on less than "
+        f"{100 * FEW_MITO_FRACTION:g} % of their area: if that is more than half, the "
+        "mitochondria segmentation probably failed; check the mito channel and the [mito] "
+        "settings against the overlay.", image_id))
+    if np.isfinite(row["mito_object_px"]):
+        limit = MIN_OBJECT_PX[row["ndim"]]
+        results.append(_result(
+            "undersampled_objects", row["mito_object_px"] < limit, row["mito_object_px"],
+            limit, f"The median mitochondrion covers {row['mito_object_px']:.1f} pixels: "
+            "objects at the pixel scale are under-sampled, so counts and sizes are unreliable;"
+            " image with smaller pixels or report total size only.", image_id))
+    voxel = row["voxel_size_um"]
+    if len(voxel):
+        coarse = voxel[-1] > MAX_COUNT_PIXEL_UM or (
+            len(voxel) == 3 and voxel[0] > MAX_COUNT_Z_STEP_UM)
+        results.append(_result(
+            "coarse_sampling", coarse, voxel[-1], MAX_COUNT_PIXEL_UM,
+            f"Voxel size {tuple(round(v, 4) for v in voxel)} µm: above "
+            f"{MAX_COUNT_PIXEL_UM} µm pixels or {MAX_COUNT_Z_STEP_UM} µm z steps mitochondria "
+            "counts are counts of resolvable objects; prefer total size as the endpoint.",
+            image_id))
+    for check, column in (("nuclei_outside_cells", "nuclei_in_cell_percent"),
+                          ("cells_not_one_nucleus", "cells_one_nucleus_percent")):
+        value = row[column]
+        if np.isfinite(value):
+            what = ("of the nuclei lie inside a cell" if check == "nuclei_outside_cells"
+                    else "of the cells hold exactly one nucleus")
+            results.append(_result(
+                check, value < MIN_AGREEMENT_PERCENT, value, MIN_AGREEMENT_PERCENT,
+                f"{value:.0f} % {what}: below {MIN_AGREEMENT_PERCENT:g} % cells or nuclei are "
+                "mis-segmented; check --cell-diameter, --nucleus-diameter and the overlay.",
+                image_id))
+    for check, column, given, flag in (
+            ("cell_size_off", "cell_diameter_um", params.cell_diameter_um, "--cell-diameter"),
+            ("nucleus_size_off", "nucleus_diameter_um", params.nucleus_diameter_um,
+             "--nucleus-diameter")):
+        found = row[column]
+        if np.isfinite(found) and given:
+            off = not given / SIZE_FACTOR <= found <= given * SIZE_FACTOR
+            results.append(_result(
+                check, off, found, given,
+                f"Median diameter {found:.1f} µm found for {given:g} µm given: more than "
+                f"{SIZE_FACTOR:g}× apart means a wrong voxel size or {flag}; set it to the "
+                "size seen on the overlay.", image_id))
+    saturated = row["saturated_percent"]
+    if np.isfinite(saturated):
+        results.append(_result(
+            "saturation", saturated > MAX_SATURATED_PERCENT, saturated, MAX_SATURATED_PERCENT,
+            f"{saturated:.1f} % of the cells have saturated nuclei (excluded from gating): "
+            "above a few percent, lower the exposure or the Hoechst concentration.", image_id))
+    return results
+
+
+def _pooled_gates(gates: list) -> list:
+    return [g for g in gates if g.method not in ("sheet", "manual")
+            and "leave-out" not in g.gate_id and "cross-fit" not in g.gate_id]
+
+
+def run_checks(cells: pd.DataFrame, wells: pd.DataFrame, gates: list) -> list[CheckResult]:
+    """The run-level checks: control SP %, cells under each gate, sorted SP vs MP."""
+    results = []
+    if not wells.empty and {"role", "n_sp", "n_cells"} <= set(wells.columns):
+        controls = wells[wells["role"] == "inhibitor_control"]
+        if len(controls) and controls["n_cells"].sum() > 0:
+            percent = 100 * controls["n_sp"].sum() / controls["n_cells"].sum()
+            results.append(_result(
+                "control_sp_high", percent > MAX_CONTROL_SP_PERCENT, percent,
+                MAX_CONTROL_SP_PERCENT,
+                f"The inhibitor controls hold {percent:.1f} % SP cells: above "
+                f"{MAX_CONTROL_SP_PERCENT:g} % the efflux was not blocked or the gate is too "
+                "high; check the inhibitor and the gating histogram."))
+    for gate in _pooled_gates(gates):
+        n = int(gate.n_reference_cells or 0)
+        results.append(_result(
+            "gate_few_cells", n < MIN_GATE_CELLS, n, MIN_GATE_CELLS,
+            f"Gate {gate.gate_id} rests on {n} control cells: below {MIN_GATE_CELLS} its "
+            "threshold is uncertain (see its CI); image more inhibitor-control fields."))
+    auc = sorted_auc(cells)
+    if np.isfinite(auc):
+        results.append(_result(
+            "sorted_sp_not_dimmer", auc < MIN_SORTED_AUC, auc, MIN_SORTED_AUC,
+            f"Per-cell AUC of sorted MP over sorted SP Hoechst is {auc:.2f}: below "
+            f"{MIN_SORTED_AUC:g} the sorted SP cells are not clearly dimmer; check the sort "
+            "purity and the sheet's population column."))
+    return results
+
+
+def sorted_auc(cells: pd.DataFrame) -> float:
+    """P(Hoechst of a sorted MP cell > that of a sorted SP cell) over kept cells; NaN if none."""
+    from scipy.stats import mannwhitneyu
+
+    column = "sheet_population" if "sheet_population" in cells else "population"
+    value = "hoechst_x" if "hoechst_x" in cells else "hoechst_integrated"
+    if column not in cells or value not in cells:
+        return float("nan")
+    kept = cells[~cells["excluded"].astype(bool)] if "excluded" in cells else cells
+    sp = pd.to_numeric(kept.loc[kept[column] == "SP", value], errors="coerce").dropna()
+    mp = pd.to_numeric(kept.loc[kept[column] == "MP", value], errors="coerce").dropna()
+    if sp.empty or mp.empty:
+        return float("nan")
+    return float(mannwhitneyu(mp, sp).statistic / (len(mp) * len(sp)))
+
+
+# ------------------------------------------------------------------------ write, read
+
+
+def run_qc(out_dir: Path, image_ids: Iterable[str], cells: pd.DataFrame, mito: pd.DataFrame,
+           wells: pd.DataFrame, gates: list, params: RunParams
+           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every check of a run; writes ``DIR/images.csv`` and ``DIR/qc.csv``.
+
+    Returns
+    -------
+    images, qc : DataFrame
+        The two tables as written.
+    """
+    images = image_table(out_dir, image_ids, cells, mito, params)
+    results = [r for _, row in images.iterrows() for r in image_checks(row, params)]
+    results += run_checks(cells, wells, gates)
+    qc = pd.DataFrame([asdict(r) for r in results], columns=list(QC_COLUMNS))
+    warned = qc[qc["status"] == "warn"].groupby("image_id")["check"].agg(";".join)
+    if images.empty:
+        images = pd.DataFrame(columns=list(IMAGE_COLUMNS))
+    images = images.assign(flags=images["image_id"].map(warned).fillna(""))
+    images = images[list(IMAGE_COLUMNS)]
+    write_table_csv(out_dir / "images.csv", images)
+    with atomic_path(out_dir / "qc.csv") as tmp:  # scope first, as documented
+        qc.to_csv(tmp, index=False)
+    return images, qc
+
+
+def read_qc(out_dir: str | Path) -> pd.DataFrame:
+    """``DIR/qc.csv`` (an empty table with its columns when the file is absent)."""
+    path = Path(out_dir) / "qc.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=list(QC_COLUMNS))
+    return pd.read_csv(path, dtype={"image_id": str}, keep_default_na=False,
+                       na_values={"value": [""], "threshold": [""]})
+
+
+def qc_summary_lines(qc: pd.DataFrame, max_lines: int = 12) -> list[str]:
+    """The end-of-run summary: the number of warnings, then one line per warned check.
+
+    Checks that warn on many images are folded into one line naming how many.
+    """
+    warned = qc[qc["status"] == "warn"]
+    if warned.empty:
+        return [f"QC: all {len(qc)} checks passed (qc.csv)"]
+    lines = [f"QC: {len(warned)} warning(s) in {len(qc)} checks (qc.csv, report.html)"]
+    for check, rows in warned.groupby("check", sort=False):
+        where = ("run" if rows["scope"].iloc[0] == "run" else
+                 f"{len(rows)} image(s): {', '.join(rows['image_id'].head(3))}"
+                 f"{' …' if len(rows) > 3 else ''}")
+        lines.append(f"  warning {check} [{where}]: {rows['message'].iloc[0]}")
+    return lines[:max_lines]
