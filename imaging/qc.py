@@ -339,7 +339,7 @@ def run_qc(out_dir: Path, image_ids: Iterable[str], cells: pd.DataFrame, mito: p
     warned = qc[qc["status"] == "warn"].groupby("image_id")["check"].agg(";".join)
     if images.empty:
         images = pd.DataFrame(columns=list(IMAGE_COLUMNS))
-    images = images.assign(flags=images["image_id"].map(warned).fillna(""))
+    images = images.assign(flags=images["image_id"].map(lambda i: warned.get(i, "")))
     images = images[list(IMAGE_COLUMNS)]
     write_table_csv(out_dir / "images.csv", images)
     with atomic_path(out_dir / "qc.csv") as tmp:  # scope first, as documented

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ h3 { font-size: 1em; margin: 1em 0 .3em; }
 nav { position: sticky; top: 0; background: #fff; padding: .3em 0; border-bottom: 1px solid #ddd;
       font-size: .9em; z-index: 2; }
 nav a { margin-right: 1em; color: #3b6ea5; text-decoration: none; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(230px, 1fr));
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr));
          gap: .6em; margin: .6em 0; }
 .card { background: #f3f6fa; border-left: 5px solid #3b6ea5; padding: .4em .8em; }
 .card.warn { background: #fff6e0; border-left-color: #d99a00; }
@@ -44,21 +44,21 @@ nav a { margin-right: 1em; color: #3b6ea5; text-decoration: none; }
 .lead { margin: .3em 0; }
 .warning { background: #fff6e0; border-left: 5px solid #d99a00; padding: .3em 1em; margin: .3em 0; }
 .scroll { overflow-x: auto; max-width: 100%; margin: .5em 0; }
-.scroll.tall { max-height: 480px; overflow-y: auto; }
+.scroll.tall { max-height: 70vh; overflow-y: auto; }
 table { border-collapse: collapse; font-size: .84em; }
 th, td { border: 1px solid #ccc; padding: .2em .5em; text-align: right; white-space: nowrap; }
 th { background: #eee; position: sticky; top: 0; }
 td.text, th.text { text-align: left; }
 td[title] { text-decoration: underline dotted #999; cursor: help; }
 tr.warn td { background: #fff6e0; }
-table.sortable th { cursor: pointer; }
-table.sortable th::after { content: " \\2195"; color: #aaa; font-size: .8em; }
+table.sortable th { cursor: pointer; white-space: normal; vertical-align: bottom; }
+table.sortable th:not(.nosort)::after { content: " \\2195"; color: #aaa; font-size: .8em; }
 .figures { display: flex; flex-wrap: wrap; gap: .8em; }
 figure { margin: .3em 0; max-width: 100%; }
 figure img { max-width: 100%; height: auto; max-height: 520px; border: 1px solid #ddd; }
 figure.wide img { max-height: none; }
 figcaption { font-size: .82em; color: #555; max-width: 560px; }
-img.thumb { width: 96px; height: 96px; object-fit: cover; object-position: left;
+img.thumb { width: 72px; height: 72px; object-fit: cover; object-position: left;
             cursor: zoom-in; border: 1px solid #ccc; display: block; }
 #lightbox { display: none; position: fixed; inset: 0; background: rgba(0,0,0,.85); z-index: 9;
             align-items: center; justify-content: center; cursor: zoom-out;
@@ -67,6 +67,7 @@ img.thumb { width: 96px; height: 96px; object-fit: cover; object-position: left;
 #lightbox p { color: #eee; font-size: .9em; }
 .controls { font-size: .9em; margin: .4em 0; }
 .small { font-size: .85em; color: #555; }
+ul.notes { font-size: .88em; color: #444; padding-left: 1.2em; }
 details { margin: .4em 0; }
 summary { cursor: pointer; color: #3b6ea5; }
 @media print {
@@ -135,7 +136,7 @@ class Card:
 
 
 def _cell_html(value, numeric: bool, digits: int, tag: str = "td") -> str:
-    text = _fmt(value, digits)
+    text = format_value(value, digits)
     css = "" if numeric else ' class="text"'
     if len(text) > MAX_CELL_CHARS:
         return (f'<{tag}{css} title="{html.escape(text)}">'
@@ -179,10 +180,17 @@ def table_html(table: pd.DataFrame, max_rows: int = 200, digits: int = 3,
             f"<tbody>{''.join(rows)}</tbody></table></div>{more}")
 
 
-def _fmt(value, digits: int) -> str:
+def format_value(value, digits: int = 3) -> str:
+    """A table value as text.
+
+    ``–`` for a missing value, whole floats as integers, other floats to ``digits``
+    significant figures.
+    """
     if isinstance(value, float):
         if pd.isna(value):
             return "–"
+        if value.is_integer() and abs(value) < 1e6:
+            return str(int(value))
         return f"{value:.{digits}g}"
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "–"
@@ -205,7 +213,7 @@ def figure_html(png: Path, caption: str) -> str:
             f'src="{data_uri(png)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 
 
-def gallery_html(images: pd.DataFrame, out_dir: Path, columns: Sequence[str],
+def gallery_html(images: pd.DataFrame, out_dir: Path, columns: Mapping[str, str],
                  digits: int = 3) -> str:
     """The per-image table: a thumbnail that opens full size, numbers, flags.
 
@@ -218,16 +226,18 @@ def gallery_html(images: pd.DataFrame, out_dir: Path, columns: Sequence[str],
         warned checks.
     out_dir : Path
         The output folder.
-    columns : sequence of str
-        The columns to show after the thumbnail.
+    columns : mapping of str to str
+        The columns to show after the thumbnail, to their header labels (the column name
+        is the header's tooltip).
     digits : int
         Significant figures of floats.
     """
     if images.empty:
         return '<p class="small">(no image finished)</p>'
-    header = "<th>overlay</th>" + "".join(
+    header = "<th class=nosort>overlay</th>" + "".join(
         f'<th{"" if pd.api.types.is_numeric_dtype(images[c]) else " class=text"} '
-        f'onclick="sortTable(this)">{html.escape(c)}</th>' for c in columns)
+        f'title="{html.escape(c)}" onclick="sortTable(this)">{html.escape(label)}</th>'
+        for c, label in columns.items())
     rows = []
     for _, row in images.iterrows():
         overlay = out_dir / str(row.get("overlay") or "")

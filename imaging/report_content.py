@@ -14,7 +14,7 @@ import pandas as pd
 
 from imaging.params import RunParams
 from imaging.provenance import now_iso, package_versions
-from imaging.report import Card, Section, gallery_html, write_report
+from imaging.report import Card, Section, format_value, gallery_html, write_report
 
 _PITFALLS = (
     "SP cells pump out MitoTracker Green, JC-1 and TMRM: use TOM20 immunofluorescence, or "
@@ -25,7 +25,7 @@ _PITFALLS = (
 
 
 def _fmt(value: float, digits: int = 3) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.{digits}g}"
+    return format_value(None if value is None or pd.isna(value) else float(value), digits)
 
 
 def _primary_rows(stats: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +63,7 @@ def headline_cards(cells: pd.DataFrame, wells: pd.DataFrame, stats: pd.DataFrame
     elif any(g.method == "sheet" for g in gates):
         cards.append(Card("SP / MP", "sorted", "populations from the sample sheet"))
     else:
-        cards.append(Card("SP %", "–", "no gate: see Notes"))
+        cards.append(Card("SP %", "–", "no gate: see Quality control"))
     primary = _primary_rows(stats)
     primary = primary[primary.get("endpoint_role", pd.Series("primary", index=primary.index))
                       == "primary"] if len(primary) else primary
@@ -132,9 +132,12 @@ def interpretation(stats: pd.DataFrame) -> str:
 
 
 #: Columns of the per-image gallery table (images.csv), after the thumbnail.
-GALLERY_COLUMNS = ("image_id", "role", "n_cells", "nuclei_in_cell_percent",
-                   "cells_one_nucleus_percent", "median_mito_count", "median_mito_fraction",
-                   "excluded_percent", "flags")
+GALLERY_COLUMNS = {"image_id": "image", "role": "role", "n_cells": "cells",
+                   "nuclei_in_cell_percent": "nuclei in a cell %",
+                   "cells_one_nucleus_percent": "cells with one nucleus %",
+                   "median_mito_count": "mitochondria per cell (median)",
+                   "median_mito_fraction": "mito fraction of cell (median)",
+                   "excluded_percent": "excluded %", "flags": "flags"}
 
 
 def qc_section(cells: pd.DataFrame, qc: pd.DataFrame, notes: list[str]) -> Section:
@@ -150,7 +153,9 @@ def qc_section(cells: pd.DataFrame, qc: pd.DataFrame, notes: list[str]) -> Secti
         shown = warned[["image_id", "check", "value", "threshold", "message"]].replace(
             {"image_id": {"": "(run)"}})
         section.blocks.append(_message_table(shown))
-    section.warnings += notes
+    if notes:
+        section.blocks.append("<h3>Notes from the run</h3><ul class='notes'>" + "".join(
+            f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     if "exclude_reason" in cells:
         reasons = cells["exclude_reason"].fillna("").astype(str).str.split(";").explode()
         counts = reasons[reasons != ""].value_counts().rename_axis("reason").reset_index()
@@ -212,6 +217,22 @@ def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
         "cannot reach p < 0.05, which is why the t-test on log ratios is used.")
 
 
+def _split_constant(table: pd.DataFrame, keep: tuple[str, ...] = ()
+                    ) -> tuple[pd.DataFrame, str]:
+    """Columns with one value in every row move to a caption line (narrower tables)."""
+    if len(table) < 2:
+        return table, ""
+    constant = [c for c in table.columns if c not in keep
+                and table[c].astype(str).nunique(dropna=False) == 1]
+    caption = "; ".join(f"{c} = {_cell_text(table[c].iloc[0])}" for c in constant)
+    return table.drop(columns=constant), caption
+
+
+def _cell_text(value) -> str:
+    return "–" if value is None or (not isinstance(value, str) and pd.isna(value)) \
+        else str(value)
+
+
 def _stats_table(stats: pd.DataFrame) -> pd.DataFrame:
     """The replicate-level tests with short columns; methods and notes go to Methods."""
     columns = [c for c in ("endpoint", "endpoint_role", "cell_line", "condition", "fold_change",
@@ -254,22 +275,29 @@ def build_report(out_dir: Path, params: RunParams, cells: pd.DataFrame, wells: p
                          "set_on": ", ".join(map(str, g.reference_wells)),
                          "applied_to": ", ".join(map(str, g.applies_to))} for g in gates]))])
     gating.warnings += list(dict.fromkeys(w for g in gates for w in g.warnings))
+    well_table, well_constant = _split_constant(wells, keep=("well_id",))
     well_section = Section("SP % per well", figures=pick("wells"), anchor="sp",
-                           tables=[("", wells)])
+                           tables=[(f"All wells: {well_constant}" if well_constant else "",
+                                    well_table)])
+    stats_table, stats_constant = _split_constant(_stats_table(stats), keep=("endpoint",))
     compare = Section("SP vs MP", anchor="sp-vs-mp",
-                      tables=[("Replicate-level tests (methods and notes under Methods)",
-                               _stats_table(stats))],
+                      tables=[("Replicate-level tests" + (f" ({stats_constant})"
+                                                         if stats_constant else ""),
+                               stats_table)],
                       figures=pick("superplot") + pick("ecdf"),
                       details=[("Replicate medians", replicates)])
     gallery = Section("Images", anchor="images", blocks=[gallery_html(
-        images, out_dir, [c for c in GALLERY_COLUMNS if c in images])], paragraphs=[
+        images, out_dir, {c: label for c, label in GALLERY_COLUMNS.items() if c in images})],
+        paragraphs=[
         "Overlays: composite with cells (yellow) and nuclei (cyan); mitochondria found "
         "(magenta); a full-resolution detail; then each channel with its outlines. 3-D "
         "stacks: maximum projection above, middle plane below. All numbers in images.csv."])
+    statistics = _statistics_notes(stats)
     methods = Section("Methods", anchor="methods",
-                      paragraphs=[methods_text(params, provenance, gates)]
-                      + [html.escape(t) for t in _statistics_notes(stats)],
-                      warnings=list(_PITFALLS))
+                      paragraphs=[methods_text(params, provenance, gates)],
+                      blocks=["<h3>Statistical notes</h3><ul class='notes'>" + "".join(
+                          f"<li>{html.escape(t)}</li>" for t in statistics) + "</ul>"]
+                      if statistics else [], warnings=list(_PITFALLS))
     sections = [
         qc_section(cells, qc, notes), gating, well_section, compare, gallery,
         Section("Failed images", tables=[("", failures)], anchor="failed") if len(failures)

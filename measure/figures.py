@@ -416,9 +416,10 @@ def overlay_mosaic(planes: Mapping[str, np.ndarray], cells: np.ndarray, nuclei: 
                 _overlay_row({k: v[middle] for k, v in planes.items()}, cells[middle],
                              nuclei[middle], mito[middle], panel_px)]
         width = max(r[0].shape[1] for r in rows)
-        mosaic = np.concatenate([np.pad(r[0], ((0, 4), (0, width - r[0].shape[1]), (0, 0)))
-                                 for r in rows])
-        return mosaic, rows[0][1]
+        top, bottom = (np.pad(r[0], ((0, 0), (0, width - r[0].shape[1]), (0, 0)))
+                       for r in rows)
+        gap = np.zeros((4, width, 3), np.uint8)
+        return np.concatenate([top, gap, bottom]), rows[0][1]
     return _overlay_row(planes, cells, nuclei, mito, panel_px)
 
 
