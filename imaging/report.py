@@ -63,7 +63,7 @@ img.thumb { width: 72px; height: 72px; object-fit: cover; object-position: left;
 #lightbox { display: none; position: fixed; inset: 0; background: rgba(0,0,0,.85); z-index: 9;
             align-items: center; justify-content: center; cursor: zoom-out;
             flex-direction: column; }
-#lightbox img { max-width: 96vw; max-height: 88vh; background: #000; }
+#lightbox img { width: 96vw; max-height: 88vh; object-fit: contain; }
 #lightbox p { color: #eee; font-size: .9em; }
 .controls { font-size: .9em; margin: .4em 0; }
 .small { font-size: .85em; color: #555; }
@@ -78,7 +78,6 @@ summary { cursor: pointer; color: #3b6ea5; }
   figure, table, .card { break-inside: avoid; }
   h2 { break-after: avoid; }
   img.thumb { width: 72px; height: 72px; }
-  details > *:not(summary) { display: block; }
 }
 """
 
@@ -99,6 +98,8 @@ function filterFlagged(box) {
   document.querySelectorAll('#gallery tbody tr').forEach(row => {
     row.style.display = (box.checked && !row.dataset.flags) ? 'none' : ''; });
 }
+window.addEventListener('beforeprint', () => {  // print the collapsed tables too
+  document.querySelectorAll('details').forEach(d => { d.open = true; }); });
 function showImage(img) {
   const box = document.getElementById('lightbox');
   box.querySelector('img').src = img.src; box.querySelector('p').textContent = img.alt;
@@ -241,7 +242,8 @@ def gallery_html(images: pd.DataFrame, out_dir: Path, columns: Mapping[str, str]
     rows = []
     for _, row in images.iterrows():
         overlay = out_dir / str(row.get("overlay") or "")
-        thumb = (f'<img class="thumb" alt="{html.escape(str(row["image_id"]))}"'
+        caption = f"{row['image_id']}: {row.get('flags') or 'no QC flags'}"
+        thumb = (f'<img class="thumb" alt="{html.escape(caption)}"'
                  f' src="{data_uri(overlay)}" onclick="showImage(this)">'
                  if row.get("overlay") and overlay.is_file() else "–")
         numeric = {c: pd.api.types.is_numeric_dtype(images[c]) for c in columns}
