@@ -36,8 +36,10 @@ IMAGE_COLUMNS = (
     "saturated_percent", "overlay",
 )
 
-#: A cell "holds almost no mitochondria" below this share of its area (volume) in objects.
-FEW_MITO_FRACTION = 0.01
+#: A cell "holds almost no mitochondria" with fewer than this many objects covering less
+#: than this share of its area (volume): a fused network (one large object) is not "few",
+#: and neither are many small objects in 3-D (volume fractions there are often < 1 %).
+FEW_MITO_COUNT, FEW_MITO_FRACTION = 3, 0.01
 #: Warn when more than this % of an image's cells hold almost no mitochondria.
 FEW_MITO_MAX_PERCENT = 50.0
 #: Median mitochondrion size (pixels in 2-D, voxels in 3-D) below which objects are at the
@@ -155,6 +157,13 @@ def _equivalent_diameter_um(size: pd.Series, ndim: int) -> float:
     return 2 * np.sqrt(median / np.pi) if ndim == 2 else (6 * median / np.pi) ** (1 / 3)
 
 
+def almost_no_mitochondria(cells: pd.DataFrame) -> pd.Series:
+    """Per cell: fewer than :data:`FEW_MITO_COUNT` objects on < :data:`FEW_MITO_FRACTION`."""
+    count = pd.to_numeric(cells["mito_count"], errors="coerce").fillna(0)
+    fraction = pd.to_numeric(cells["mito_fraction"], errors="coerce").fillna(0)
+    return (count < FEW_MITO_COUNT) & (fraction < FEW_MITO_FRACTION)
+
+
 def _image_row(image_id: str, cells: pd.DataFrame, mito: pd.DataFrame, seen: dict) -> dict:
     ndim = 3 if "cell_volume_um3" in cells and cells["cell_volume_um3"].notna().any() else 2
     unit = "volume_um3" if ndim == 3 else "area_um2"
@@ -177,7 +186,7 @@ def _image_row(image_id: str, cells: pd.DataFrame, mito: pd.DataFrame, seen: dic
         "excluded_percent": 100 * float(excluded.mean()) if len(cells) else np.nan,
         "cell_diameter_um": _equivalent_diameter_um(cells.get(f"cell_{unit}"), ndim),
         "nucleus_diameter_um": _equivalent_diameter_um(cells.get(f"nucleus_{unit}"), ndim),
-        "few_mito_percent": 100 * float((fraction.fillna(0) < FEW_MITO_FRACTION).mean())
+        "few_mito_percent": 100 * float(almost_no_mitochondria(kept).mean())
         if len(kept) else np.nan,
         "mito_object_px": object_px,
         "saturated_percent": 100 * float(cells["saturated"].astype(bool).mean())
@@ -216,8 +225,8 @@ def image_checks(row: pd.Series, params: RunParams) -> list[CheckResult]:
     few = row["few_mito_percent"]
     results.append(_result(
         "few_mitochondria", few > FEW_MITO_MAX_PERCENT, few, FEW_MITO_MAX_PERCENT,
-        f"{few:.0f} % of the kept cells have mitochondria on less than "
-        f"{100 * FEW_MITO_FRACTION:g} % of their area: if that is more than half, the "
+        f"{few:.0f} % of the kept cells hold fewer than {FEW_MITO_COUNT} mitochondria on "
+        f"less than {100 * FEW_MITO_FRACTION:g} % of their area: if that is more than half, the "
         "mitochondria segmentation probably failed; check the mito channel and the [mito] "
         "settings against the overlay.", image_id))
     if np.isfinite(row["mito_object_px"]):

@@ -51,6 +51,7 @@ th { background: #eee; position: sticky; top: 0; }
 td.text, th.text { text-align: left; }
 td[title] { text-decoration: underline dotted #999; cursor: help; }
 tr.warn td { background: #fff6e0; }
+td.flags { white-space: normal; min-width: 12em; }
 table.sortable th { cursor: pointer; white-space: normal; vertical-align: bottom; }
 table.sortable th:not(.nosort)::after { content: " \\2195"; color: #aaa; font-size: .8em; }
 .figures { display: flex; flex-wrap: wrap; gap: .8em; }
@@ -247,8 +248,11 @@ def gallery_html(images: pd.DataFrame, out_dir: Path, columns: Mapping[str, str]
                  f' src="{data_uri(overlay)}" onclick="showImage(this)">'
                  if row.get("overlay") and overlay.is_file() else "–")
         numeric = {c: pd.api.types.is_numeric_dtype(images[c]) for c in columns}
-        cells = "".join(_cell_html(row[c], numeric[c], digits) for c in columns)
         flags = html.escape(str(row.get("flags") or ""))
+        # the flag codes wrap instead of being cut: they are the point of the table
+        cells = "".join(f'<td class="text flags">{flags.replace(";", "; ")}</td>'
+                        if c == "flags" else _cell_html(row[c], numeric[c], digits)
+                        for c in columns)
         css = ' class="warn"' if flags else ""
         rows.append(f'<tr data-flags="{flags}"{css}><td>{thumb}</td>{cells}</tr>')
     return (

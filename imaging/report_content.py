@@ -191,7 +191,9 @@ def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
     model = provenance.get("model", params.model)
     sha = str(provenance.get("model_sha256", ""))[:12]
     backend = provenance.get("backend", "cellpose")
-    methods = sorted({g.method for g in gates}) or ["none"]
+    methods = sorted({g.method for g in gates})
+    calls = (f"cells were called SP by the {', '.join(methods)} gate" if methods
+             else "no gate called SP cells in this run")
     return (
         f"Images were analysed with spmito {versions.get('spmito')} (Python "
         f"{versions.get('python')}). Cells were segmented with {html.escape(str(backend))} "
@@ -207,7 +209,7 @@ def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
         "2-D, 26 in 3-D) above the minimum size. Integrated nuclear Hoechst was corrected by "
         f"the median of non-cell pixels in a {params.annulus_um[0]}–{params.annulus_um[1]} µm "
         "annulus and normalised as log2(I / m_ref) with m_ref the G0/G1 mode of the inhibitor "
-        f"controls of the same plate; cells were called SP by the {', '.join(methods)} gate "
+        f"controls of the same plate; {calls} "
         f"(α = {params.alpha}); gates were never set on the wells they report "
         "(leave-one-well-out for controls). SP % per well has a Wilson 95 % CI and ΔSP % a "
         "Newcombe hybrid-score CI. SP and MP were compared per biological replicate: "

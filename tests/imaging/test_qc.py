@@ -7,7 +7,14 @@ import pytest
 
 from imaging.cli import main
 from imaging.params import RunParams
-from imaging.qc import QC_COLUMNS, image_checks, qc_summary_lines, run_checks, sorted_auc
+from imaging.qc import (
+    QC_COLUMNS,
+    almost_no_mitochondria,
+    image_checks,
+    qc_summary_lines,
+    run_checks,
+    sorted_auc,
+)
 from imaging.synthetic import SynthParams, write_synthetic_set
 from measure.population import Gate
 
@@ -31,6 +38,13 @@ def test_a_plausible_image_passes_every_check():
         "few_mitochondria", "undersampled_objects", "coarse_sampling", "nuclei_outside_cells",
         "cells_not_one_nucleus", "cell_size_off", "nucleus_size_off", "saturation"}
     assert _warned(results) == set()
+
+
+def test_almost_no_mitochondria_spares_fused_networks_and_small_3d_objects():
+    cells = pd.DataFrame({"mito_count": [0, 1, 26, 2, 40],
+                          "mito_fraction": [0.0, 0.25, 0.008, 0.004, 0.15]})
+    # none; one fused network; many small objects (3-D volume fraction); two specks; many
+    assert almost_no_mitochondria(cells).tolist() == [True, False, False, True, False]
 
 
 @pytest.mark.parametrize(("changes", "check"), [
