@@ -370,6 +370,8 @@ def qc_summary_lines(qc: pd.DataFrame, max_lines: int = 12) -> list[str]:
 
     Checks that warn on many images are folded into one line naming how many.
     """
+    if qc.empty:
+        return ["QC: no check was run (no image finished)"]
     warned = qc[qc["status"] == "warn"]
     if warned.empty:
         return [f"QC: all {len(qc)} checks passed (qc.csv)"]

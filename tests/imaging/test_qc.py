@@ -142,3 +142,4 @@ def test_summary_lines_fold_one_check_over_many_images():
     assert lines[0].startswith("QC: 5 warning(s) in 6 checks")
     assert len(lines) == 2 and "5 image(s): f0, f1, f2 …" in lines[1]
     assert qc_summary_lines(qc.assign(status="ok"))[0] == "QC: all 6 checks passed (qc.csv)"
+    assert "no check was run" in qc_summary_lines(qc.iloc[:0])[0]
