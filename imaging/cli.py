@@ -263,14 +263,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _with_qc(exit_code: int, out_dir: str, strict: bool) -> int:
-    """Print the QC summary of DIR/qc.csv; with ``--strict`` a warning makes the status 1."""
+    """Print the QC summary of DIR/qc.csv; with ``--strict`` a failed check makes the status 1."""
     from imaging.qc import qc_summary_lines, read_qc
 
     qc = read_qc(out_dir)
     for line in qc_summary_lines(qc):
         print(line)
-    if strict and (qc["status"] == "warn").any():
-        print("--strict: a plausibility check warned; exit status 1")
+    if strict and qc is not None and len(qc):
+        print("--strict: a plausibility check failed (qc.csv); exit status 1")
         return max(exit_code, EXIT_FAILURES)
     return exit_code
 

@@ -2,10 +2,12 @@
 
 A run can finish without an error and still be wrong: mitochondria segmentation that found
 almost nothing, cells drawn at the wrong size, a gate set on a handful of cells. This module
-looks at every image and at the run as a whole and writes one row per check, ``ok`` or
-``warn``, each with a sentence that says what to do (docs/contract-extensions.md):
+looks at every image and at the run as a whole; every check that does not pass becomes a row
+of ``qc.csv`` with a sentence that says what to do (contract.md, docs/contract-extensions.md):
 
-- ``DIR/qc.csv``: ``scope, image_id, check, status, value, threshold, message``;
+- ``DIR/qc.csv``: ``image_id, check, severity, value, expected, message``, one row per failed
+  check (``warning``, or ``fail`` where a headline number cannot be trusted); header-only when
+  every check passed;
 - ``DIR/images.csv``: one row per image (cells, nuclei inside a cell %, cells with exactly
   one nucleus %, median mitochondria per cell, ... , the warned checks as ``flags``);
 - ``DIR/figures/overlay_<image_id>.jpg``: the channels with what was segmented on them.
@@ -28,7 +30,11 @@ from imaging.params import RunParams
 
 log = logging.getLogger(__name__)
 
-QC_COLUMNS = ("scope", "image_id", "check", "status", "value", "threshold", "message")
+QC_COLUMNS = ("image_id", "check", "severity", "value", "expected", "message")
+#: Checks whose failure makes a headline number untrustworthy (severity ``fail``); any other
+#: failed check is a ``warning``. A passed check has severity ``ok`` and is not written.
+FAIL_CHECKS = frozenset({"no_cells", "few_mitochondria", "control_sp_high",
+                         "sorted_sp_not_dimmer"})
 IMAGE_COLUMNS = (
     "image_id", "role", "n_cells", "nuclei_in_cell_percent", "cells_one_nucleus_percent",
     "median_mito_count", "median_mito_fraction", "excluded_percent", "flags",
@@ -65,21 +71,23 @@ MIN_SORTED_AUC = 0.8
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One row of ``qc.csv``."""
+    """The outcome of one check: a row of ``qc.csv`` unless its severity is ``ok``.
 
-    scope: str
+    ``image_id`` is empty for a run-level check.
+    """
+
     image_id: str
     check: str
-    status: str
+    severity: str
     value: float
-    threshold: float
+    expected: float
     message: str
 
 
-def _result(check: str, warn: bool, value: float, threshold: float, message: str,
+def _result(check: str, failed: bool, value: float, expected: float, message: str,
             image_id: str = "") -> CheckResult:
-    return CheckResult("image" if image_id else "run", image_id, check,
-                       "warn" if warn else "ok", float(value), float(threshold), message)
+    severity = ("fail" if check in FAIL_CHECKS else "warning") if failed else "ok"
+    return CheckResult(image_id, check, severity, float(value), float(expected), message)
 
 
 # ------------------------------------------------------------------ per-image inspection
@@ -345,40 +353,42 @@ def run_qc(out_dir: Path, image_ids: Iterable[str], cells: pd.DataFrame, mito: p
     results = [r for _, row in images.iterrows() for r in image_checks(row, params)]
     results += run_checks(cells, wells, gates)
     qc = pd.DataFrame([asdict(r) for r in results], columns=list(QC_COLUMNS))
-    warned = qc[qc["status"] == "warn"].groupby("image_id")["check"].agg(";".join)
+    warned = qc[qc["severity"] != "ok"].groupby("image_id")["check"].agg(";".join)
     if images.empty:
         images = pd.DataFrame(columns=list(IMAGE_COLUMNS))
     images = images.assign(flags=images["image_id"].map(lambda i: warned.get(i, "")))
     images = images[list(IMAGE_COLUMNS)]
     write_table_csv(out_dir / "images.csv", images)
-    with atomic_path(out_dir / "qc.csv") as tmp:  # scope first, as documented
-        qc.to_csv(tmp, index=False)
+    with atomic_path(out_dir / "qc.csv") as tmp:
+        qc[qc["severity"] != "ok"].to_csv(tmp, index=False)
     return images, qc
 
 
-def read_qc(out_dir: str | Path) -> pd.DataFrame:
-    """``DIR/qc.csv`` (an empty table with its columns when the file is absent)."""
+def read_qc(out_dir: str | Path) -> pd.DataFrame | None:
+    """The failed checks of ``DIR/qc.csv``; None when the file is absent (no QC was run)."""
     path = Path(out_dir) / "qc.csv"
     if not path.is_file():
-        return pd.DataFrame(columns=list(QC_COLUMNS))
-    return pd.read_csv(path, dtype={"image_id": str}, keep_default_na=False,
-                       na_values={"value": [""], "threshold": [""]})
+        return None
+    return pd.read_csv(path, dtype={"image_id": str, "severity": str}, keep_default_na=False,
+                       na_values={"value": [""], "expected": [""]})
 
 
-def qc_summary_lines(qc: pd.DataFrame, max_lines: int = 12) -> list[str]:
-    """The end-of-run summary: the number of warnings, then one line per warned check.
+def qc_summary_lines(qc: pd.DataFrame | None, max_lines: int = 12) -> list[str]:
+    """The end-of-run summary: the number of failed checks, then one line per check.
 
-    Checks that warn on many images are folded into one line naming how many.
+    ``qc`` holds check results (only failed ones, as in ``qc.csv``, or all of them); None
+    means no QC was run. Checks that fail on many images are folded into one line naming
+    how many.
     """
-    if qc.empty:
+    if qc is None:
         return ["QC: no check was run (no image finished)"]
-    warned = qc[qc["status"] == "warn"]
-    if warned.empty:
-        return [f"QC: all {len(qc)} checks passed (qc.csv)"]
-    lines = [f"QC: {len(warned)} warning(s) in {len(qc)} checks (qc.csv, report.html)"]
-    for check, rows in warned.groupby("check", sort=False):
-        where = ("run" if rows["scope"].iloc[0] == "run" else
+    failed = qc[qc["severity"] != "ok"]
+    if failed.empty:
+        return ["QC: every plausibility check passed (qc.csv)"]
+    lines = [f"QC: {len(failed)} plausibility check(s) failed (qc.csv, report.html)"]
+    for check, rows in failed.groupby("check", sort=False):
+        where = ("run" if rows["image_id"].iloc[0] == "" else
                  f"{len(rows)} image(s): {', '.join(rows['image_id'].head(3))}"
                  f"{' …' if len(rows) > 3 else ''}")
-        lines.append(f"  warning {check} [{where}]: {rows['message'].iloc[0]}")
+        lines.append(f"  {rows['severity'].iloc[0]} {check} [{where}]: {rows['message'].iloc[0]}")
     return lines[:max_lines]

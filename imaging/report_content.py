@@ -14,6 +14,7 @@ import pandas as pd
 
 from imaging.params import RunParams
 from imaging.provenance import now_iso, package_versions
+from imaging.qc import QC_COLUMNS
 from imaging.report import Card, Section, format_value, gallery_html, write_report
 
 _PITFALLS = (
@@ -75,7 +76,7 @@ def headline_cards(cells: pd.DataFrame, wells: pd.DataFrame, stats: pd.DataFrame
                           f"p = {_fmt(row['p_value'])}, n = {n} replicates (primary endpoint)"))
     else:
         cards.append(Card("SP vs MP", "–", "no replicate with both populations"))
-    warned = qc[qc["status"] == "warn"] if len(qc) else qc
+    warned = qc[qc["severity"] != "ok"] if len(qc) else qc
     cards.append(Card("Quality control",
                       f'<a href="#qc">{len(warned)} warning{"s" if len(warned) != 1 else ""}'
                       "</a>" if len(warned) else "passed",
@@ -143,14 +144,14 @@ GALLERY_COLUMNS = {"image_id": "image", "role": "role", "n_cells": "cells",
 def qc_section(cells: pd.DataFrame, qc: pd.DataFrame, notes: list[str]) -> Section:
     """The warned checks first (what to do), then notes, exclusions and flags."""
     section = Section("Quality control", anchor="qc")
-    warned = qc[qc["status"] == "warn"] if len(qc) else qc
+    warned = qc[qc["severity"] != "ok"] if len(qc) else qc
     if len(qc):
         section.paragraphs.append(
             f"{len(warned)} of {len(qc)} plausibility checks warn (qc.csv; the per-image "
             "flags are in the gallery below)." if len(warned) else
             f"All {len(qc)} plausibility checks passed (qc.csv).")
     if len(warned):
-        shown = warned[["image_id", "check", "value", "threshold", "message"]].replace(
+        shown = warned[["image_id", "check", "severity", "value", "expected", "message"]].replace(
             {"image_id": {"": "(run)"}})
         section.blocks.append(_message_table(shown))
     if notes:
@@ -173,11 +174,12 @@ def _message_table(warned: pd.DataFrame) -> str:
     """Warned checks with their whole message (the one table whose texts wrap)."""
     rows = "".join(
         f"<tr><td class=text>{html.escape(str(r.image_id))}</td><td class=text>"
-        f"{html.escape(str(r.check))}</td><td>{_fmt(r.value)}</td><td>{_fmt(r.threshold)}</td>"
+        f"{html.escape(str(r.check))} ({html.escape(str(r.severity))})</td>"
+        f"<td>{_fmt(r.value)}</td><td>{_fmt(r.expected)}</td>"
         f"<td class=text style='white-space: normal; min-width: 24em'>"
         f"{html.escape(str(r.message))}</td></tr>" for r in warned.itertuples())
     return ("<div class='scroll tall'><table><thead><tr><th class=text>image</th>"
-            "<th class=text>check</th><th>value</th><th>threshold</th><th class=text>what it "
+            "<th class=text>check</th><th>value</th><th>expected</th><th class=text>what it "
             f"means, what to do</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
 
@@ -258,8 +260,7 @@ def build_report(out_dir: Path, params: RunParams, cells: pd.DataFrame, wells: p
     failed images, methods, provenance; the headline cards come first.
     """
     images = pd.DataFrame(columns=list(GALLERY_COLUMNS)) if images is None else images
-    qc = pd.DataFrame(columns=["scope", "image_id", "check", "status", "value", "threshold",
-                               "message"]) if qc is None else qc
+    qc = pd.DataFrame(columns=list(QC_COLUMNS)) if qc is None else qc
     run = json.loads((out_dir / "run.json").read_text()) if (out_dir / "run.json").is_file() \
         else {}
     done = [json.loads(p.read_text()) for p in sorted((out_dir / "images").glob("*/done.json"))]

@@ -29,7 +29,7 @@ def _image_row(**changes) -> pd.Series:
 
 
 def _warned(results) -> set[str]:
-    return {r.check for r in results if r.status == "warn"}
+    return {r.check for r in results if r.severity != "ok"}
 
 
 def test_a_plausible_image_passes_every_check():
@@ -71,13 +71,13 @@ def test_run_checks_warn_on_leaky_controls_a_thin_gate_and_bright_sorted_sp():
                           "hoechst_x": list(range(50)) + list(range(50)),
                           "excluded": False})
     results = {r.check: r for r in run_checks(cells, wells, [gate])}
-    assert results["control_sp_high"].status == "ok"  # 9 of 200 = 4.5 %
+    assert results["control_sp_high"].severity == "ok"  # 9 of 200 = 4.5 %
     assert results["control_sp_high"].value == pytest.approx(4.5)
-    assert results["gate_few_cells"].status == "warn"
-    assert results["sorted_sp_not_dimmer"].status == "warn"
+    assert results["gate_few_cells"].severity == "warning"
+    assert results["sorted_sp_not_dimmer"].severity == "fail"
     assert results["sorted_sp_not_dimmer"].value == pytest.approx(0.5)
     wells.loc[0, "n_sp"] = 20
-    assert {r.check: r.status for r in run_checks(cells, wells, [])}["control_sp_high"] == "warn"
+    assert {r.check: r.severity for r in run_checks(cells, wells, [])}["control_sp_high"] == "fail"
 
 
 def test_sorted_auc_is_one_when_every_sp_cell_is_dimmer():
@@ -106,7 +106,7 @@ def test_a_broken_mito_setting_warns_everywhere_and_strict_exits_1(small_field, 
     assert main(["run", str(small_field), "--out", str(good)]) == 0
     good_qc = pd.read_csv(good / "qc.csv", keep_default_na=False)
     assert tuple(good_qc.columns) == QC_COLUMNS
-    assert good_qc.set_index("check").loc["few_mitochondria", "status"] == "ok"
+    assert "few_mitochondria" not in set(good_qc["check"])  # only failed checks are rows
     capsys.readouterr()
 
     config = tmp_path / "broken.toml"
@@ -117,9 +117,9 @@ def test_a_broken_mito_setting_warns_everywhere_and_strict_exits_1(small_field, 
     printed = capsys.readouterr().out
     assert status == 1
     qc = pd.read_csv(broken / "qc.csv", keep_default_na=False).set_index("check")
-    assert qc.loc["few_mitochondria", "status"] == "warn"
+    assert qc.loc["few_mitochondria", "severity"] == "fail"
     assert qc.loc["few_mitochondria", "value"] == 100  # every cell without mitochondria
-    assert "warning few_mitochondria" in printed and "--strict" in printed
+    assert "fail few_mitochondria" in printed and "--strict" in printed
     report = (broken / "report.html").read_text()
     assert "few_mitochondria" in report and "mitochondria segmentation probably failed" in report
     images = pd.read_csv(broken / "images.csv", keep_default_na=False)
@@ -134,12 +134,14 @@ def test_a_broken_mito_setting_warns_everywhere_and_strict_exits_1(small_field, 
 
 def test_summary_lines_fold_one_check_over_many_images():
     qc = pd.DataFrame([
-        {"scope": "image", "image_id": f"f{i}", "check": "few_mitochondria", "status": "warn",
-         "value": 100.0, "threshold": 50.0, "message": "almost none"} for i in range(5)] + [
-        {"scope": "run", "image_id": "", "check": "gate_few_cells", "status": "ok",
-         "value": 2000.0, "threshold": 1000.0, "message": "fine"}])
+        {"image_id": f"f{i}", "check": "few_mitochondria", "severity": "fail",
+         "value": 100.0, "expected": 50.0, "message": "almost none"} for i in range(5)] + [
+        {"image_id": "", "check": "gate_few_cells", "severity": "ok",
+         "value": 2000.0, "expected": 1000.0, "message": "fine"}])
     lines = qc_summary_lines(qc)
-    assert lines[0].startswith("QC: 5 warning(s) in 6 checks")
+    assert lines[0].startswith("QC: 5 plausibility check(s) failed")
     assert len(lines) == 2 and "5 image(s): f0, f1, f2 …" in lines[1]
-    assert qc_summary_lines(qc.assign(status="ok"))[0] == "QC: all 6 checks passed (qc.csv)"
-    assert "no check was run" in qc_summary_lines(qc.iloc[:0])[0]
+    assert lines[1].lstrip().startswith("fail few_mitochondria")
+    assert "every plausibility check passed" in qc_summary_lines(qc.assign(severity="ok"))[0]
+    assert "every plausibility check passed" in qc_summary_lines(qc.iloc[:0])[0]
+    assert "no check was run" in qc_summary_lines(None)[0]
