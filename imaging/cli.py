@@ -125,9 +125,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_strict(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--strict", action="store_true",
-                   help="exit with status 1 when a plausibility check in DIR/qc.csv warns "
-                   "(e.g. almost no mitochondria found); for pipelines that must not go on")
+    p.add_argument("--strict", action="store_true", default=None,
+                   help="exit with status 1 when a plausibility check in DIR/qc.csv fails "
+                   "(e.g. almost no mitochondria found); for pipelines that must not go on "
+                   "(config key: strict = true)")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
@@ -242,7 +243,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 _RUN_FLAGS = ("channels", "voxel_size", "axes", "timepoint", "model", "nucleus_model",
               "cell_diameter", "nucleus_diameter", "flatfield", "cells_mask", "gate", "gate_file",
-              "workers", "scheduler", "resume", "device")
+              "workers", "scheduler", "resume", "device", "strict")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -252,14 +253,14 @@ def _run(args: argparse.Namespace) -> int:
     params = resolve_params({name: getattr(args, name) for name in _RUN_FLAGS}, args.config)
     outcome = run_batch(inputs_to_sheet(args.inputs), args.out, params)
     _print_outcome(outcome, args.out)
-    return _with_qc(outcome.exit_code, args.out, args.strict)
+    return _with_qc(outcome.exit_code, args.out, params.strict)
 
 
 def _report(args: argparse.Namespace) -> int:
     from imaging.summary import report_command
 
     return _with_qc(report_command(args.dir, gate=args.gate, gate_file=args.gate_file),
-                    args.dir, args.strict)
+                    args.dir, bool(args.strict))
 
 
 def _with_qc(exit_code: int, out_dir: str, strict: bool) -> int:

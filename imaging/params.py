@@ -35,7 +35,8 @@ class RunParams:
         (keyword arguments of :class:`segment.mito.MitoParams`), ``annulus_um`` (inner, outer
         radius of the Hoechst background annulus), ``flatfield`` (an image file).
     Batch level
-        ``gate``, ``gate_file``, ``alpha``, ``workers``, ``scheduler``, ``resume``.
+        ``gate``, ``gate_file``, ``alpha``, ``workers``, ``scheduler``, ``resume``,
+        ``strict`` (a failed plausibility check in ``qc.csv`` makes the exit status 1).
     """
 
     channels: Mapping[str, int | str] | None = None
@@ -58,9 +59,10 @@ class RunParams:
     workers: int | None = None
     scheduler: str | None = None
     resume: bool = True
+    strict: bool = False
 
     #: fields that do not change per-image results
-    BATCH_ONLY = ("gate", "gate_file", "alpha", "workers", "scheduler", "resume")
+    BATCH_ONLY = ("gate", "gate_file", "alpha", "workers", "scheduler", "resume", "strict")
 
     def to_dict(self) -> dict:
         """Plain JSON-able parameters (for run.json)."""

@@ -145,3 +145,12 @@ def test_summary_lines_fold_one_check_over_many_images():
     assert "every plausibility check passed" in qc_summary_lines(qc.assign(severity="ok"))[0]
     assert "every plausibility check passed" in qc_summary_lines(qc.iloc[:0])[0]
     assert "no check was run" in qc_summary_lines(None)[0]
+
+
+def test_strict_is_also_a_config_key_and_not_part_of_the_analysis_hash(tmp_path):
+    from imaging.params import RunParams, resolve_params
+    config = tmp_path / "run.toml"
+    config.write_text("strict = true\n")
+    assert resolve_params({"strict": None}, config).strict is True
+    assert resolve_params({"strict": None}).strict is False
+    assert RunParams(strict=True).analysis_hash() == RunParams().analysis_hash()
