@@ -147,7 +147,7 @@ class MitoParams:
     immersion_index: float = 1.518
     axial_fwhm_um: float | None = None
     low_snr: float = 3.0
-    seed_snr: float = 6.0
+    seed_snr: float = 4.5
     min_relative_peak: float = 0.1
     min_area_um2: float = 0.06
     min_volume_um3: float = 0.025
@@ -214,7 +214,7 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
     foreground &= score > params.low_snr
     if mask is not None:
         foreground &= np.asarray(mask, bool)
-    seeds = detection > params.seed_snr
+    seeds = np.maximum(detection, score, out=detection) > params.seed_snr
     del detection
     seeds &= foreground
     labels = _seeded_components(foreground, seeds, min_voxels)
@@ -267,30 +267,29 @@ def _reach_px(sigma_px: np.ndarray) -> np.ndarray:
     return (_TRUNCATE * np.asarray(sigma_px) + 0.5).astype(int)
 
 
-def _white_noise_gain(sigma_px: np.ndarray) -> tuple[float, float]:
-    """Noise gains of a Gaussian filter.
+#: Floors (pixels) of the lateral filter sizes: below them a filter is sub-pixel and does not
+#: do what its µm size says (coarse pixels, 0.2–0.5 µm).
+_MIN_DENOISE_PX = 0.5
+_MIN_DETECTION_PX = 1.0
+_MIN_BACKGROUND_PX = 3
+_MIN_BLOCK_SIGMA_PX = 1.0
+_MIN_PEAK_PX = 1
 
-    Returns the standard deviation of unit white noise after the filter, and of the residual
-    (noise minus its filtered version).
-    """
-    kernel_sq_sum, center = 1.0, 1.0
-    for sigma in sigma_px:
-        radius = int(_TRUNCATE * sigma + 0.5)
-        delta = np.zeros(2 * radius + 1)
-        delta[radius] = 1.0
-        kernel = ndi.gaussian_filter1d(delta, sigma, truncate=_TRUNCATE) if sigma > 0 else delta
-        kernel_sq_sum *= float(np.sum(kernel**2))
-        center *= float(kernel[radius])
-    return np.sqrt(kernel_sq_sum), np.sqrt(max(1.0 - 2.0 * center + kernel_sq_sum, 1e-12))
+
+def _lateral_floor(values_px: np.ndarray, floor_px: float) -> np.ndarray:
+    """``values_px`` with its lateral (last two) entries raised to at least ``floor_px``."""
+    floored = np.asarray(values_px, float).copy()
+    floored[-2:] = np.maximum(floored[-2:], floor_px)
+    return floored
 
 
 @dataclass(frozen=True)
 class _Geometry:
-    """The parameters converted to pixels for one voxel size."""
+    """The parameters converted to pixels for one voxel size, with floors in pixels."""
 
     denoise_px: np.ndarray
+    extent_denoise_px: np.ndarray
     background_px: np.ndarray
-    noise_px: np.ndarray
     block_sigma_px: np.ndarray
     peak_px: np.ndarray
     detection_extra_px: np.ndarray
@@ -300,18 +299,20 @@ class _Geometry:
     @classmethod
     def from_params(cls, params: MitoParams, spacing: np.ndarray) -> _Geometry:
         ndim = spacing.size
-        denoise = params.denoise_sigma_um / spacing
-        detection_total = _per_axis_um(*params.detection_sigma_um, ndim)
-        extra_um = np.sqrt(np.maximum(detection_total**2 - params.denoise_sigma_um**2, 0.0))
-        block_px = params.block_size_um / spacing
+        denoise = _lateral_floor(params.denoise_sigma_um / spacing, _MIN_DENOISE_PX)
+        detection_total = _lateral_floor(_per_axis_um(*params.detection_sigma_um, ndim)
+                                         / spacing, _MIN_DETECTION_PX)
+        background = np.maximum(np.rint(params.background_radius_um / spacing), 1)
+        block_sigma = np.maximum(params.block_size_um / spacing - 1.0, 0.0) / 6.0
+        peak = np.rint(_per_axis_um(*params.peak_halfwidth_um, ndim) / spacing)
         return cls(
             denoise_px=denoise,
-            background_px=np.maximum(np.rint(params.background_radius_um / spacing), 1).astype(int),
-            noise_px=params.noise_window_um / spacing / 2.0,
-            block_sigma_px=np.maximum(block_px - 1.0, 0.0) / 6.0,
-            peak_px=np.rint(_per_axis_um(*params.peak_halfwidth_um, ndim) / spacing).astype(int),
-            detection_extra_px=extra_um / spacing,
-            ridge_px=params.ridge_sigma_um / spacing,
+            extent_denoise_px=params.denoise_sigma_um / spacing,
+            background_px=_lateral_floor(background, _MIN_BACKGROUND_PX).astype(int),
+            block_sigma_px=_lateral_floor(block_sigma, _MIN_BLOCK_SIGMA_PX),
+            peak_px=_lateral_floor(peak, _MIN_PEAK_PX).astype(int),
+            detection_extra_px=np.sqrt(np.maximum(detection_total**2 - denoise**2, 0.0)),
+            ridge_px=_lateral_floor(params.ridge_sigma_um / spacing, _MIN_DETECTION_PX),
             axial_psf_px=_axial_blur_px(params, spacing),
         )
 
@@ -321,9 +322,8 @@ class _Geometry:
         That is the reach of the longest chain of filters.
         """
         smooth = _reach_px(self.denoise_px)
-        noise = smooth + _reach_px(self.noise_px)
-        tophat = smooth + 2 * self.background_px
-        chains = [noise, tophat + _reach_px(self.block_sigma_px), tophat + self.peak_px,
+        tophat = smooth + 3 * self.background_px
+        chains = [tophat + _reach_px(self.block_sigma_px), tophat + self.peak_px,
                   tophat + _reach_px(self.detection_extra_px),
                   smooth + _reach_px(self.ridge_px) + 1]
         return np.max(chains, axis=0) + 1
@@ -380,24 +380,20 @@ def _contrast_adjusted(image: np.ndarray, spacing: np.ndarray, params: MitoParam
     return adjusted.astype(np.float32)
 
 
-def _white_tophat(image: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
-    """Image minus its grey opening by a flat cuboid of half-side ``radius_px``."""
-    size = tuple(2 * radius_px + 1)
-    opened = ndi.maximum_filter(ndi.minimum_filter(image, size=size), size=size)
-    return np.subtract(image, opened, out=opened)
+def _background(image: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
+    """The background under the objects: a grey opening, averaged.
 
+    The opening is by a flat cuboid of half-side ``radius_px``; the average over the same
+    cuboid.
 
-def _local_noise_std(raw: np.ndarray, smooth: np.ndarray, geometry: _Geometry) -> np.ndarray:
-    """Standard deviation of the noise left in ``smooth``, voxel by voxel.
-
-    The local RMS of the denoising residual, converted with the filter's white-noise gains.
+    The opening alone (a white top-hat) follows the local minima of the noise, so the
+    background's values are skewed (heavy upper tail, a lower side pressed against 0) the
+    more, the fewer pixels the cuboid holds (coarse pixels); averaged, the opening is a smooth
+    surface under the objects, and the background's values are the noise, about symmetric.
     """
-    smooth_gain, residual_gain = _white_noise_gain(geometry.denoise_px)
-    residual_sq = np.square(raw - smooth)
-    noise = ndi.gaussian_filter(residual_sq, geometry.noise_px, output=residual_sq)
-    np.sqrt(noise, out=noise)
-    noise *= np.float32(smooth_gain / residual_gain)
-    return np.maximum(noise, np.finfo(np.float32).tiny, out=noise)
+    size = tuple(2 * radius_px + 1)
+    background = ndi.maximum_filter(ndi.minimum_filter(image, size=size), size=size)
+    return ndi.uniform_filter(background, size=size, output=background)
 
 
 def _axially_deconvolved(signal: np.ndarray, sigma_px: float, n_iterations: int) -> np.ndarray:
@@ -475,67 +471,100 @@ def _object_extent(signal: np.ndarray, smooth: np.ndarray, spacing: np.ndarray,
 
 def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
                     params: MitoParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For one block: the extent mask, the significance score and the detection score."""
+    """For one block: the extent mask, the background-free signal and the detection response.
+
+    The scores use the denoising floored at half a pixel; the extent uses the denoising of
+    ``denoise_sigma_um`` itself (none to speak of at coarse pixels), so that the floor does
+    not widen the objects. Voxels whose whole denoising neighbourhood is exactly 0 (the
+    padding around a cut-out cell) get a NaN signal: they are no data and stay out of the
+    noise statistics.
+    """
     raw = raw.astype(np.float32, copy=False)
     smooth = ndi.gaussian_filter(raw, geometry.denoise_px)
-    noise = _local_noise_std(raw, smooth, geometry)
-    del raw
-    signal = _white_tophat(smooth, geometry.background_px)
-    extent = _object_extent(signal, smooth, spacing, geometry, params)
-    del smooth
-    total_px = np.sqrt(geometry.denoise_px**2 + geometry.detection_extra_px**2)
-    gain_ratio = _white_noise_gain(total_px)[0] / _white_noise_gain(geometry.denoise_px)[0]
+    background = _background(smooth, geometry.background_px)
+    signal = smooth - background
+    if np.array_equal(geometry.extent_denoise_px, geometry.denoise_px):
+        extent_signal = signal
+    else:
+        extent_signal = ndi.gaussian_filter(raw, geometry.extent_denoise_px)
+        extent_signal -= background
+    del raw, background
+    extent = _object_extent(extent_signal, smooth, spacing, geometry, params)
+    padding = smooth == 0
+    del smooth, extent_signal
     detection = ndi.gaussian_filter(signal, geometry.detection_extra_px)
-    detection /= noise * np.float32(gain_ratio)
-    score = np.divide(signal, noise, out=signal)
-    return extent, score, detection
-
-
-def _as_float16(score: np.ndarray) -> np.ndarray:
-    limit = np.finfo(np.float16).max
-    return np.clip(score, -limit, limit).astype(np.float16)
+    signal[padding] = np.nan
+    return extent, signal, detection
 
 
 def _significant_scores(image: np.ndarray, spacing: np.ndarray, params: MitoParams,
                         block_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Extent mask, significance score and detection score of the whole image.
+    """Extent mask, significance score and detection score of the whole image (float32).
 
-    Computed in lateral blocks; both scores are then standardised per plane.
+    Computed in lateral blocks; both scores are then put in units of the background noise,
+    per plane (:func:`_in_background_noise_units`).
     """
     adjusted = _contrast_adjusted(image, spacing, params)
     geometry = _Geometry.from_params(params, spacing)
     extent = np.zeros(image.shape, bool)
-    score = np.zeros(image.shape, np.float16)
-    detection = np.zeros(image.shape, np.float16)
+    score = np.zeros(image.shape, np.float32)
+    detection = np.zeros(image.shape, np.float32)
     for outer, inner, local in _lateral_blocks(image.shape, block_px, geometry.halo_px()):
         block_extent, block_score, block_detection = _block_evidence(
             adjusted[outer], spacing, geometry, params)
         extent[inner] = block_extent[local]
-        score[inner] = _as_float16(block_score[local])
-        detection[inner] = _as_float16(block_detection[local])
-    _standardise_per_plane(score)
-    _standardise_per_plane(detection)
+        score[inner] = block_score[local]
+        detection[inner] = block_detection[local]
+    no_data = np.isnan(score)
+    _in_background_noise_units(score, no_data)
+    _in_background_noise_units(detection, no_data)
+    score[no_data] = 0.0
+    detection[no_data] = 0.0
     return extent, score, detection
 
 
-def _standardise_per_plane(score: np.ndarray) -> None:
-    """Make a score zero-median and unit-spread, per plane in 3-D, over the image in 2-D.
+#: At most this many voxels per plane enter the noise statistics (a regular subsample).
+_NOISE_SAMPLE = 1 << 18
 
-    The median is the top-hat's positive bias (an opening lies below the local mean of the
-    noise). The spread is measured on the lower half, which holds background only (1.4826 x
-    the median distance below the median): scores stay in units of the actual noise when the
-    noise is not white (resampled, deconvolved or denoised images, EM-CCD, out-of-focus
-    texture), where the local-noise model alone would overrate them. Each plane of a stack is
-    its own exposure.
+
+def _in_background_noise_units(score: np.ndarray, no_data: np.ndarray) -> None:
+    """Shift and scale a score, in place, so that the background is 0 with unit spread.
+
+    Per plane in 3-D (each plane is its own exposure), over the image in 2-D. The background
+    level is the mode of the values (:func:`_half_sample_mode`): objects only add values
+    above it, so it holds however much of the plane they cover (dense perinuclear networks,
+    a cell cut out and filling its crop). The spread is measured below the mode, where there
+    are background voxels only (1.4826 x their median distance to it): the noise of the
+    background, not of the structures, in the units of the filtered score, whatever its
+    correlation (resampled, denoised or 8-bit images, EM-CCD).
     """
     planes = score if score.ndim == 3 else score[np.newaxis]
-    for plane in planes:
-        center = np.median(plane)
-        plane -= center
-        below = plane[plane < 0]
-        spread = 1.4826 * float(np.median(-below)) if below.size else 0.0
-        if spread > 0:
-            plane /= np.float16(spread)
+    masks = no_data if no_data.ndim == 3 else no_data[np.newaxis]
+    for plane, mask in zip(planes, masks, strict=True):
+        stride = max(1, int(np.sqrt(plane.size / _NOISE_SAMPLE)))
+        sample = plane[::stride, ::stride][~mask[::stride, ::stride]]
+        if sample.size == 0:
+            continue
+        center = _half_sample_mode(sample)
+        below = center - sample[sample < center]
+        spread = 1.4826 * float(np.median(below)) if below.size else 0.0
+        plane -= np.float32(center)
+        plane /= np.float32(max(spread, np.finfo(np.float32).tiny))
+
+
+def _half_sample_mode(values: np.ndarray) -> float:
+    """Mode of a sample: the half-sample mode of Bickel & Frühwirth (2006).
+
+    Repeatedly keep the densest half of the sorted values (the shortest interval holding half
+    of them) until two or three remain.
+    """
+    ordered = np.sort(values.astype(np.float64, copy=False))
+    while ordered.size > 3:
+        half = (ordered.size + 1) // 2
+        widths = ordered[half - 1:] - ordered[:ordered.size - half + 1]
+        start = int(np.argmin(widths))
+        ordered = ordered[start:start + half]
+    return float(np.mean(ordered)) if ordered.size < 3 else float(np.median(ordered))
 
 
 def _without_faint_objects(labels: np.ndarray, score: np.ndarray, min_ratio: float

@@ -1,0 +1,99 @@
+"""Mitochondria segmentation on the real images: truth-free checks and overlay PNGs.
+
+For every image of ``tests/segment/real_mito_images.py`` (``../shared/data/real``): the object
+count, the coverage of the bright signal and the precision (:mod:`measure.mito_checks`), the
+plain method's count, the run time, and an overlay PNG (object outlines in yellow over the
+channel; 3-D stacks as maximum projections, outlines of the projected objects) written to
+``test-artifacts/mito_real/<name>.png``. Also the binning check: each 2-D image binned 2x
+and 3x (sum of k x k pixels, pixel size x k): total mitochondrial area per cell against the
+unbinned one.
+
+Usage: ``python benchmarks/mito_real_images.py [--data ../shared/data/real] [--out DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from measure.mito_checks import check_segmentation  # noqa: E402
+from segment.mito import MitoParams, segment_mitochondria  # noqa: E402
+from tests.segment.real_mito_images import RealImage, all_images  # noqa: E402
+
+
+def overlay_rgb(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The channel (1–99.8 percentile stretch, grey) with object outlines in yellow."""
+    from skimage.segmentation import find_boundaries
+
+    if image.ndim == 3:
+        image, labels = image.max(axis=0), labels.max(axis=0)
+    low, high = np.percentile(image, [1, 99.8])
+    grey = np.clip((image.astype(np.float32) - low) / max(high - low, 1e-6), 0, 1)
+    rgb = np.stack([grey] * 3, axis=-1)
+    outline = find_boundaries(labels, mode="inner")
+    rgb[outline] = (1.0, 0.85, 0.0)
+    return (rgb * 255).astype(np.uint8)
+
+
+def binned(image: np.ndarray, factor: int) -> np.ndarray:
+    """Sum of ``factor`` x ``factor`` pixels (2-D), edges cropped."""
+    rows, cols = (n // factor * factor for n in image.shape)
+    crop = image[:rows, :cols].astype(np.float32)
+    return crop.reshape(rows // factor, factor, cols // factor, factor).sum(axis=(1, 3))
+
+
+def binned_mask(mask: np.ndarray | None, factor: int) -> np.ndarray | None:
+    """A pixel of the binned image is in the mask when most of its pixels were."""
+    return None if mask is None else binned(mask, factor) > factor * factor / 2
+
+
+def total_area_um2(image: RealImage, factor: int) -> float:
+    spacing = tuple(s * factor for s in image.spacing_um)
+    labels = segment_mitochondria(binned(image.image, factor) if factor > 1 else image.image,
+                                  spacing, MitoParams(), mask=binned_mask(image.mask, factor)
+                                  if factor > 1 else image.mask)
+    return float(np.count_nonzero(labels) * np.prod(spacing))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "real")
+    parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "mito_real")
+    args = parser.parse_args(argv)
+    from skimage.io import imsave
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    print("| image | voxel (µm) | objects | plain method | coverage | precision | time (s) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    images = all_images(args.data)
+    for image in images:
+        start = time.perf_counter()
+        labels = segment_mitochondria(image.image, image.spacing_um, MitoParams(),
+                                      mask=image.mask)
+        seconds = time.perf_counter() - start
+        checks = check_segmentation(labels, image.image, image.spacing_um, image.mask)
+        imsave(args.out / f"{image.name}.png", overlay_rgb(image.image, labels),
+               check_contrast=False)
+        print(f"| {image.name} | {image.spacing_um} | {checks.n_objects} | {checks.n_plain} | "
+              f"{checks.coverage:.2f} | {checks.precision:.2f} | {seconds:.2f} |")
+    print("\n| image | area 1x (µm²) | 2x / 1x | 3x / 1x |")
+    print("|---|---:|---:|---:|")
+    for image in images:
+        if image.image.ndim != 2:
+            continue
+        areas = [total_area_um2(image, factor) for factor in (1, 2, 3)]
+        print(f"| {image.name} | {areas[0]:.1f} | {areas[1] / areas[0]:.2f} | "
+              f"{areas[2] / areas[0]:.2f} |")
+    print(f"\noverlays in {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
