@@ -67,3 +67,20 @@ def all_images(root: Path) -> list[RealImage]:
     """Every real mitochondria image, in a fixed order."""
     return [zelda_bpae(root), bpae_cell(root), *mitohacker_cells(root),
             *mitograph_yeast(root), nellie_yeast(root)]
+
+
+def binned(values: np.ndarray, factor: int) -> np.ndarray:
+    """Sum of ``factor`` x ``factor`` pixels (2-D, float32), the edges cropped."""
+    rows, cols = (n // factor * factor for n in values.shape)
+    crop = values[:rows, :cols].astype(np.float32)
+    return crop.reshape(rows // factor, factor, cols // factor, factor).sum(axis=(1, 3))
+
+
+def binned_image(image: RealImage, factor: int) -> RealImage:
+    """A 2-D image binned ``factor`` x ``factor``, its pixel size scaled to match.
+
+    A binned pixel is in the mask when most of its pixels were.
+    """
+    mask = None if image.mask is None else binned(image.mask, factor) > factor * factor / 2
+    return RealImage(f"{image.name}_bin{factor}", binned(image.image, factor),
+                     tuple(s * factor for s in image.spacing_um), mask)
