@@ -46,6 +46,7 @@ two float16 scores, three boolean masks and the int32 labels (about 12 bytes per
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ class MitoParams:
     numerical_aperture: float = 1.3
     immersion_index: float = 1.518
     axial_fwhm_um: float | None = None
-    low_snr: float = 3.0
+    low_snr: float = 2.0
     seed_snr: float | None = None
     min_relative_peak: float = 0.1
     min_area_um2: float = 0.06
@@ -223,7 +224,7 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
     spacing = _check_spacing(image, spacing_um)
     message = coarse_pixel_warning(spacing, params)
     if message is not None:
-        log.warning(message)
+        _warn_once(message)
     min_voxels = params.min_size(image.ndim) / float(np.prod(spacing))
     if params.method == "otsu":
         foreground = _otsu_foreground(image, spacing, params)
@@ -234,12 +235,18 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
     foreground &= score > params.low_snr
     if mask is not None:
         foreground &= np.asarray(mask, bool)
-    seeds = np.maximum(detection, score, out=detection) > params.seed_threshold(image.ndim)
+    seeds = detection > params.seed_threshold(image.ndim)
     del detection
     seeds &= foreground
     labels = _seeded_components(foreground, seeds, min_voxels)
     del foreground, seeds
     return _without_faint_objects(labels, score, params.min_relative_peak)
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_once(message: str) -> None:
+    """Log a warning once per process (a batch of images of one pixel size: one line)."""
+    log.warning(message)
 
 
 def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str | None:
@@ -318,7 +325,8 @@ def _reach_px(sigma_px: np.ndarray) -> np.ndarray:
 #: Floors (pixels) of the lateral filter sizes: below them a filter is sub-pixel and does not
 #: do what its µm size says (coarse pixels, 0.2–0.5 µm).
 _MIN_DENOISE_PX = 0.5
-_MIN_DETECTION_PX = 1.0
+_MIN_DETECTION_PX = 0.5
+_MIN_RIDGE_PX = 1.0
 _MIN_BACKGROUND_PX = 3
 _MIN_BLOCK_SIGMA_PX = 1.0
 _MIN_PEAK_PX = 1
@@ -360,7 +368,7 @@ class _Geometry:
             block_sigma_px=_lateral_floor(block_sigma, _MIN_BLOCK_SIGMA_PX),
             peak_px=_lateral_floor(peak, _MIN_PEAK_PX).astype(int),
             detection_extra_px=np.sqrt(np.maximum(detection_total**2 - denoise**2, 0.0)),
-            ridge_px=_lateral_floor(params.ridge_sigma_um / spacing, _MIN_DETECTION_PX),
+            ridge_px=_lateral_floor(params.ridge_sigma_um / spacing, _MIN_RIDGE_PX),
             axial_psf_px=_axial_blur_px(params, spacing),
         )
 
@@ -613,11 +621,11 @@ def _in_local_noise_units(score: np.ndarray, detection: np.ndarray, spacing: np.
 
     Shot noise grows with the signal: over cytoplasmic haze or a stained nucleus the
     background is noisier than the dark background that set the units, and its texture would
-    pass for objects. The local spread is the RMS score of the background voxels (|score|
-    below 3 local spreads, two rounds) in a Gaussian neighbourhood of
-    ``_LOCAL_NOISE_SIGMA_UM``, per plane, computed on a coarser grid and interpolated back.
-    Objects are not background voxels, so they do not raise it (the failure of a local RMS of
-    everything where mitochondria are dense).
+    pass for objects. The local spread is the RMS of the negative scores in a Gaussian
+    neighbourhood of ``_LOCAL_NOISE_SIGMA_UM``, per plane, computed on a coarser grid and
+    interpolated back: the background's noise is symmetric about 0 and objects only add
+    positive values, so below 0 there is background only (the failure of a local RMS of
+    everything where mitochondria are dense, or dim).
     """
     step = np.maximum(np.rint(_LOCAL_NOISE_STEP_UM / spacing[-2:]), 1).astype(int)
     sigma_px = _LOCAL_NOISE_SIGMA_UM / (spacing[-2:] * step)
@@ -625,14 +633,11 @@ def _in_local_noise_units(score: np.ndarray, detection: np.ndarray, spacing: np.
     detection_planes = detection if detection.ndim == 3 else detection[np.newaxis]
     for plane, detection_plane in zip(score_planes, detection_planes, strict=True):
         coarse = plane[::step[0], ::step[1]]
-        spread = np.ones_like(coarse)
-        for _ in range(2):
-            background = (np.abs(coarse) < 3.0 * spread).astype(np.float32)
-            weight = ndi.gaussian_filter(background, sigma_px, mode="nearest")
-            power = ndi.gaussian_filter(np.square(coarse) * background, sigma_px,
-                                        mode="nearest")
-            spread = np.sqrt(power / np.maximum(weight, 1e-6))
-            np.maximum(spread, 1.0, out=spread)
+        below = (coarse < 0).astype(np.float32)
+        weight = ndi.gaussian_filter(below, sigma_px, mode="nearest")
+        power = ndi.gaussian_filter(np.square(coarse) * below, sigma_px, mode="nearest")
+        spread = np.sqrt(power / np.maximum(weight, 1e-3))
+        np.maximum(spread, 1.0, out=spread)
         if np.all(spread == 1.0):
             continue
         zoom = [n / c for n, c in zip(plane.shape, coarse.shape, strict=True)]
