@@ -1,18 +1,27 @@
 """Mitochondria segmentation in 2-D and 3-D; every length is given in µm.
 
 The default method (``"adaptive"``) follows the Mitochondria-Analyzer recipe of domain.md §3
-and adds what real stacks need to be robust:
+and adds what real images need, from 0.05 to 0.5 µm per pixel, on any microscope:
+
+Every filter is sized in µm and converted with the voxel size, with a floor in pixels
+laterally (denoising 0.5 px, detection 0.5 px, Hessian 1 px, background cuboid half-side
+3 px, local-mean sigma 1 px, half-maximum window 1 px): at coarse pixels a filter sized in µm
+alone would be sub-pixel and do nothing. Arithmetic is in float32 whatever the input dtype.
 
 1. optional contrast steps (gamma, CLAHE), off by default;
-2. light denoising: a Gaussian of ``denoise_sigma_um`` per axis;
-3. background removal: a white top-hat with a flat cuboid of half-side
-   ``background_radius_um`` (separable minimum/maximum filters: O(N), anisotropic for free);
-4. significance: each voxel's top-hat value over the *local* noise, the RMS of the
-   denoising residual in a ``noise_window_um`` neighbourhood. Out-of-focus haze, noisy planes
-   and signal-dependent (Poisson, EM-CCD) noise raise the local noise, so they do not turn
-   into objects. The scores are then standardised per plane (median and lower-half spread):
-   this removes the top-hat's positive bias and keeps them in noise units when the noise is
-   not white (resampled or denoised images);
+2. light denoising: a Gaussian of ``denoise_sigma_um`` per axis (floored);
+3. background removal: the grey opening by a flat cuboid of half-side
+   ``background_radius_um``, averaged over the same cuboid, is subtracted (separable
+   minimum/maximum/mean filters: O(N), anisotropic for free). The averaging makes the
+   background's values symmetric noise instead of a top-hat's skewed ones;
+4. significance: the background-free signal in units of the noise of the *background*. Per
+   plane (each plane is its own exposure) the background level is the mode of the values
+   (half-sample mode) and the noise their spread below it, where there are background
+   voxels only: however dense the mitochondria (a perinuclear network, a cut-out cell that
+   fills its crop), they do not raise it. Where the background itself is noisier than that
+   (shot noise over cytoplasmic haze or a stained nucleus) the local RMS of the negative
+   scores (2 µm neighbourhood) raises the units locally. The same is done for the
+   detection response (step 7);
 5. axial deconvolution (3-D only): the background-free signal is deconvolved along z by the
    axial point spread function (Richardson–Lucy, ``deconvolution_iterations``; Gaussian
    model of a widefield PSF from ``emission_wavelength_um``, ``numerical_aperture`` and
@@ -29,9 +38,11 @@ and adds what real stacks need to be robust:
    mean by a Hessian test (Sato-type tubeness support: the second Hessian eigenvalue is
    negative and dominates the first) at ``ridge_sigma_um``, which cuts the saddle between
    touching tubules, and keeps the half-maximum edge;
+   The extent is taken on the signal denoised by ``denoise_sigma_um`` itself, not floored:
+   the floor would widen objects at coarse pixels (sizes then change with the sampling);
 7. hysteresis: a connected component (8-connectivity in 2-D, 26 in 3-D) is kept when it
    holds a seed, a voxel whose score after a detection filter close to the PSF
-   (``detection_sigma_um``) exceeds ``seed_snr``; its voxels need ``low_snr`` only;
+   (``detection_sigma_um``, floored) exceeds ``seed_snr``; its voxels need ``low_snr`` only;
 8. objects smaller than ``min_area_um2`` / ``min_volume_um3`` are dropped, then those whose
    peak score is below ``min_relative_peak`` of the bright objects' peaks (haze texture in
    bright stacks).
@@ -39,9 +50,12 @@ and adds what real stacks need to be robust:
 ``"otsu"`` is the global Otsu + connected-components baseline (denoising, Otsu threshold on
 the whole image, components, minimum size), kept to compare against.
 
+Pixels coarser than half the optical resolution (0.14 µm at NA 1.3, 600 nm) log a warning
+(:func:`coarse_pixel_warning`): the counts are then counts of resolvable objects.
+
 Memory: steps 2–6 run on lateral blocks (full depth) with a halo wide enough for the chain of
 filters, so the result does not depend on the block size; the whole-image arrays are the input,
-two float16 scores, three boolean masks and the int32 labels (about 12 bytes per voxel).
+two float32 scores, three boolean masks and the int32 labels (about 15 bytes per voxel).
 """
 
 from __future__ import annotations
@@ -97,8 +111,6 @@ class MitoParams:
         about an axial resolution, so that the out-of-focus flanks of an object above or
         below are not objects; longer windows start to erase dim objects that sit under
         bright ones.
-    noise_window_um : float
-        Size (about 2 sigma) of the window in which the local noise is measured.
     detection_sigma_um : (float, float)
         ``(axial, lateral)`` total Gaussian sigma of the seed detection filter (close to the
         PSF of a high-NA objective).
@@ -120,7 +132,8 @@ class MitoParams:
         Measured axial FWHM of the PSF (beads), used instead of the widefield model; set it
         for confocal and spinning-disk stacks, whose axial PSF is narrower.
     low_snr : float
-        Score every object voxel must exceed.
+        Score every object voxel must exceed (2: the half-maximum edge of dim objects, not
+        this, ends them).
     seed_snr : float or None
         None: 4.5 in 2-D, 6 in 3-D. A stack holds 30–60 times more voxels per cell than a
         field, so the same false-seed rate per cell needs a higher threshold (the Gaussian
@@ -146,7 +159,6 @@ class MitoParams:
     block_size_um: float = 1.25
     peak_fraction: float = 0.5
     peak_halfwidth_um: tuple[float, float] = (1.0, 0.6)
-    noise_window_um: float = 1.25
     detection_sigma_um: tuple[float, float] = (0.25, 0.1)
     ridge_sigma_um: float = 0.1
     deconvolution_iterations: int = 20
