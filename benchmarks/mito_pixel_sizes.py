@@ -41,7 +41,7 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def condition(ndim: int, n_fields: int, pixel_um: float, **overrides) -> pd.DataFrame:
-    size = int(round(FIELD_UM / pixel_um)) if ndim == 2 else None
+    size = overrides.pop("size_px", int(round(FIELD_UM / pixel_um)) if ndim == 2 else None)
     fields = synthetic_fields(ndim, n_fields, SEED, pixel_size_um=pixel_um, size_px=size,
                               **overrides)
     return pd.concat([per_cell_errors(f, MitoParams()) for f in fields], ignore_index=True)

@@ -70,6 +70,10 @@ from scipy import ndimage as ndi
 
 METHODS = ("adaptive", "ridge", "otsu")
 
+#: 2-D seeds: Gaussian tail (beyond 4.5) per pixel at the reference pixel size (µm).
+_SEED_TAIL_AT_REFERENCE = 3.4e-6
+_REFERENCE_PIXEL_UM = 0.1
+
 #: A child of the ``spmito`` logger, whose handlers write the run's log.
 log = logging.getLogger("spmito.mito")
 
@@ -135,9 +139,11 @@ class MitoParams:
         Score every object voxel must exceed (2: the half-maximum edge of dim objects, not
         this, ends them).
     seed_snr : float or None
-        None: 4.5 in 2-D, 6 in 3-D. A stack holds 30–60 times more voxels per cell than a
-        field, so the same false-seed rate per cell needs a higher threshold (the Gaussian
-        tail beyond 4.5 is about 3e-6, beyond 6 about 1e-9).
+        None: 6 in 3-D; in 2-D 4.5 at 0.1 µm pixels and, at other pixel sizes, the threshold
+        with the same false-seed rate per µm² (Gaussian tail 3.4e-6 x (pixel / 0.1 µm)²:
+        4.6 at 0.08 µm, 4.0 at 0.3 µm). A stack holds 30–60 times more voxels per cell than
+        a field, so it needs a higher threshold for the same rate per cell (the tail beyond
+        6 is about 1e-9).
         Detection score at least one voxel of an object must exceed.
     min_relative_peak : float
         Objects whose peak score is below this fraction of the 90th percentile of the peak
@@ -188,11 +194,17 @@ class MitoParams:
                                                 and self.axial_fwhm_um <= 0):
             raise ValueError("emission_wavelength_um and axial_fwhm_um must be positive")
 
-    def seed_threshold(self, ndim: int) -> float:
-        """``seed_snr``, or its default for 2-D or 3-D images."""
+    def seed_threshold(self, spacing_um) -> float:
+        """``seed_snr``, or its default for the voxel size (see the class docstring)."""
         if self.seed_snr is not None:
             return self.seed_snr
-        return 4.5 if ndim == 2 else 6.0
+        spacing = np.asarray(spacing_um, float)
+        if spacing.size == 3:
+            return 6.0
+        from scipy.special import ndtri
+
+        tail = _SEED_TAIL_AT_REFERENCE * float(np.prod(spacing)) / _REFERENCE_PIXEL_UM**2
+        return float(-ndtri(min(tail, 1e-3)))
 
     def lateral_resolution_um(self) -> float:
         """Rayleigh lateral resolution ``0.61 * wavelength / NA`` (0.28 µm by default)."""
@@ -247,7 +259,7 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
     foreground &= score > params.low_snr
     if mask is not None:
         foreground &= np.asarray(mask, bool)
-    seeds = detection > params.seed_threshold(image.ndim)
+    seeds = detection > params.seed_threshold(spacing)
     del detection
     seeds &= foreground
     labels = _seeded_components(foreground, seeds, min_voxels)
