@@ -198,3 +198,15 @@ def test_result_does_not_depend_on_the_intensity_scale_or_dtype(fields_2d):
     eight_bit = np.rint(scaled * (255 / scaled.max())).astype(np.uint8)
     labels = segment_mitochondria(eight_bit, spacing)
     assert abs(int(labels.max()) - int(reference.max())) <= 0.1 * reference.max()
+
+
+@pytest.mark.parametrize("pixel_um", [0.1, 0.2])
+def test_eight_bit_saturated_hazy_unevenly_lit_fields(pixel_um):
+    """An 8-bit camera with gain and offset, 5 % of the mitochondria's pixels saturated,
+    cytosolic haze at 15 % of their brightness and 30 % vignetting."""
+    params = SynthParams(pixel_size_um=pixel_um, size_px=int(round(40 / pixel_um)), snr=8.0,
+                         bit_depth=8, camera_gain=0.5, camera_offset=10, mito_saturation=0.05,
+                         mito_haze=0.15, vignetting=0.3)
+    summary = _summary(_per_cell_errors([make_field(params, 41)], MitoParams()))
+    assert summary["mape"] <= 0.15
+    assert 0.85 <= summary["size_ratio"] <= 1.15
