@@ -244,7 +244,7 @@ blur: it is compared with our *apparent* volume (`deconvolution_iterations=0`,
 and not mitochondria shows in the z / lateral thickness: the mean chord of the objects
 along z over their mean chord along y and x. Round tubules lying in every direction give
 about 1: the apparent objects are 1.4–1.6x thicker along z than they are wide, the
-deconvolved ones 0.87–1.10x. Length, width and objects: default parameters; width: our mean
+deconvolved ones 0.86–1.11x. Length, width and objects: default parameters; width: our mean
 width weighted by skeleton length.
 
 {table_mitograph}
