@@ -1,7 +1,8 @@
 """Speed and peak memory of the mitochondria segmentation, before and after a change.
 
 The same inputs as ``bench_measure.py`` (a 2048 x 2048 field and a 60 x 1024 x 1024 stack,
-4 x 4 tilings of synthetic fields) are segmented by the current ``segment/mito.py`` and by
+4 x 4 tilings of synthetic fields) and a 32 x 320 x 320 stack (the size of the Nellie
+comparison of issue 13) are segmented by the current ``segment/mito.py`` and by
 the version of that file at a git revision (``--before``, default: the last commit before
 the rewrite of issue 13), each in a fresh process that reports its wall time and its own
 peak resident memory (VmHWM). Times on a shared machine are noisy: compare the ratio within
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---:|---:|---:|---:|")
         _, mito, cells, _, spacing = tiled_field(2, 4, seed=3)
         compare("2-D 2048²", mito, cells, spacing, before)
+        _, mito, cells, _, spacing = tiled_field(3, 1, seed=5, size_px=320, n_z=32)
+        compare("3-D 32x320²", mito, cells, spacing, before)
         if not args.skip_3d:
             _, mito, cells, _, spacing = tiled_field(3, 4, seed=5, size_px=256, n_z=60)
             compare("3-D 60x1024²", mito, cells, spacing, before)
