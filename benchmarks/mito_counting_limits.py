@@ -206,26 +206,28 @@ total mitochondrial area (2-D) or volume (3-D); the criterion is ±20 %.
 
 ## Reading the tables
 
-- **SNR** is the first limit. At SNR 2 every condition undercounts by a quarter to a third:
-  dim puncta and the dim parts of tubules stay below the noise (sizes 0.7x). At SNR 3 2-D
-  counts hold once objects are 0.25 µm apart; 3-D counts need SNR 5 (at SNR 3 they are
-  about 10 % low).
+- **SNR** is the first limit. In 2-D counts hold at SNR 2 once objects are 0.25 µm apart
+  (median error 5–7 %, areas 1.03–1.09x); at 0.15 µm they need SNR 3 (7 % low at SNR 2). The
+  noise is measured on the background (its mode and the spread below it), so dim objects
+  are scored against the noise and not against their brighter neighbours. 3-D counts need
+  SNR 5 where objects are closer than the axial FWHM (at SNR 3 they are 8–9 % low); 0.85 µm
+  apart they hold from SNR 3.
 - **Gap** in 2-D: counts hold even at 0.15 µm (1.5 pixels, below the lateral FWHM of
-  0.23 µm) from SNR 5, because the local-mean and half-maximum criteria cut the dip between
+  0.23 µm) from SNR 3, because the local-mean and half-maximum criteria cut the dip between
   neighbours; errors there are merges (negative bias).
 - **Gap** in 3-D: the axial FWHM (0.84 µm) is the scale. Counts hold from SNR 5 at every
   gap tested; with objects 0.35 µm apart a few stacked above one another still merge (bias
   -4 % at SNR 8). The 3-D rows rest on 14 cells each: read them as trends.
-- **Volumes in 3-D** are within 0.88–1.04x the true volumes at every condition (0.91–1.04x
+- **Volumes in 3-D** are within 0.91–1.20x the true volumes at every condition (0.91–1.15x
   from SNR 5). Objects 0.2–0.5 µm thick are thinner than the axial PSF, so thresholds on the
   raw stack give them the PSF's thickness: without the axial deconvolution
   (`deconvolution_iterations=0`) volumes were 1.5–1.8x the truth. The correction rests on
   the PSF model (NA, wavelength and immersion index in `MitoParams`, or a measured
-  `axial_fwhm_um`): at gap 0.85 µm and SNR 5–8 (two fields, 1.01–1.05x with the true
-  PSF) an axial FWHM 17 % too small gives 1.08–1.10x and 19 % too large 0.95–1.03x; 10
-  iterations instead of 20 give 1.11–1.20x, 40 give 0.91x. 2-D areas are
-  within ±5 % from SNR 3 (the lateral PSF is about as wide as the objects; nothing is
-  deconvolved in 2-D).
+  `axial_fwhm_um`): with the noise model before issue 13, at gap 0.85 µm and SNR 5–8 (two
+  fields, 1.01–1.05x with the true PSF) an axial FWHM 17 % too small gave 1.08–1.10x and
+  19 % too large 0.95–1.03x; 10 iterations instead of 20 gave 1.11–1.20x, 40 gave 0.91x.
+  2-D areas are within 1.00–1.09x at every condition (the lateral PSF is about as wide as
+  the objects; nothing is deconvolved in 2-D).
 - **Baseline**: global Otsu counts well in clean, well separated 2-D fields but merges close
   neighbours (below 0.35 µm: 54–62 % of cells within ±15 % at 0.15 µm), and its edges sit
   lower (areas 1.25x); at SNR 2 it picks up noise. In 3-D a single threshold lies below the
@@ -242,7 +244,7 @@ blur: it is compared with our *apparent* volume (`deconvolution_iterations=0`,
 and not mitochondria shows in the z / lateral thickness: the mean chord of the objects
 along z over their mean chord along y and x. Round tubules lying in every direction give
 about 1: the apparent objects are 1.4–1.6x thicker along z than they are wide, the
-deconvolved ones 0.87–1.10x. Length, width and objects: default parameters; width: our mean
+deconvolved ones 0.86–1.11x. Length, width and objects: default parameters; width: our mean
 width weighted by skeleton length.
 
 {table_mitograph}
@@ -254,6 +256,9 @@ width weighted by skeleton length.
   the segmentation-free `mito_intensity_integrated`.
 - For count endpoints use pixels of at most 0.13 µm and z-steps of at most 0.3 µm
   (domain.md); in widefield 3-D counts are reliable only for well separated objects.
+  Coarser pixels (0.2–0.5 µm, high-content screening) are handled, with counts of
+  resolvable objects: `docs/mito_pixel_sizes.md` gives the figures per pixel size and on
+  real images.
 """
 
 

@@ -56,6 +56,20 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
                    "(default: 0.6)")
     p.add_argument("--preview", action=argparse.BooleanOptionalAction, default=True,
                    help="also write a colour preview PNG per field (default: on)")
+    p.add_argument("--mito-layout", choices=("mixed", "fragmented", "networked"), default=None,
+                   help="mitochondria: mixed kinds, mostly puncta and rods, or mostly "
+                   "networks (default: mixed)")
+    p.add_argument("--na", type=float, default=None, help="objective NA (PSF; default: 1.3)")
+    p.add_argument("--mito-haze", type=float, default=None, metavar="F",
+                   help="cytosolic mito signal / mitochondrion brightness (default: 0.04)")
+    p.add_argument("--mito-saturation", type=float, default=None, metavar="F",
+                   help="fraction of mitochondria pixels saturated (default: 0)")
+    p.add_argument("--camera-gain", type=float, default=None, metavar="ADU",
+                   help="ADU per photo-electron (default: 1)")
+    p.add_argument("--camera-offset", type=int, default=None, metavar="ADU",
+                   help="camera offset (default: 100)")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16), default=None,
+                   help="image dtype uint8 or uint16 (default: 16)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:

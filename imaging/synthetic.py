@@ -16,8 +16,9 @@ packed so that neighbours touch, imaged in three channels:
 
 Every channel is blurred with a Gaussian approximation of the widefield PSF (from the
 emission wavelength and NA, anisotropic in z), sits on a background, and gets Poisson and
-camera read noise; images are uint16. Everything is rendered on a canvas larger than the
-field and cropped, so cells cut by the field edge are physical.
+camera read noise, gain and offset; images are uint16 or uint8 (``bit_depth``), optionally
+with saturated mitochondria (``mito_saturation``). Everything is rendered on a canvas larger
+than the field and cropped, so cells cut by the field edge are physical.
 
 The truth is exact by construction: each mitochondrion is one connected component
 (8-connectivity in 2-D, 26 in 3-D) lying inside its cell's analysis region, so the
@@ -43,6 +44,11 @@ CHANNEL_NAMES = ("hoechst", "cell", "mito")
 
 #: Emission wavelengths (µm) used for the PSF of each channel.
 EMISSION_UM = {"hoechst": 0.461, "cell": 0.520, "mito": 0.600}
+
+#: Relative frequencies of (puncta, tubules, networks) per ``SynthParams.mito_layout``;
+#: None: ``SynthParams.mito_kind_weights``.
+MITO_LAYOUT_WEIGHTS = {"mixed": None, "fragmented": (0.8, 0.2, 0.0),
+                       "networked": (0.05, 0.35, 0.6)}
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,20 @@ class SynthParams:
         Camera offset (ADU).
     vignetting : float
         Fractional illumination fall-off at the field corner (0 = flat field).
+    mito_layout : {"mixed", "fragmented", "networked"}
+        ``"mixed"`` draws the kinds with ``mito_kind_weights``; ``"fragmented"`` gives mostly
+        puncta and short rods, ``"networked"`` mostly branched networks and long tubules
+        (``MITO_LAYOUT_WEIGHTS``).
+    mito_wavelength_um : float
+        Emission wavelength of the mito channel; with ``numerical_aperture`` it sets the PSF.
+    mito_haze : float
+        Diffuse cytosolic mito-channel signal, relative to a mitochondrion's brightness.
+    mito_saturation : float
+        Fraction of the mitochondria's pixels clipped at the camera's top (0: none).
+    camera_gain : float
+        ADU per photo-electron.
+    bit_depth : {8, 16}
+        Image dtype (uint8 or uint16); values are clipped to its range.
     """
 
     ndim: int = 2
@@ -133,6 +153,21 @@ class SynthParams:
     read_noise: float = 2.0
     camera_offset: int = 100
     vignetting: float = 0.0
+    mito_layout: str = "mixed"
+    mito_wavelength_um: float = EMISSION_UM["mito"]
+    mito_haze: float = 0.04
+    mito_saturation: float = 0.0
+    camera_gain: float = 1.0
+    bit_depth: int = 16
+
+    def __post_init__(self) -> None:
+        if self.mito_layout not in MITO_LAYOUT_WEIGHTS:
+            raise ValueError(f"mito_layout must be one of {', '.join(MITO_LAYOUT_WEIGHTS)}, "
+                             f"got {self.mito_layout!r}")
+        if self.bit_depth not in (8, 16):
+            raise ValueError(f"bit_depth must be 8 or 16, got {self.bit_depth}")
+        if not 0.0 <= self.mito_saturation < 1.0:
+            raise ValueError(f"mito_saturation must be in [0, 1), got {self.mito_saturation}")
 
     @classmethod
     def for_ndim(cls, ndim: int, **overrides) -> SynthParams:
@@ -155,7 +190,7 @@ class SyntheticField:
 
     Attributes
     ----------
-    image : ndarray of uint16
+    image : ndarray of uint16 (uint8 with ``bit_depth=8``)
         ``(C, Y, X)`` or ``(Z, C, Y, X)`` with channels ``CHANNEL_NAMES``.
     cells, nuclei, mito : ndarray
         Truth label images; a nucleus has the id of its cell.
@@ -408,6 +443,12 @@ def _mito_shape(rng: np.random.Generator, params: SynthParams, kind: str, anchor
                       junctions=n_junctions)
 
 
+def _mito_kind_weights(params: SynthParams) -> np.ndarray:
+    """Probabilities of (puncta, tubules, networks) for the field's layout."""
+    weights = MITO_LAYOUT_WEIGHTS[params.mito_layout] or params.mito_kind_weights
+    return np.asarray(weights, float) / np.sum(weights)
+
+
 def _rasterize_shape(shape: _MitoShape, canvas: _Canvas) -> tuple[tuple[slice, ...], np.ndarray]:
     """Voxels within the tube radius of the centre lines.
 
@@ -482,7 +523,7 @@ def _place_mitochondria(rng: np.random.Generator, params: SynthParams, canvas: _
         if not len(pools[0]) and not len(pools[1]):
             continue
         offset = np.array([s.start for s in box])
-        kind_weights = np.asarray(params.mito_kind_weights) / np.sum(params.mito_kind_weights)
+        kind_weights = _mito_kind_weights(params)
         for _ in range(cell.mito_target):
             # the kind is drawn once per mitochondrion and kept through retries, so that
             # large networks are not under-represented by rejections
@@ -589,7 +630,7 @@ def _mito_signal(rng: np.random.Generator, params: SynthParams, mito: np.ndarray
     """Per-object brightness (log-normal, CV ~20 %) plus a faint cytosolic haze."""
     brightness = np.zeros(n_mito + 1, np.float32)
     brightness[1:] = np.exp(rng.normal(0.0, 0.2, size=n_mito))
-    return brightness[mito] + np.where(cells > 0, 0.04, 0.0).astype(np.float32)
+    return brightness[mito] + np.where(cells > 0, params.mito_haze, 0.0).astype(np.float32)
 
 
 def _illumination(params: SynthParams, canvas: _Canvas) -> np.ndarray | float:
@@ -604,10 +645,25 @@ def _illumination(params: SynthParams, canvas: _Canvas) -> np.ndarray | float:
 
 
 def _camera(rng: np.random.Generator, params: SynthParams, photons: np.ndarray) -> np.ndarray:
-    """Poisson shot noise, Gaussian read noise, offset, uint16."""
+    """Poisson shot noise, Gaussian read noise, gain, offset; clipped to the bit depth."""
     electrons = rng.poisson(np.clip(photons + params.background_photons, 0, None))
-    adu = electrons + rng.normal(0.0, params.read_noise, size=photons.shape) + params.camera_offset
-    return np.clip(np.rint(adu), 0, 65535).astype(np.uint16)
+    electrons = electrons + rng.normal(0.0, params.read_noise, size=photons.shape)
+    adu = electrons * params.camera_gain + params.camera_offset
+    dtype = np.uint8 if params.bit_depth == 8 else np.uint16
+    return np.clip(np.rint(adu), 0, np.iinfo(dtype).max).astype(dtype)
+
+
+def _saturated(params: SynthParams, adu: np.ndarray, mito: np.ndarray) -> np.ndarray:
+    """Clip the brightest ``mito_saturation`` of the mitochondria's pixels to one top level."""
+    if params.mito_saturation <= 0 or not np.any(mito):
+        return adu
+    top = np.quantile(adu[mito > 0], 1.0 - params.mito_saturation, method="higher")
+    return np.minimum(adu, top.astype(adu.dtype))
+
+
+def _emission_um(params: SynthParams, channel: str) -> float:
+    """Emission wavelength of a channel (the mito channel's is a parameter)."""
+    return params.mito_wavelength_um if channel == "mito" else EMISSION_UM[channel]
 
 
 def _noise_std(params: SynthParams) -> float:
@@ -655,10 +711,11 @@ def make_field(params: SynthParams, seed: int | np.random.SeedSequence) -> Synth
     mito_stain = _mito_signal(rng, params, mito, cell_labels, len(mito_records))
     channels = []
     for name, signal in zip(CHANNEL_NAMES, (hoechst, cell_stain, mito_stain)):
-        blurred = ndi.gaussian_filter(signal, _psf_sigma_px(params, EMISSION_UM[name]))
+        blurred = ndi.gaussian_filter(signal, _psf_sigma_px(params, _emission_um(params, name)))
         if name == "mito":
             blurred *= _mito_scale(params, blurred, mito)
-        channels.append(_camera(rng, params, (blurred * illumination)[canvas.crop]))
+        adu = _camera(rng, params, (blurred * illumination)[canvas.crop])
+        channels.append(_saturated(params, adu, mito[canvas.crop]) if name == "mito" else adu)
     image = np.stack(channels, axis=1 if params.ndim == 3 else 0)
 
     crop = canvas.crop
@@ -954,7 +1011,10 @@ def synth_command(args: argparse.Namespace) -> int:
     params = SynthParams.for_ndim(
         args.ndim, size_px=args.size_px, pixel_size_um=args.pixel_size, z_step_um=args.z_step,
         sp_fraction=args.sp_fraction, sp_mito_ratio=args.sp_mito_ratio, snr=args.snr,
-        mito_gap_um=args.mito_gap, density=args.density)
+        mito_gap_um=args.mito_gap, density=args.density, mito_layout=args.mito_layout,
+        numerical_aperture=args.na, mito_haze=args.mito_haze,
+        mito_saturation=args.mito_saturation, camera_gain=args.camera_gain,
+        camera_offset=args.camera_offset, bit_depth=args.bit_depth)
     sheet = write_synthetic_set(args.out, params, args.fields, args.seed, mode=args.mode,
                                 replicates=args.replicates, preview=args.preview, progress=True)
     out = Path(args.out)

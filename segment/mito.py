@@ -1,18 +1,27 @@
 """Mitochondria segmentation in 2-D and 3-D; every length is given in µm.
 
 The default method (``"adaptive"``) follows the Mitochondria-Analyzer recipe of domain.md §3
-and adds what real stacks need to be robust:
+and adds what real images need, from 0.05 to 0.5 µm per pixel, on any microscope:
+
+Every filter is sized in µm and converted with the voxel size, with a floor in pixels
+laterally (denoising 0.5 px, detection 0.5 px, Hessian 1 px, background cuboid half-side
+3 px, local-mean sigma 1 px, half-maximum window 1 px): at coarse pixels a filter sized in µm
+alone would be sub-pixel and do nothing. Arithmetic is in float32 whatever the input dtype.
 
 1. optional contrast steps (gamma, CLAHE), off by default;
-2. light denoising: a Gaussian of ``denoise_sigma_um`` per axis;
-3. background removal: a white top-hat with a flat cuboid of half-side
-   ``background_radius_um`` (separable minimum/maximum filters: O(N), anisotropic for free);
-4. significance: each voxel's top-hat value over the *local* noise, the RMS of the
-   denoising residual in a ``noise_window_um`` neighbourhood. Out-of-focus haze, noisy planes
-   and signal-dependent (Poisson, EM-CCD) noise raise the local noise, so they do not turn
-   into objects. The scores are then standardised per plane (median and lower-half spread):
-   this removes the top-hat's positive bias and keeps them in noise units when the noise is
-   not white (resampled or denoised images);
+2. light denoising: a Gaussian of ``denoise_sigma_um`` per axis (floored);
+3. background removal: the grey opening by a flat cuboid of half-side
+   ``background_radius_um``, averaged over the same cuboid, is subtracted (separable
+   minimum/maximum/mean filters: O(N), anisotropic for free). The averaging makes the
+   background's values symmetric noise instead of a top-hat's skewed ones;
+4. significance: the background-free signal in units of the noise of the *background*. Per
+   plane (each plane is its own exposure) the background level is the mode of the values
+   (half-sample mode) and the noise their spread below it, where there are background
+   voxels only: however dense the mitochondria (a perinuclear network, a cut-out cell that
+   fills its crop), they do not raise it. Where the background itself is noisier than that
+   (shot noise over cytoplasmic haze or a stained nucleus) the local RMS of the negative
+   scores (2 µm neighbourhood) raises the units locally. The same is done for the
+   detection response (step 7);
 5. axial deconvolution (3-D only): the background-free signal is deconvolved along z by the
    axial point spread function (Richardson–Lucy, ``deconvolution_iterations``; Gaussian
    model of a widefield PSF from ``emission_wavelength_um``, ``numerical_aperture`` and
@@ -29,9 +38,11 @@ and adds what real stacks need to be robust:
    mean by a Hessian test (Sato-type tubeness support: the second Hessian eigenvalue is
    negative and dominates the first) at ``ridge_sigma_um``, which cuts the saddle between
    touching tubules, and keeps the half-maximum edge;
+   The extent is taken on the signal denoised by ``denoise_sigma_um`` itself, not floored:
+   the floor would widen objects at coarse pixels (sizes then change with the sampling);
 7. hysteresis: a connected component (8-connectivity in 2-D, 26 in 3-D) is kept when it
    holds a seed, a voxel whose score after a detection filter close to the PSF
-   (``detection_sigma_um``) exceeds ``seed_snr``; its voxels need ``low_snr`` only;
+   (``detection_sigma_um``, floored) exceeds ``seed_snr``; its voxels need ``low_snr`` only;
 8. objects smaller than ``min_area_um2`` / ``min_volume_um3`` are dropped, then those whose
    peak score is below ``min_relative_peak`` of the bright objects' peaks (haze texture in
    bright stacks).
@@ -39,13 +50,18 @@ and adds what real stacks need to be robust:
 ``"otsu"`` is the global Otsu + connected-components baseline (denoising, Otsu threshold on
 the whole image, components, minimum size), kept to compare against.
 
+Pixels coarser than half the optical resolution (0.14 µm at NA 1.3, 600 nm) log a warning
+(:func:`coarse_pixel_warning`): the counts are then counts of resolvable objects.
+
 Memory: steps 2–6 run on lateral blocks (full depth) with a halo wide enough for the chain of
 filters, so the result does not depend on the block size; the whole-image arrays are the input,
-two float16 scores, three boolean masks and the int32 labels (about 12 bytes per voxel).
+two float32 scores, three boolean masks and the int32 labels (about 15 bytes per voxel).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -53,6 +69,13 @@ import numpy as np
 from scipy import ndimage as ndi
 
 METHODS = ("adaptive", "ridge", "otsu")
+
+#: 2-D seeds: Gaussian tail (beyond 4.5) per pixel at the reference pixel size (µm).
+_SEED_TAIL_AT_REFERENCE = 3.4e-6
+_REFERENCE_PIXEL_UM = 0.1
+
+#: A child of the ``spmito`` logger, whose handlers write the run's log.
+log = logging.getLogger("spmito.mito")
 
 #: Gaussian kernels are cut at this many sigmas (scipy's default).
 _TRUNCATE = 4.0
@@ -92,8 +115,6 @@ class MitoParams:
         about an axial resolution, so that the out-of-focus flanks of an object above or
         below are not objects; longer windows start to erase dim objects that sit under
         bright ones.
-    noise_window_um : float
-        Size (about 2 sigma) of the window in which the local noise is measured.
     detection_sigma_um : (float, float)
         ``(axial, lateral)`` total Gaussian sigma of the seed detection filter (close to the
         PSF of a high-NA objective).
@@ -115,8 +136,14 @@ class MitoParams:
         Measured axial FWHM of the PSF (beads), used instead of the widefield model; set it
         for confocal and spinning-disk stacks, whose axial PSF is narrower.
     low_snr : float
-        Score every object voxel must exceed.
-    seed_snr : float
+        Score every object voxel must exceed (2: the half-maximum edge of dim objects, not
+        this, ends them).
+    seed_snr : float or None
+        None: 6 in 3-D; in 2-D 4.5 at 0.1 µm pixels and, at other pixel sizes, the threshold
+        with the same false-seed rate per µm² (Gaussian tail 3.4e-6 x (pixel / 0.1 µm)²:
+        4.6 at 0.08 µm, 4.0 at 0.3 µm). A stack holds 30–60 times more voxels per cell than
+        a field, so it needs a higher threshold for the same rate per cell (the tail beyond
+        6 is about 1e-9).
         Detection score at least one voxel of an object must exceed.
     min_relative_peak : float
         Objects whose peak score is below this fraction of the 90th percentile of the peak
@@ -138,7 +165,6 @@ class MitoParams:
     block_size_um: float = 1.25
     peak_fraction: float = 0.5
     peak_halfwidth_um: tuple[float, float] = (1.0, 0.6)
-    noise_window_um: float = 1.25
     detection_sigma_um: tuple[float, float] = (0.25, 0.1)
     ridge_sigma_um: float = 0.1
     deconvolution_iterations: int = 20
@@ -146,8 +172,8 @@ class MitoParams:
     numerical_aperture: float = 1.3
     immersion_index: float = 1.518
     axial_fwhm_um: float | None = None
-    low_snr: float = 3.0
-    seed_snr: float = 6.0
+    low_snr: float = 2.0
+    seed_snr: float | None = None
     min_relative_peak: float = 0.1
     min_area_um2: float = 0.06
     min_volume_um3: float = 0.025
@@ -167,6 +193,22 @@ class MitoParams:
         if self.emission_wavelength_um <= 0 or (self.axial_fwhm_um is not None
                                                 and self.axial_fwhm_um <= 0):
             raise ValueError("emission_wavelength_um and axial_fwhm_um must be positive")
+
+    def seed_threshold(self, spacing_um) -> float:
+        """``seed_snr``, or its default for the voxel size (see the class docstring)."""
+        if self.seed_snr is not None:
+            return self.seed_snr
+        spacing = np.asarray(spacing_um, float)
+        if spacing.size == 3:
+            return 6.0
+        from scipy.special import ndtri
+
+        tail = _SEED_TAIL_AT_REFERENCE * float(np.prod(spacing)) / _REFERENCE_PIXEL_UM**2
+        return float(-ndtri(min(tail, 1e-3)))
+
+    def lateral_resolution_um(self) -> float:
+        """Rayleigh lateral resolution ``0.61 * wavelength / NA`` (0.28 µm by default)."""
+        return 0.61 * self.emission_wavelength_um / self.numerical_aperture
 
     def min_size(self, ndim: int) -> float:
         """Smallest object kept: µm² in 2-D, µm³ in 3-D."""
@@ -204,6 +246,9 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
     """
     image = np.asarray(mito_img)
     spacing = _check_spacing(image, spacing_um)
+    message = coarse_pixel_warning(spacing, params)
+    if message is not None:
+        _warn_once(message)
     min_voxels = params.min_size(image.ndim) / float(np.prod(spacing))
     if params.method == "otsu":
         foreground = _otsu_foreground(image, spacing, params)
@@ -214,12 +259,46 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
     foreground &= score > params.low_snr
     if mask is not None:
         foreground &= np.asarray(mask, bool)
-    seeds = detection > params.seed_snr
+    seeds = detection > params.seed_threshold(spacing)
     del detection
     seeds &= foreground
     labels = _seeded_components(foreground, seeds, min_voxels)
     del foreground, seeds
     return _without_faint_objects(labels, score, params.min_relative_peak)
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_once(message: str) -> None:
+    """Log a warning once per process (a batch of images of one pixel size: one line)."""
+    log.warning(message)
+
+
+def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str | None:
+    """What to tell the user when the pixels are too coarse to count mitochondria, or None.
+
+    Counting needs the lateral pixel at most half the optical resolution (Nyquist); coarser,
+    two mitochondria about a pixel apart merge and ``mito_count`` counts resolvable objects.
+
+    Parameters
+    ----------
+    spacing_um : sequence of float
+        Voxel size per axis in µm; the last one is the lateral pixel.
+    params : MitoParams
+        Its optics give the resolution.
+
+    Returns
+    -------
+    str or None
+    """
+    pixel_um = float(np.max(np.asarray(spacing_um, float)[-2:]))
+    resolution_um = params.lateral_resolution_um()
+    if pixel_um <= resolution_um / 2:
+        return None
+    return (f"pixels of {pixel_um:.3g} µm are coarser than half the optical resolution "
+            f"({resolution_um:.2f} µm at NA {params.numerical_aperture:g}, "
+            f"{params.emission_wavelength_um * 1000:.0f} nm): mitochondria closer than about "
+            f"{2 * pixel_um:.2g} µm merge, so mito_count counts resolvable objects, not "
+            "individual mitochondria; sizes and intensities stay valid")
 
 
 def _keep_labels(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -267,30 +346,30 @@ def _reach_px(sigma_px: np.ndarray) -> np.ndarray:
     return (_TRUNCATE * np.asarray(sigma_px) + 0.5).astype(int)
 
 
-def _white_noise_gain(sigma_px: np.ndarray) -> tuple[float, float]:
-    """Noise gains of a Gaussian filter.
+#: Floors (pixels) of the lateral filter sizes: below them a filter is sub-pixel and does not
+#: do what its µm size says (coarse pixels, 0.2–0.5 µm).
+_MIN_DENOISE_PX = 0.5
+_MIN_DETECTION_PX = 0.5
+_MIN_RIDGE_PX = 1.0
+_MIN_BACKGROUND_PX = 3
+_MIN_BLOCK_SIGMA_PX = 1.0
+_MIN_PEAK_PX = 1
 
-    Returns the standard deviation of unit white noise after the filter, and of the residual
-    (noise minus its filtered version).
-    """
-    kernel_sq_sum, center = 1.0, 1.0
-    for sigma in sigma_px:
-        radius = int(_TRUNCATE * sigma + 0.5)
-        delta = np.zeros(2 * radius + 1)
-        delta[radius] = 1.0
-        kernel = ndi.gaussian_filter1d(delta, sigma, truncate=_TRUNCATE) if sigma > 0 else delta
-        kernel_sq_sum *= float(np.sum(kernel**2))
-        center *= float(kernel[radius])
-    return np.sqrt(kernel_sq_sum), np.sqrt(max(1.0 - 2.0 * center + kernel_sq_sum, 1e-12))
+
+def _lateral_floor(values_px: np.ndarray, floor_px: float) -> np.ndarray:
+    """``values_px`` with its lateral (last two) entries raised to at least ``floor_px``."""
+    floored = np.asarray(values_px, float).copy()
+    floored[-2:] = np.maximum(floored[-2:], floor_px)
+    return floored
 
 
 @dataclass(frozen=True)
 class _Geometry:
-    """The parameters converted to pixels for one voxel size."""
+    """The parameters converted to pixels for one voxel size, with floors in pixels."""
 
     denoise_px: np.ndarray
+    extent_denoise_px: np.ndarray
     background_px: np.ndarray
-    noise_px: np.ndarray
     block_sigma_px: np.ndarray
     peak_px: np.ndarray
     detection_extra_px: np.ndarray
@@ -300,18 +379,20 @@ class _Geometry:
     @classmethod
     def from_params(cls, params: MitoParams, spacing: np.ndarray) -> _Geometry:
         ndim = spacing.size
-        denoise = params.denoise_sigma_um / spacing
-        detection_total = _per_axis_um(*params.detection_sigma_um, ndim)
-        extra_um = np.sqrt(np.maximum(detection_total**2 - params.denoise_sigma_um**2, 0.0))
-        block_px = params.block_size_um / spacing
+        denoise = _lateral_floor(params.denoise_sigma_um / spacing, _MIN_DENOISE_PX)
+        detection_total = _lateral_floor(_per_axis_um(*params.detection_sigma_um, ndim)
+                                         / spacing, _MIN_DETECTION_PX)
+        background = np.maximum(np.rint(params.background_radius_um / spacing), 1)
+        block_sigma = np.maximum(params.block_size_um / spacing - 1.0, 0.0) / 6.0
+        peak = np.rint(_per_axis_um(*params.peak_halfwidth_um, ndim) / spacing)
         return cls(
             denoise_px=denoise,
-            background_px=np.maximum(np.rint(params.background_radius_um / spacing), 1).astype(int),
-            noise_px=params.noise_window_um / spacing / 2.0,
-            block_sigma_px=np.maximum(block_px - 1.0, 0.0) / 6.0,
-            peak_px=np.rint(_per_axis_um(*params.peak_halfwidth_um, ndim) / spacing).astype(int),
-            detection_extra_px=extra_um / spacing,
-            ridge_px=params.ridge_sigma_um / spacing,
+            extent_denoise_px=params.denoise_sigma_um / spacing,
+            background_px=_lateral_floor(background, _MIN_BACKGROUND_PX).astype(int),
+            block_sigma_px=_lateral_floor(block_sigma, _MIN_BLOCK_SIGMA_PX),
+            peak_px=_lateral_floor(peak, _MIN_PEAK_PX).astype(int),
+            detection_extra_px=np.sqrt(np.maximum(detection_total**2 - denoise**2, 0.0)),
+            ridge_px=_lateral_floor(params.ridge_sigma_um / spacing, _MIN_RIDGE_PX),
             axial_psf_px=_axial_blur_px(params, spacing),
         )
 
@@ -321,9 +402,8 @@ class _Geometry:
         That is the reach of the longest chain of filters.
         """
         smooth = _reach_px(self.denoise_px)
-        noise = smooth + _reach_px(self.noise_px)
-        tophat = smooth + 2 * self.background_px
-        chains = [noise, tophat + _reach_px(self.block_sigma_px), tophat + self.peak_px,
+        tophat = smooth + 3 * self.background_px
+        chains = [tophat + _reach_px(self.block_sigma_px), tophat + self.peak_px,
                   tophat + _reach_px(self.detection_extra_px),
                   smooth + _reach_px(self.ridge_px) + 1]
         return np.max(chains, axis=0) + 1
@@ -380,24 +460,20 @@ def _contrast_adjusted(image: np.ndarray, spacing: np.ndarray, params: MitoParam
     return adjusted.astype(np.float32)
 
 
-def _white_tophat(image: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
-    """Image minus its grey opening by a flat cuboid of half-side ``radius_px``."""
-    size = tuple(2 * radius_px + 1)
-    opened = ndi.maximum_filter(ndi.minimum_filter(image, size=size), size=size)
-    return np.subtract(image, opened, out=opened)
+def _background(image: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
+    """The background under the objects: a grey opening, averaged.
 
+    The opening is by a flat cuboid of half-side ``radius_px``; the average over the same
+    cuboid.
 
-def _local_noise_std(raw: np.ndarray, smooth: np.ndarray, geometry: _Geometry) -> np.ndarray:
-    """Standard deviation of the noise left in ``smooth``, voxel by voxel.
-
-    The local RMS of the denoising residual, converted with the filter's white-noise gains.
+    The opening alone (a white top-hat) follows the local minima of the noise, so the
+    background's values are skewed (heavy upper tail, a lower side pressed against 0) the
+    more, the fewer pixels the cuboid holds (coarse pixels); averaged, the opening is a smooth
+    surface under the objects, and the background's values are the noise, about symmetric.
     """
-    smooth_gain, residual_gain = _white_noise_gain(geometry.denoise_px)
-    residual_sq = np.square(raw - smooth)
-    noise = ndi.gaussian_filter(residual_sq, geometry.noise_px, output=residual_sq)
-    np.sqrt(noise, out=noise)
-    noise *= np.float32(smooth_gain / residual_gain)
-    return np.maximum(noise, np.finfo(np.float32).tiny, out=noise)
+    size = tuple(2 * radius_px + 1)
+    background = ndi.maximum_filter(ndi.minimum_filter(image, size=size), size=size)
+    return ndi.uniform_filter(background, size=size, output=background)
 
 
 def _axially_deconvolved(signal: np.ndarray, sigma_px: float, n_iterations: int) -> np.ndarray:
@@ -475,67 +551,138 @@ def _object_extent(signal: np.ndarray, smooth: np.ndarray, spacing: np.ndarray,
 
 def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
                     params: MitoParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For one block: the extent mask, the significance score and the detection score."""
+    """For one block: the extent mask, the background-free signal and the detection response.
+
+    The scores use the denoising floored at half a pixel; the extent uses the denoising of
+    ``denoise_sigma_um`` itself (none to speak of at coarse pixels), so that the floor does
+    not widen the objects. Voxels whose whole denoising neighbourhood is exactly 0 (the
+    padding around a cut-out cell) get a NaN signal: they are no data and stay out of the
+    noise statistics.
+    """
     raw = raw.astype(np.float32, copy=False)
     smooth = ndi.gaussian_filter(raw, geometry.denoise_px)
-    noise = _local_noise_std(raw, smooth, geometry)
-    del raw
-    signal = _white_tophat(smooth, geometry.background_px)
-    extent = _object_extent(signal, smooth, spacing, geometry, params)
-    del smooth
-    total_px = np.sqrt(geometry.denoise_px**2 + geometry.detection_extra_px**2)
-    gain_ratio = _white_noise_gain(total_px)[0] / _white_noise_gain(geometry.denoise_px)[0]
+    background = _background(smooth, geometry.background_px)
+    signal = smooth - background
+    if np.array_equal(geometry.extent_denoise_px, geometry.denoise_px):
+        extent_signal = signal
+    else:
+        extent_signal = ndi.gaussian_filter(raw, geometry.extent_denoise_px)
+        extent_signal -= background
+    del raw, background
+    extent = _object_extent(extent_signal, smooth, spacing, geometry, params)
+    padding = smooth == 0
+    del smooth, extent_signal
     detection = ndi.gaussian_filter(signal, geometry.detection_extra_px)
-    detection /= noise * np.float32(gain_ratio)
-    score = np.divide(signal, noise, out=signal)
-    return extent, score, detection
-
-
-def _as_float16(score: np.ndarray) -> np.ndarray:
-    limit = np.finfo(np.float16).max
-    return np.clip(score, -limit, limit).astype(np.float16)
+    signal[padding] = np.nan
+    return extent, signal, detection
 
 
 def _significant_scores(image: np.ndarray, spacing: np.ndarray, params: MitoParams,
                         block_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Extent mask, significance score and detection score of the whole image.
+    """Extent mask, significance score and detection score of the whole image (float32).
 
-    Computed in lateral blocks; both scores are then standardised per plane.
+    Computed in lateral blocks; both scores are then put in units of the background noise,
+    per plane (:func:`_in_background_noise_units`).
     """
     adjusted = _contrast_adjusted(image, spacing, params)
     geometry = _Geometry.from_params(params, spacing)
     extent = np.zeros(image.shape, bool)
-    score = np.zeros(image.shape, np.float16)
-    detection = np.zeros(image.shape, np.float16)
+    score = np.zeros(image.shape, np.float32)
+    detection = np.zeros(image.shape, np.float32)
     for outer, inner, local in _lateral_blocks(image.shape, block_px, geometry.halo_px()):
         block_extent, block_score, block_detection = _block_evidence(
             adjusted[outer], spacing, geometry, params)
         extent[inner] = block_extent[local]
-        score[inner] = _as_float16(block_score[local])
-        detection[inner] = _as_float16(block_detection[local])
-    _standardise_per_plane(score)
-    _standardise_per_plane(detection)
+        score[inner] = block_score[local]
+        detection[inner] = block_detection[local]
+    no_data = np.isnan(score)
+    _in_background_noise_units(score, no_data)
+    _in_background_noise_units(detection, no_data)
+    score[no_data] = 0.0
+    detection[no_data] = 0.0
+    _in_local_noise_units(score, detection, spacing)
     return extent, score, detection
 
 
-def _standardise_per_plane(score: np.ndarray) -> None:
-    """Make a score zero-median and unit-spread, per plane in 3-D, over the image in 2-D.
+#: At most this many voxels per plane enter the noise statistics (a regular subsample).
+_NOISE_SAMPLE = 1 << 18
 
-    The median is the top-hat's positive bias (an opening lies below the local mean of the
-    noise). The spread is measured on the lower half, which holds background only (1.4826 x
-    the median distance below the median): scores stay in units of the actual noise when the
-    noise is not white (resampled, deconvolved or denoised images, EM-CCD, out-of-focus
-    texture), where the local-noise model alone would overrate them. Each plane of a stack is
-    its own exposure.
+
+def _in_background_noise_units(score: np.ndarray, no_data: np.ndarray) -> None:
+    """Shift and scale a score, in place, so that the background is 0 with unit spread.
+
+    Per plane in 3-D (each plane is its own exposure), over the image in 2-D. The background
+    level is the mode of the values (:func:`_half_sample_mode`): objects only add values
+    above it, so it holds however much of the plane they cover (dense perinuclear networks,
+    a cell cut out and filling its crop). The spread is measured below the mode, where there
+    are background voxels only (1.4826 x their median distance to it): the noise of the
+    background, not of the structures, in the units of the filtered score, whatever its
+    correlation (resampled, denoised or 8-bit images, EM-CCD).
     """
     planes = score if score.ndim == 3 else score[np.newaxis]
-    for plane in planes:
-        center = np.median(plane)
-        plane -= center
-        below = plane[plane < 0]
-        spread = 1.4826 * float(np.median(-below)) if below.size else 0.0
-        if spread > 0:
-            plane /= np.float16(spread)
+    masks = no_data if no_data.ndim == 3 else no_data[np.newaxis]
+    for plane, mask in zip(planes, masks, strict=True):
+        stride = max(1, int(np.sqrt(plane.size / _NOISE_SAMPLE)))
+        sample = plane[::stride, ::stride][~mask[::stride, ::stride]]
+        if sample.size == 0:
+            continue
+        center = _half_sample_mode(sample)
+        below = center - sample[sample < center]
+        spread = 1.4826 * float(np.median(below)) if below.size else 0.0
+        plane -= np.float32(center)
+        plane /= np.float32(max(spread, np.finfo(np.float32).tiny))
+
+
+#: Gaussian sigma (µm) of the neighbourhood of the local noise, and the grid step (µm) on
+#: which it is computed (it varies slowly: haze, the cytoplasm over a nucleus).
+_LOCAL_NOISE_SIGMA_UM = 2.0
+_LOCAL_NOISE_STEP_UM = 0.5
+
+
+def _in_local_noise_units(score: np.ndarray, detection: np.ndarray, spacing: np.ndarray
+                          ) -> None:
+    """Divide both scores, in place, by the local spread of the background where it exceeds 1.
+
+    Shot noise grows with the signal: over cytoplasmic haze or a stained nucleus the
+    background is noisier than the dark background that set the units, and its texture would
+    pass for objects. The local spread is the RMS of the negative scores in a Gaussian
+    neighbourhood of ``_LOCAL_NOISE_SIGMA_UM``, per plane, computed on a coarser grid and
+    interpolated back: the background's noise is symmetric about 0 and objects only add
+    positive values, so below 0 there is background only (the failure of a local RMS of
+    everything where mitochondria are dense, or dim).
+    """
+    step = np.maximum(np.rint(_LOCAL_NOISE_STEP_UM / spacing[-2:]), 1).astype(int)
+    sigma_px = _LOCAL_NOISE_SIGMA_UM / (spacing[-2:] * step)
+    score_planes = score if score.ndim == 3 else score[np.newaxis]
+    detection_planes = detection if detection.ndim == 3 else detection[np.newaxis]
+    for plane, detection_plane in zip(score_planes, detection_planes, strict=True):
+        coarse = plane[::step[0], ::step[1]]
+        below = (coarse < 0).astype(np.float32)
+        weight = ndi.gaussian_filter(below, sigma_px, mode="nearest")
+        power = ndi.gaussian_filter(np.square(coarse) * below, sigma_px, mode="nearest")
+        spread = np.sqrt(power / np.maximum(weight, 1e-3))
+        np.maximum(spread, 1.0, out=spread)
+        if np.all(spread == 1.0):
+            continue
+        zoom = [n / c for n, c in zip(plane.shape, coarse.shape, strict=True)]
+        factor = ndi.zoom(spread, zoom, order=1, mode="nearest", grid_mode=True)
+        plane /= factor
+        detection_plane /= factor
+
+
+def _half_sample_mode(values: np.ndarray) -> float:
+    """Mode of a sample: the half-sample mode of Bickel & Frühwirth (2006).
+
+    Repeatedly keep the densest half of the sorted values (the shortest interval holding half
+    of them) until two or three remain.
+    """
+    ordered = np.sort(values.astype(np.float64, copy=False))
+    while ordered.size > 3:
+        half = (ordered.size + 1) // 2
+        widths = ordered[half - 1:] - ordered[:ordered.size - half + 1]
+        start = int(np.argmin(widths))
+        ordered = ordered[start:start + half]
+    return float(np.mean(ordered)) if ordered.size < 3 else float(np.median(ordered))
 
 
 def _without_faint_objects(labels: np.ndarray, score: np.ndarray, min_ratio: float

@@ -1,0 +1,92 @@
+"""Mitochondria segmentation on real images, checked without a truth mask.
+
+Images and voxel sizes: ``tests/segment/real_mito_images.py``. Checks
+(:mod:`measure.mito_checks`): the share of the bright signal (top-hat above 5 robust sigmas of
+the background) within the optical resolution of the objects, the share of object pixels
+above the background, and the object count against a plain Otsu-and-components count. A
+half-maximum edge leaves the PSF's flanks outside the objects (and in 3-D the axial
+deconvolution leaves out the out-of-focus light), so the strict share of the bright signal
+*inside* the objects is lower: benchmarks/mito_real_images.py reports it.
+
+Count factor: the plain method merges what touches at its lower threshold (a yeast network
+is one or two objects for it), ours splits at half maximum; on these images ours is the
+larger, by 1.5–2.7x on the Mito-Hacker cells and the zelda field, 4.2x on the BPAE cell
+(where it also picks up haze texture over the nucleus) and up to 7x on the yeast stacks:
+the stated factors are 5 in 2-D and 8 in 3-D.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from measure.mito_checks import check_segmentation
+from segment.mito import MitoParams, segment_mitochondria
+from tests.segment.real_mito_images import (
+    binned_image,
+    bpae_cell,
+    mitograph_yeast,
+    mitohacker_cells,
+    nellie_yeast,
+    zelda_bpae,
+)
+
+#: Our count over the plain method's: at least 1, at most this (2-D, 3-D).
+COUNT_FACTOR = {2: 5.0, 3: 8.0}
+
+
+def _assert_checks(image):
+    labels = segment_mitochondria(image.image, image.spacing_um, MitoParams(), mask=image.mask)
+    checks = check_segmentation(labels, image.image, image.spacing_um, image.mask)
+    assert checks.coverage_within_resolution >= 0.8, (image.name, checks)
+    assert checks.precision >= 0.8, (image.name, checks)
+    ratio = checks.n_objects / max(checks.n_plain, 1)
+    assert 1.0 <= ratio <= COUNT_FACTOR[image.image.ndim], (image.name, checks)
+    return checks
+
+
+@pytest.mark.real_data
+def test_zelda_bpae_mitotracker_field(real_data):
+    """512² BPAE field at 0.524 µm: before, 0 objects and float16 overflows."""
+    checks = _assert_checks(zelda_bpae(real_data))
+    assert checks.n_objects > 300  # a dozen cells full of mitochondria
+
+
+@pytest.mark.real_data
+def test_bpae_cell(real_data):
+    _assert_checks(bpae_cell(real_data))
+
+
+@pytest.mark.real_data
+def test_mitohacker_cut_out_cells(real_data):
+    """Nine cells cut out by another tool (pixels outside are 0), 8-bit, saturated puncta."""
+    for image in mitohacker_cells(real_data):
+        _assert_checks(image)
+
+
+@pytest.mark.real_data
+def test_mitograph_yeast_stacks(real_data):
+    for image in mitograph_yeast(real_data):
+        _assert_checks(image)
+
+
+@pytest.mark.real_data
+def test_nellie_yeast_stack(real_data):
+    _assert_checks(nellie_yeast(real_data))
+
+
+def _total_area_um2(image) -> float:
+    labels = segment_mitochondria(image.image, image.spacing_um, MitoParams(), mask=image.mask)
+    return float(np.count_nonzero(labels) * np.prod(image.spacing_um))
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("which", ["bpae_cell", "mitohacker"])
+def test_total_area_does_not_depend_on_the_sampling(which, real_data):
+    """Binned 2x and 3x (pixel size scaled to match), the total mitochondrial area of a cell
+    changes by at most 20 %."""
+    image = bpae_cell(real_data) if which == "bpae_cell" else mitohacker_cells(real_data)[1]
+    reference = _total_area_um2(image)
+    for factor in (2, 3):
+        assert _total_area_um2(binned_image(image, factor)) == pytest.approx(reference,
+                                                                            rel=0.2), factor
