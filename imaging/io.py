@@ -107,7 +107,8 @@ _SPATIAL_AXES = ("Z", "Y", "X")
 #: Words in tifffile's log messages that mean the file is damaged (tifffile logs, then goes on
 #: with whatever it could parse, e.g. a single page of a cut-off stack).
 _DAMAGE_HINTS = ("corrupt", "invalid offset", "invalid page offset", "is missing", "expected",
-                 "failed to read", "failed to reshape", "incompletely", "does not match")
+                 "failed to read", "failed to reshape", "incompletely", "does not match",
+                 "circular")
 
 _REEXPORT_FIX = "Copy or export the file again; check that the transfer finished"
 
@@ -165,6 +166,8 @@ def _page_damage(page: Any, file_bytes: int) -> list[str]:
     keyframe = page.keyframe
     offsets, counts = page.dataoffsets, page.databytecounts
     problems = []
+    if not keyframe.is_tiled and keyframe.rowsperstrip == 0:
+        problems.append("RowsPerStrip is 0")
     for offset, count in zip(offsets, counts, strict=True):
         if count and offset < _TIFF_HEADER_BYTES:
             problems.append(f"pixel data at byte {offset}, inside the TIFF header")
@@ -180,12 +183,17 @@ def _page_damage(page: Any, file_bytes: int) -> list[str]:
 
 def _structure_damage(series: tifffile.TiffPageSeries) -> list[str]:
     """Pixel data that lies outside its file or inside the header (first damaged page)."""
-    if series.dataoffset is not None:
-        end, size = series.dataoffset + series.nbytes, series.parent.filehandle.size
-        return [f"pixel data end at byte {end}, the file has {size} bytes"] if end > size else []
-    for page in series.pages:
-        if page is None:
-            continue
+    if series.dataoffset is not None:  # one contiguous block: its ends and the first page
+        start, size = series.dataoffset, series.parent.filehandle.size
+        end = start + series.nbytes
+        if start < _TIFF_HEADER_BYTES:
+            return [f"pixel data at byte {start}, inside the TIFF header"]
+        if end > size:
+            return [f"pixel data end at byte {end}, the file has {size} bytes"]
+        pages = [series.keyframe]
+    else:
+        pages = [page for page in series.pages if page is not None]
+    for page in pages:
         problems = _page_damage(page, page.parent.filehandle.size)
         if problems:
             return problems
