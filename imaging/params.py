@@ -36,6 +36,9 @@ class RunParams:
         radius of the Hoechst background annulus), ``flatfield`` (an image file).
     Batch level
         ``gate``, ``gate_file``, ``alpha``, ``workers``, ``scheduler``, ``resume``.
+    Reading permissions (:func:`imaging.io.read_stack`)
+        ``allow_external_files`` (OME ``TiffData`` in other files), ``allow_unusual_voxel_size``
+        (outside :data:`imaging.io.PLAUSIBLE_VOXEL_UM`).
     """
 
     channels: Mapping[str, int | str] | None = None
@@ -58,9 +61,12 @@ class RunParams:
     workers: int | None = None
     scheduler: str | None = None
     resume: bool = True
+    allow_external_files: bool = False
+    allow_unusual_voxel_size: bool = False
 
-    #: fields that do not change per-image results
-    BATCH_ONLY = ("gate", "gate_file", "alpha", "workers", "scheduler", "resume")
+    #: fields that do not change per-image results (the permissions only let more in)
+    BATCH_ONLY = ("gate", "gate_file", "alpha", "workers", "scheduler", "resume",
+                  "allow_external_files", "allow_unusual_voxel_size")
 
     def to_dict(self) -> dict:
         """Plain JSON-able parameters (for run.json)."""
