@@ -40,6 +40,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import threading
 import uuid
 import weakref
@@ -108,7 +109,14 @@ _SPATIAL_AXES = ("Z", "Y", "X")
 #: with whatever it could parse, e.g. a single page of a cut-off stack).
 _DAMAGE_HINTS = ("corrupt", "invalid offset", "invalid page offset", "is missing", "expected",
                  "failed to read", "failed to reshape", "incompletely", "does not match",
-                 "circular")
+                 "circular", "incorrect stripoffsets", "incorrect stripbytecounts",
+                 "incorrect tileoffsets", "incorrect tilebytecounts", "missing data offset")
+
+#: tifffile's message when it drops a tag it cannot read; damage when the tag is one that
+#: lays out or calibrates the pixels (other tags, e.g. private ones, may be dropped).
+_DROPPED_LAYOUT_TAG = re.compile(
+    r"TiffTag (256|257|258|259|262|270|273|277|278|279|282|283|284|296|317|322|323|324|325"
+    r"|338|339|50838|50839) @\d+> invalid")
 
 _REEXPORT_FIX = "Copy or export the file again; check that the transfer finished"
 
@@ -147,7 +155,8 @@ class _TifffileLog(logging.Handler):
 
     def damage(self) -> list[str]:
         """The messages that say the file is damaged."""
-        return [m for m in self.messages if any(hint in m.lower() for hint in _DAMAGE_HINTS)]
+        return [m for m in self.messages if any(hint in m.lower() for hint in _DAMAGE_HINTS)
+                or _DROPPED_LAYOUT_TAG.search(m)]
 
 
 @contextlib.contextmanager
