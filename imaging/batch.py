@@ -315,11 +315,12 @@ def write_run_json(out_dir: Path, params: RunParams, sheet: pd.DataFrame,
     files_read = {s.image_id: s.files_sha256 for s in statuses}
     inputs = []
     for row in sheet.itertuples(index=False):
-        record = {"image_id": row.image_id, "path": row.path}
+        record = {"image_id": row.image_id, "path": row.path, "sha256": None}
         try:
-            record["sha256"] = sha256_file(row.path)
+            if Path(row.path).is_file():  # never open a FIFO or a device: it may block
+                record["sha256"] = sha256_file(row.path)
         except OSError:
-            record["sha256"] = None
+            pass
         if files_read.get(row.image_id):
             record["files_sha256"] = files_read[row.image_id]
         inputs.append(record)

@@ -571,6 +571,9 @@ def read_stack(
                                              "Z" in plan.kept, path, allow_unusual_voxel_size)
         read_lazily = lazy is True or (lazy == "auto" and series.nbytes > LAZY_ABOVE_BYTES)
         data = _open_lazily(path) if read_lazily else _read_eagerly(series, path)
+        if tuple(data.shape) != tuple(series.shape):
+            raise CorruptFileError(path, f"the pixels decode to shape {tuple(data.shape)}, but "
+                                   f"the file declares {tuple(series.shape)}", _REEXPORT_FIX)
         data = plan.apply(data)
     return Stack(
         data=data,
