@@ -208,7 +208,7 @@ BAD_IMAGES: dict[str, Callable[[Path], Path]] = {
 # ------------------------------------------------------------------------- mutators
 
 #: Values that break size arithmetic when written into a TIFF tag.
-_SPECIAL_VALUES = (0, 1, 2, 3, 7, 255, 256, 65535, 2**31 - 1, 2**32 - 1)
+SPECIAL_VALUES = (0, 1, 2, 3, 7, 255, 256, 65535, 2**31 - 1, 2**32 - 1)
 
 #: OME-XML edits: attribute values that readers divide by, multiply or trust.
 _OME_EDITS = (
@@ -244,9 +244,9 @@ def _overwrite_random_tag(path: Path, rng: random.Random) -> None:
         if tag.code == 270:
             return
         count = tag.count if tag.count else 1
-        values = [rng.choice(_SPECIAL_VALUES) for _ in range(count)]
+        values = [rng.choice(SPECIAL_VALUES) for _ in range(count)]
         if tag.dtype in (5, 10):  # rationals: numerator, denominator pairs
-            values = [v for _ in range(count) for v in (rng.choice(_SPECIAL_VALUES),
+            values = [v for _ in range(count) for v in (rng.choice(SPECIAL_VALUES),
                                                         rng.choice((0, 1, 3)))]
         try:
             tag.overwrite(values[0] if count == 1 and tag.dtype not in (5, 10) else values)
@@ -285,7 +285,8 @@ def _cut(data: bytearray, rng: random.Random) -> bytearray:
     return data[: rng.randrange(1, len(data))]
 
 
-_BASES = (
+#: Writers of the good files the mutators start from: ``f(path, seed)``.
+BASES = (
     lambda p, s: write_good_ome(p, s),
     lambda p, s: write_good_ome(p, s, compression=None),
     lambda p, s: write_good_ome(p, s, compression="lzw"),
@@ -300,7 +301,7 @@ _BASES = (
 def mutate_tiff(path: Path, seed: int) -> Path:
     """Write a small good TIFF of a random kind to ``path`` and damage it (seeded)."""
     rng = random.Random(seed)
-    rng.choice(_BASES)(path, seed % 5)
+    rng.choice(BASES)(path, seed % 5)
     for _ in range(rng.randint(1, 3)):
         kind = rng.random()
         if kind < 0.5:
@@ -320,9 +321,9 @@ def mutate_tiff(path: Path, seed: int) -> Path:
     return path
 
 
-_SHEET_HEADER = ("path", "image_id", "plate", "well", "replicate", "condition", "role",
+SHEET_HEADER = ("path", "image_id", "plate", "well", "replicate", "condition", "role",
                  "population", "cell_line")
-_NASTY_CELLS = ("", " ", ",", '"', '""', "NaN", "nan", "abc", "-1", "1e400", "0", "..", ".",
+NASTY_CELLS = ("", " ", ",", '"', '""', "NaN", "nan", "abc", "-1", "1e400", "0", "..", ".",
                 "../x", "/", "a/b", "\\", "\x00", "\u202e", "é", "µm", "x" * 300,
                 "test", "inhibitor_control", "gate_setting", "SP", "MP", "unsorted",
                 ".ome.tif", "missing.tif", "/dev/null", "/etc/passwd", "=1+1", "\t", "\r")
@@ -338,21 +339,21 @@ def good_sheet_rows(images: list[str]) -> list[list[str]]:
 def mutate_sheet(images: list[str], seed: int) -> str:
     """The text of a sample sheet over ``images``, damaged (seeded)."""
     rng = random.Random(seed)
-    header = list(_SHEET_HEADER)
+    header = list(SHEET_HEADER)
     rows = good_sheet_rows(images)
     for _ in range(rng.randint(1, 4)):
         kind = rng.random()
-        row = rng.choice(rows)
+        row = rng.choice([r for r in rows if r] or [header])
         if kind < 0.45:
-            row[rng.randrange(len(row))] = rng.choice(_NASTY_CELLS)
+            row[rng.randrange(len(row))] = rng.choice(NASTY_CELLS)
         elif kind < 0.55:
-            row.append(rng.choice(_NASTY_CELLS))  # one field more than the header
+            row.append(rng.choice(NASTY_CELLS))  # one field more than the header
         elif kind < 0.65:
             del row[rng.randrange(len(row))]
         elif kind < 0.72:
             rows.append(list(row))  # duplicate row, same image_id
         elif kind < 0.8:
-            header[rng.randrange(len(header))] = rng.choice(_NASTY_CELLS)
+            header[rng.randrange(len(header))] = rng.choice(NASTY_CELLS)
         elif kind < 0.86:
             rows.insert(rng.randrange(len(rows) + 1), [])
         elif kind < 0.92:
