@@ -23,6 +23,7 @@ declaration), so no extra dependency is needed.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -117,12 +118,20 @@ def _file_of(tif: tifffile.TiffFile) -> str:
 def safe_xml_dict(text: str, source: str | os.PathLike | None = None) -> dict:
     """``tifffile.xml2dict(text)`` after checking that the XML is safe to parse.
 
+    The result is cached (the reader asks for the same file's metadata several times);
+    callers must not change it.
+
     Raises
     ------
     CorruptFileError
         The XML is longer than :data:`MAX_XML_CHARS`, nests deeper than
         :data:`MAX_XML_DEPTH`, declares a DTD or entities, or is not well-formed.
     """
+    return _checked_xml_dict(text, None if source is None else str(source))
+
+
+@functools.lru_cache(maxsize=4)
+def _checked_xml_dict(text: str, source: str | None) -> dict:
     if len(text) > MAX_XML_CHARS:
         raise CorruptFileError(source, f"the XML metadata has {len(text)} characters, more "
                                f"than the {MAX_XML_CHARS} spmito reads", _XML_FIX)
