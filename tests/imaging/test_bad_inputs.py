@@ -14,6 +14,7 @@ from imaging.batch import ImageTask, process_image, tasks_from_sheet
 from imaging.errors import (
     ChannelError,
     CorruptFileError,
+    ImageTooLargeError,
     SampleSheetError,
     SpmitoInputError,
 )
@@ -200,12 +201,27 @@ def _stack(shape_yx, voxel_um, names=CHANNELS):
     return Stack(data, "CYX", names, roles_from_channel_names(names), voxel_um)
 
 
-@pytest.mark.parametrize("names", [("ch0", "ch1", "ch2"), ("red", "green", "blue")])
-def test_stack_without_hoechst_or_mito_role_is_refused_before_segmentation(names):
+@pytest.mark.parametrize("names,role", [(("ch0", "ch1", "ch2"), "hoechst"),
+                                        (("red", "green", "blue"), "hoechst"),
+                                        (("hoechst", "cell", "other"), "mito")])
+def test_stack_without_hoechst_or_mito_role_is_refused_before_segmentation(names, role):
     from imaging.pipeline import analyse_stack
 
-    with pytest.raises(ChannelError, match="no channel has the role 'hoechst'"):
+    with pytest.raises(ChannelError, match=f"no channel has the role '{role}'"):
         analyse_stack(_stack((64, 64), (0.2, 0.2), names), RunParams(device="cpu"))
+
+
+def test_out_of_memory_on_a_lazy_read_is_spmitos_error(tmp_path):
+    class Unaffordable:
+        shape = (3, 48, 48)
+
+        def __getitem__(self, index):
+            raise MemoryError("Unable to allocate 512 GiB")
+
+    stack = Stack(Unaffordable(), "CYX", CHANNELS, {"mito": 2}, (0.2, 0.2),
+                  source=tmp_path / "big.tif")
+    with pytest.raises(ImageTooLargeError, match="reading the mito channel needs more memory"):
+        stack.channel("mito")
 
 
 @pytest.mark.parametrize("shape,voxel,problem", [

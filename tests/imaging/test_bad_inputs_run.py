@@ -94,3 +94,19 @@ def test_failures_csv_has_a_helpful_message_for_each_bad_file(mixed_run):
         assert row["message"].startswith(str(path)), row
         assert len(row["message"]) > len(str(path)) + 40, row
     assert not by_path, f"unexpected failures: {by_path}"
+
+
+def test_a_crash_in_the_batch_level_steps_is_reported_not_raised(tmp_path, monkeypatch):
+    def broken_summary(*args, **kwargs):
+        raise KeyError("a bug after every image was done")
+
+    monkeypatch.setattr("imaging.summary.summarise", broken_summary)
+    monkeypatch.setattr("imaging.batch.check_models", lambda params: None)
+    sheet = inputs_to_sheet([str(tmp_path / "missing.tif")])
+    outcome = run_batch(sheet, tmp_path / "out", RunParams(device="cpu"), progress=False)
+    assert outcome.summary_failed and outcome.exit_code == 1
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["status"] == "summary failed"
+    assert "KeyError" in run["notes"][0] and "spmito.log" in run["notes"][0]
+    assert "a bug after every image was done" in (tmp_path / "out" / "spmito.log").read_text()
+    assert pd.read_csv(tmp_path / "out" / "failures.csv")["image_id"].tolist() == ["missing"]
