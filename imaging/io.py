@@ -103,6 +103,9 @@ PLAUSIBLE_VOXEL_UM = (0.01, 100.0)
 #: The TIFF header: no pixel data starts inside it.
 _TIFF_HEADER_BYTES = 8
 
+#: Fewest file bytes a declared plane takes (its IFD alone takes 18; RGB planes share one).
+_MIN_BYTES_PER_PLANE = 8
+
 _SPATIAL_AXES = ("Z", "Y", "X")
 
 #: Words in tifffile's log messages that mean the file is damaged (tifffile logs, then goes on
@@ -247,7 +250,7 @@ def _check_ome_declarations(tif: tifffile.TiffFile, path: Path,
     declared, planes = ome_declared_bytes(tif)
     file_bytes = tif.filehandle.size
     _check_declared_bytes(declared, file_bytes, path)
-    if planes > max(1, file_bytes // _TIFF_HEADER_BYTES):
+    if planes > max(1, file_bytes // _MIN_BYTES_PER_PLANE):
         raise CorruptFileError(path, f"the OME metadata declares {planes} planes, more than "
                                f"a file of {file_bytes} bytes can hold", _REEXPORT_FIX)
 
