@@ -180,6 +180,12 @@ def _page_damage(page: Any, file_bytes: int) -> list[str]:
     problems = []
     if not keyframe.is_tiled and keyframe.rowsperstrip == 0:
         problems.append("RowsPerStrip is 0")
+    if keyframe.is_tiled:
+        tile_bytes = (keyframe.tilewidth * keyframe.tilelength * keyframe.tiledepth
+                      * keyframe.samplesperpixel * keyframe.dtype.itemsize)
+        if tile_bytes > _ALWAYS_ACCEPTED_BYTES:
+            problems.append(f"tiles of {keyframe.tilewidth} x {keyframe.tilelength} pixels "
+                            f"({tile_bytes / 2**20:.4g} MiB each)")
     for offset, count in zip(offsets, counts, strict=True):
         if count and offset < _TIFF_HEADER_BYTES:
             problems.append(f"pixel data at byte {offset}, inside the TIFF header")

@@ -163,6 +163,14 @@ def _ifd_loop(path: Path) -> Path:
     return path
 
 
+def _huge_tiles(path: Path) -> Path:
+    """A tiled zlib OME-TIFF whose TileWidth claims 2**31 - 16 pixels (8 GiB tiles)."""
+    tifffile.imwrite(path, good_field(0), photometric="minisblack", tile=(16, 16),
+                     compression="zlib", metadata={"axes": "CYX", "PhysicalSizeX": 0.2,
+                                                   "PhysicalSizeY": 0.2})
+    return overwrite_tag(path, "TileWidth", 2**31 - 16)
+
+
 def _flip_byte(path: Path, position: int, value: int) -> Path:
     data = bytearray(path.read_bytes())
     data[position] = value
@@ -202,6 +210,7 @@ BAD_IMAGES: dict[str, Callable[[Path], Path]] = {
     "18_voxel_4e13_um": lambda p: _voxel(p, "4.3e13"),
     "18_strip_offsets_0": _strip_offsets_zero,
     "18_ifd_loop": _ifd_loop,
+    "18_ome_tile_width_2_pow_31": _huge_tiles,
 }
 
 
