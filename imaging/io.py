@@ -113,7 +113,8 @@ _SPATIAL_AXES = ("Z", "Y", "X")
 _DAMAGE_HINTS = ("corrupt", "invalid offset", "invalid page offset", "is missing", "expected",
                  "failed to read", "failed to reshape", "incompletely", "does not match",
                  "circular", "incorrect stripoffsets", "incorrect stripbytecounts",
-                 "incorrect tileoffsets", "incorrect tilebytecounts", "missing data offset")
+                 "incorrect tileoffsets", "incorrect tilebytecounts", "missing data offset",
+                 "invalid tiffdata", "cannot handle discontiguous")
 
 #: tifffile's message when it drops a tag it cannot read; damage when the tag is one that
 #: lays out or calibrates the pixels (other tags, e.g. private ones, may be dropped).
@@ -193,10 +194,27 @@ def _page_damage(page: Any, file_bytes: int) -> list[str]:
             problems.append(f"pixel data end at byte {offset + count}, the file has "
                             f"{file_bytes} bytes")
     stored_whole_bytes = keyframe.bitspersample == keyframe.dtype.itemsize * 8
-    if keyframe.compression == 1 and stored_whole_bytes and sum(counts) < keyframe.nbytes:
-        problems.append(f"an uncompressed page holds {sum(counts)} of its "
-                        f"{keyframe.nbytes} pixel bytes")
+    if keyframe.compression == 1 and stored_whole_bytes:
+        problems += _uncompressed_size_damage(keyframe, sum(counts))
     return problems
+
+
+def _uncompressed_size_damage(keyframe: Any, stored: int) -> list[str]:
+    """An uncompressed page must hold its pixel bytes; strips may pad one strip at most.
+
+    More than that means a size tag (ImageLength, ImageWidth, ...) was damaged into a
+    smaller, plausible-looking image.
+    """
+    if stored < keyframe.nbytes:
+        return [f"an uncompressed page holds {stored} of its {keyframe.nbytes} pixel bytes"]
+    if keyframe.is_tiled or not keyframe.shape:
+        return []
+    row_bytes = keyframe.nbytes // max(keyframe.imagelength * keyframe.imagedepth, 1)
+    padding = row_bytes * min(keyframe.rowsperstrip, keyframe.imagelength)
+    if stored > keyframe.nbytes + padding:
+        return [f"an uncompressed page stores {stored} pixel bytes for an image of "
+                f"{keyframe.nbytes}: its size tags are damaged"]
+    return []
 
 
 def _structure_damage(series: tifffile.TiffPageSeries) -> list[str]:
@@ -282,16 +300,19 @@ def _open_tiff(path: Path) -> tifffile.TiffFile:
             "Fiji or bfconvert (Bio-Formats)") from error
 
 
-def _checked_series(tif: tifffile.TiffFile, path: Path, allow_external_files: bool
-                    ) -> tuple[tifffile.TiffPageSeries, dict[str, int]]:
+def _checked_series(tif: tifffile.TiffFile, path: Path, allow_external_files: bool,
+                    log: _TifffileLog) -> tuple[tifffile.TiffPageSeries, dict[str, int]]:
+    """The first series of ``tif`` and the files it reads, checked.
+
+    Refused when ``log`` (tifffile's complaints since the file was opened) or the series'
+    layout says that the file is damaged.
+    """
     _check_ome_declarations(tif, path, allow_external_files)
-    with _capture_tifffile_log() as log:
-        if not tif.series:
-            raise CorruptFileError(path, "the TIFF file holds no image", _REEXPORT_FIX)
-        series = tif.series[0]
-        structural = _structure_damage(series)
-        files = _files_read(series)
-    damage = log.damage() + structural
+    if not tif.series:
+        raise CorruptFileError(path, "the TIFF file holds no image", _REEXPORT_FIX)
+    series = tif.series[0]
+    damage = log.damage() + _structure_damage(series)
+    files = _files_read(series)
     if damage:
         raise CorruptFileError(path, "the file is truncated or damaged "
                                f"({'; '.join(dict.fromkeys(damage))})", _REEXPORT_FIX)
@@ -312,13 +333,14 @@ def _open_series(path: Path, allow_external_files: bool = False
     takes pixels from, with their sizes.
     """
     _check_is_file(path)
-    tif = _open_tiff(path)
-    try:
-        with input_errors(path, "reading the TIFF structure"):
-            series, files = _checked_series(tif, path, allow_external_files)
-    except BaseException:
-        tif.close()
-        raise
+    with _capture_tifffile_log() as log:
+        tif = _open_tiff(path)
+        try:
+            with input_errors(path, "reading the TIFF structure"):
+                series, files = _checked_series(tif, path, allow_external_files, log)
+        except BaseException:
+            tif.close()
+            raise
     return tif, series, files
 
 
