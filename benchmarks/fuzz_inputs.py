@@ -9,6 +9,10 @@ parent). Inputs of raw failures and hangs are kept under ``--out`` to reproduce 
 
     python benchmarks/fuzz_inputs.py --images 1000 --sheets 200 --out test-artifacts/fuzz
 
+``--pixels N`` also reads the first N mutated images that spmito accepts next to the good
+file they were made from, and counts those whose pixels differ ("accepted but wrong"; a
+byte flipped inside uncompressed pixel data is, by nature, such a case).
+
 The mutators are those of the property-based test (``tests/imaging/bad_inputs.py``).
 """
 
@@ -38,7 +42,12 @@ from imaging.errors import SpmitoError  # noqa: E402
 from imaging.io import read_stack  # noqa: E402
 from imaging.params import RunParams  # noqa: E402
 from imaging.sheet import safe_image_id  # noqa: E402
-from tests.imaging.bad_inputs import mutate_sheet, mutate_tiff, write_good_ome  # noqa: E402
+from tests.imaging.bad_inputs import (  # noqa: E402
+    mutate_sheet,
+    mutate_tiff,
+    write_good_ome,
+    write_unmutated,
+)
 
 
 def read_image_case(path: Path, seed: int) -> str:
@@ -147,6 +156,27 @@ def fuzz_sheets(n: int, first_seed: int, work: Path, out: Path, timeout_s: float
     return results
 
 
+def accepted_pixels(n: int, work: Path) -> dict:
+    """Of ``n`` mutated images, how many are accepted, and how many of those read other
+    pixels (or another shape) than the good file they were made from."""
+    import numpy as np
+
+    accepted = changed = reshaped = 0
+    for seed in range(n):
+        mutated = mutate_tiff(work / f"m_{seed}.ome.tif", seed)
+        try:
+            data = np.asarray(read_stack(mutated, voxel_size_um=(0.2, 0.2), lazy=False).data)
+        except SpmitoError:
+            continue
+        accepted += 1
+        good = write_unmutated(work / f"g_{seed}.ome.tif", seed)
+        original = np.asarray(read_stack(good, voxel_size_um=(0.2, 0.2)).data)
+        reshaped += data.shape != original.shape
+        changed += data.shape != original.shape or not np.array_equal(data, original)
+    return {"cases": n, "accepted": accepted, "accepted_other_pixels": changed,
+            "accepted_other_shape": reshaped}
+
+
 def summary(results: list) -> dict:
     outcomes = collections.Counter(r["outcome"] for r in results)
     refused = collections.Counter(r.get("type") for r in results if r["outcome"] == "spmito")
@@ -162,6 +192,8 @@ def main() -> int:
     parser.add_argument("--sheets", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
+    parser.add_argument("--pixels", type=int, default=0,
+                        help="compare the pixels of the first N accepted mutants")
     parser.add_argument("--out", default="test-artifacts/fuzz")
     args = parser.parse_args()
     out = Path(args.out)
@@ -169,8 +201,9 @@ def main() -> int:
         work = Path(tmp)
         images = fuzz_images(args.images, args.seed, work, out, args.timeout)
         sheets = fuzz_sheets(args.sheets, args.seed, work, out, args.timeout)
+        pixels = accepted_pixels(args.pixels, work) if args.pixels else None
     report = {"images": summary(images), "sheets": summary(sheets),
-              "parent_rss_mib": round(_own_rss_mib(), 1)}
+              "parent_rss_mib": round(_own_rss_mib(), 1), "accepted_pixels": pixels}
     print(json.dumps(report, indent=2))
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")

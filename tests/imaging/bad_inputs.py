@@ -307,6 +307,12 @@ BASES = (
 )
 
 
+def write_unmutated(path: Path, seed: int) -> Path:
+    """The good file :func:`mutate_tiff` starts from for ``seed``."""
+    random.Random(seed).choice(BASES)(path, seed % 5)
+    return path
+
+
 def mutate_tiff(path: Path, seed: int) -> Path:
     """Write a small good TIFF of a random kind to ``path`` and damage it (seeded)."""
     rng = random.Random(seed)
