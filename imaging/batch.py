@@ -4,7 +4,10 @@ Per image (possibly on Dask workers): read, analyse with :mod:`imaging.pipeline`
 label images and tables atomically, then ``done.json`` last. ``done.json`` records the
 input's sha256 and the analysis-parameter hash; ``--resume`` skips an image whose
 ``done.json`` matches both. A failing image is recorded (``failures.csv``) and the batch goes
-on. The batch-level steps (gating, summaries, statistics, figures, report) run from the files
+on; so is a bad sample-sheet row, and a path that is missing or no file. Image ids are made
+safe and unique where the tasks are made (:func:`run_batch`). An error in the batch-level
+steps is logged and reported (exit status 1) after every per-image output is written. The
+batch-level steps (gating, summaries, statistics, figures, report) run from the files
 on disk, so ``spmito report DIR`` redoes exactly them.
 """
 
@@ -33,11 +36,15 @@ LABEL_FILES = ("cells", "nuclei", "mito")
 
 @dataclass(frozen=True)
 class ImageTask:
-    """One image to analyse: where it is, its id, an optional given cell mask."""
+    """One image to analyse: where it is, its id, an optional given cell mask.
+
+    ``problem`` is the error of a bad sample-sheet row: the image fails with it, unread.
+    """
 
     image_id: str
     path: str
     cells_mask: str | None = None
+    problem: SpmitoError | None = None
 
 
 @dataclass
@@ -51,6 +58,7 @@ class ImageStatus:
     error: str = ""
     message: str = ""
     provenance: dict = field(default_factory=dict)
+    files_sha256: dict = field(default_factory=dict)
 
 
 def image_dir(out_dir: Path, image_id: str) -> Path:
@@ -71,13 +79,11 @@ def done_record(task: ImageTask, params: RunParams) -> dict:
 def is_done(task: ImageTask, params: RunParams, out_dir: Path) -> bool:
     """Whether ``done.json`` of the image matches its input and parameters."""
     done_path = image_dir(out_dir, task.image_id) / "done.json"
-    if not done_path.is_file():
-        return False
     try:
         done = json.loads(done_path.read_text())
-    except (OSError, ValueError):
+        expected = done_record(task, params)
+    except (OSError, ValueError):  # no done.json yet, or the input is gone
         return False
-    expected = done_record(task, params)
     return all(done.get(key) == value for key, value in expected.items())
 
 
@@ -102,9 +108,11 @@ def process_image(task: ImageTask, params: RunParams, out_dir: str | Path) -> Im
     out_dir = Path(out_dir)
     start = time.perf_counter()
     try:
+        if task.problem is not None:
+            raise task.problem
         if params.resume and is_done(task, params, out_dir):
             return ImageStatus(task.image_id, task.path, "skipped")
-        provenance = _analyse_and_write(task, params, out_dir)
+        provenance, files_sha256 = _analyse_and_write(task, params, out_dir)
     except Exception as error:  # noqa: BLE001 - one bad image must not stop the batch
         expected = isinstance(error, SpmitoError)
         if not expected:
@@ -114,19 +122,34 @@ def process_image(task: ImageTask, params: RunParams, out_dir: str | Path) -> Im
         return ImageStatus(task.image_id, task.path, "failed", time.perf_counter() - start,
                            type(error).__name__, message)
     return ImageStatus(task.image_id, task.path, "done", time.perf_counter() - start,
-                       provenance=provenance)
+                       provenance=provenance, files_sha256=files_sha256)
 
 
-def _analyse_and_write(task: ImageTask, params: RunParams, out_dir: Path) -> dict:
-    from imaging.io import read_labels, read_stack
+def read_input_stack(path: str | Path, params: RunParams):
+    """Read an input image with the run's reading options (axes, roles, voxel size, ...)."""
+    from imaging.io import read_stack
+
+    return read_stack(path, axes=params.axes, channels=params.channels,
+                      voxel_size_um=params.voxel_size_um, timepoint=params.timepoint,
+                      allow_external_files=params.allow_external_files,
+                      allow_unusual_voxel_size=params.allow_unusual_voxel_size)
+
+
+def _analyse_and_write(task: ImageTask, params: RunParams, out_dir: Path
+                       ) -> tuple[dict, dict]:
+    """Analyse and write one image; its provenance and the sha256 of files read besides it."""
+    from imaging.io import read_labels
     from imaging.pipeline import analyse_stack
 
-    stack = read_stack(task.path, axes=params.axes, channels=params.channels,
-                       voxel_size_um=params.voxel_size_um, timepoint=params.timepoint)
+    stack = read_input_stack(task.path, params)
     given_cells = read_labels(task.cells_mask)[0] if task.cells_mask else None
     result = analyse_stack(stack, params, cells_mask=given_cells)
     write_image_outputs(out_dir, task.image_id, result)
     record = done_record(task, params)
+    # pixels from other files (an allowed multi-file OME-TIFF): every one is fingerprinted
+    files_sha256 = {path: sha256_file(path) for path in stack.metadata.get("files", [])[1:]}
+    if files_sha256:
+        record["files_sha256"] = files_sha256
     record.update(finished=now_iso(), n_cells=int(len(result.cell_table)),
                   provenance=result.provenance,
                   labels_sha256={name: sha256_file(image_dir(out_dir, task.image_id)
@@ -134,7 +157,7 @@ def _analyse_and_write(task: ImageTask, params: RunParams, out_dir: Path) -> dic
                                  for name in LABEL_FILES})
     write_text_atomic(image_dir(out_dir, task.image_id) / "done.json",
                       json.dumps(record, indent=2, default=str) + "\n")
-    return result.provenance
+    return result.provenance, files_sha256
 
 
 def write_image_outputs(out_dir: Path, image_id: str, result) -> None:
@@ -266,12 +289,21 @@ def remove_stale_temporaries(out_dir: Path) -> int:
     return len(stale)
 
 
-def tasks_from_sheet(sheet: pd.DataFrame) -> list[ImageTask]:
-    """One task per sample-sheet row."""
+def tasks_from_sheet(sheet: pd.DataFrame,
+                     problems: list[SpmitoError | None] | None = None) -> list[ImageTask]:
+    """One task per sample-sheet row.
+
+    ``problems`` (one per row) default to the sheet's ``attrs["row_errors"]``
+    (:func:`imaging.sheet.read_sample_sheet` with ``bad_rows="keep"``).
+    """
+    if problems is None:
+        row_errors = sheet.attrs.get("row_errors", {})
+        problems = [row_errors.get(str(image_id)) for image_id in sheet["image_id"]]
     masks = sheet["cells_mask"] if "cells_mask" in sheet.columns else [None] * len(sheet)
     return [ImageTask(str(row.image_id), str(row.path),
-                      None if pd.isna(mask) or not str(mask) else str(mask))
-            for row, mask in zip(sheet.itertuples(index=False), masks)]
+                      None if pd.isna(mask) or not str(mask) else str(mask), problem)
+            for row, mask, problem in zip(sheet.itertuples(index=False), masks, problems,
+                                          strict=True)]
 
 
 def write_run_json(out_dir: Path, params: RunParams, sheet: pd.DataFrame,
@@ -280,13 +312,17 @@ def write_run_json(out_dir: Path, params: RunParams, sheet: pd.DataFrame,
     """``run.json``: software, parameters in µm, inputs with sha256, model, times, host."""
     done = [s for s in statuses if s.status == "done"]
     provenance = done[0].provenance if done else {}
+    files_read = {s.image_id: s.files_sha256 for s in statuses}
     inputs = []
     for row in sheet.itertuples(index=False):
-        record = {"image_id": row.image_id, "path": row.path}
+        record = {"image_id": row.image_id, "path": row.path, "sha256": None}
         try:
-            record["sha256"] = sha256_file(row.path)
+            if Path(row.path).is_file():  # never open a FIFO or a device: it may block
+                record["sha256"] = sha256_file(row.path)
         except OSError:
-            record["sha256"] = None
+            pass
+        if files_read.get(row.image_id):
+            record["files_sha256"] = files_read[row.image_id]
         inputs.append(record)
     run = {
         "software": package_versions(),
@@ -341,6 +377,7 @@ class BatchOutcome:
 
     statuses: list[ImageStatus]
     notes: list[str] = field(default_factory=list)
+    summary_failed: bool = False
 
     @property
     def n_failed(self) -> int:
@@ -349,8 +386,8 @@ class BatchOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0 when every image is done, 1 when some failed (contract.md)."""
-        return 1 if self.n_failed else 0
+        """0 when every image is done, 1 when some failed or the summary did (contract.md)."""
+        return 1 if self.n_failed or self.summary_failed else 0
 
 
 def inputs_to_sheet(inputs: list[str]) -> pd.DataFrame:
@@ -361,7 +398,25 @@ def inputs_to_sheet(inputs: list[str]) -> pd.DataFrame:
     if sheets and len(inputs) > 1:
         raise SpmitoInputError(sheets[0], "a sample sheet must be the only input",
                                "Put every image in the sheet, or give images/folders only.")
-    return read_sample_sheet(sheets[0]) if sheets else sheet_from_paths(inputs)
+    return read_sample_sheet(sheets[0], bad_rows="keep") if sheets else \
+        sheet_from_paths(inputs)
+
+
+def _summarise_safely(out_dir: Path, params: RunParams, statuses: list[ImageStatus]
+                      ) -> tuple[list[str], bool]:
+    """The batch-level steps; an unexpected error there is logged, not raised.
+
+    Every per-image output is on disk by then; a crash here must not hide them behind a
+    traceback and a run.json stuck at "running".
+    """
+    from imaging.summary import summarise
+
+    try:
+        return summarise(out_dir, params, statuses, gate_file=params.gate_file), False
+    except Exception as error:  # noqa: BLE001 - reported in run.json, the log and the exit status
+        log.error("the batch-level summary failed:\n%s", traceback.format_exc())
+        return [f"the batch-level summary failed ({type(error).__name__}: {error}); the "
+                f"per-image outputs are complete, see {out_dir / 'spmito.log'}"], True
 
 
 def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
@@ -383,16 +438,19 @@ def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
     -------
     BatchOutcome
     """
-    from imaging.summary import summarise
+    from imaging.sheet import unique_image_ids
 
     out_dir = Path(out_dir)
     handler = add_log_file(out_dir)
     try:
         started = now_iso()
+        row_errors = sheet.attrs.get("row_errors", {})
+        problems = [row_errors.get(str(image_id)) for image_id in sheet["image_id"]]
+        sheet = sheet.assign(image_id=unique_image_ids(sheet["image_id"].astype(str)))
         if params.cells_mask:
             sheet = sheet.assign(cells_mask=str(Path(params.cells_mask).resolve()))
         remove_stale_temporaries(out_dir)
-        tasks = tasks_from_sheet(sheet)
+        tasks = tasks_from_sheet(sheet, problems)
         check_usage(params, tasks)
         if any(not task.cells_mask for task in tasks):
             check_models(params)
@@ -401,10 +459,10 @@ def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
         log.info("run: %d image(s) into %s", len(tasks), out_dir)
         statuses = execute(tasks, params, out_dir, progress)
         write_failures(out_dir, statuses)
-        notes = summarise(out_dir, params, statuses, gate_file=params.gate_file)
-        write_run_json(out_dir, params, sheet, statuses, started, {"status": "finished",
-                                                                   "notes": notes})
-        return BatchOutcome(statuses, notes)
+        notes, summary_failed = _summarise_safely(out_dir, params, statuses)
+        write_run_json(out_dir, params, sheet, statuses, started, {
+            "status": "summary failed" if summary_failed else "finished", "notes": notes})
+        return BatchOutcome(statuses, notes, summary_failed)
     finally:
         log.removeHandler(handler)
         handler.close()

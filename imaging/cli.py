@@ -119,6 +119,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("cpu", "cuda", "auto"),
                    help="where Cellpose runs; auto uses a GPU when torch sees one "
                    "(default: auto)")
+    p.add_argument("--allow-external-files", action="store_true", default=None,
+                   help="let an OME-TIFF take pixels from other files its metadata names "
+                   "(multi-file OME-TIFF); run.json then records the sha256 of each")
+    p.add_argument("--allow-unusual-voxel-size", action="store_true", default=None,
+                   help="accept voxel sizes outside 0.01-100 µm (refused as damaged metadata)")
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -257,7 +262,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 _RUN_FLAGS = ("channels", "voxel_size", "axes", "timepoint", "model", "nucleus_model",
               "cell_diameter", "nucleus_diameter", "flatfield", "cells_mask", "gate", "gate_file",
-              "workers", "scheduler", "resume", "device", "strict")
+              "workers", "scheduler", "resume", "device", "strict", "allow_external_files",
+              "allow_unusual_voxel_size")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@ and lists them in ``failures.csv``).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from os import PathLike
 
 
@@ -68,3 +70,59 @@ class InvalidValuesError(SpmitoInputError):
 
 class SampleSheetError(SpmitoInputError):
     """A sample sheet row or column is wrong (a missing file, an unknown role, ...)."""
+
+
+class ImageTooLargeError(SpmitoInputError):
+    """The image (or a step's copy of it) needs more memory than spmito allows itself."""
+
+
+#: Longest text of a foreign exception quoted in a message.
+_QUOTED_CHARS = 300
+
+
+def describe_exception(error: BaseException) -> str:
+    """``"TypeName: message"`` of a foreign exception, cut to a readable length."""
+    text = str(error).strip().replace("\n", " ")
+    if len(text) > _QUOTED_CHARS:
+        text = text[:_QUOTED_CHARS] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def input_errors(path: str | PathLike | None, doing: str) -> Iterator[None]:
+    """Turn every exception raised while ``doing`` something with ``path`` into spmito's own.
+
+    The boundary where a file becomes pixels: tifffile, its codecs, XML and JSON parsers and
+    the operating system raise whatever a damaged or hostile file provokes (``KeyError``,
+    ``ZeroDivisionError``, ``AssertionError``, codec errors, ``RecursionError``, ...). Inside
+    this block they become a :class:`CorruptFileError` (a ``MemoryError``: an
+    :class:`ImageTooLargeError`) naming the file, what failed and what to do; the original
+    stays attached as ``__cause__``. :class:`SpmitoError` passes through unchanged.
+
+    Parameters
+    ----------
+    path : path-like or None
+        The file being read.
+    doing : str
+        What was being done, for the message (e.g. ``"reading the mito channel"``).
+    """
+    try:
+        yield
+    except SpmitoError:
+        raise
+    except MemoryError as error:
+        raise ImageTooLargeError(
+            path, f"{doing} needs more memory than this machine could give "
+            f"({describe_exception(error)})",
+            "Crop or bin the image, or analyse it on a machine with more memory") from error
+    except OSError as error:
+        raise CorruptFileError(
+            path, f"{doing} failed: the operating system refused ({describe_exception(error)})",
+            "Check that the file exists, is readable and that its path is not too long "
+            "(shorten folder or file names)") from error
+    except Exception as error:  # noqa: BLE001 - this is the boundary: every cause is the file's
+        raise CorruptFileError(
+            path, f"{doing} failed: the file is damaged or uses a TIFF feature spmito cannot "
+            f"read ({describe_exception(error)})",
+            "Export the file again (e.g. as OME-TIFF from Fiji or bfconvert) and check that "
+            "the transfer finished") from error

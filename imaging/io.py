@@ -22,6 +22,16 @@ Channels
 Laziness
     Files whose pixels take more than :data:`LAZY_ABOVE_BYTES` are opened as a Dask array
     over tifffile's Zarr store: opening reads only the TIFF headers.
+Bad files
+    Everything a damaged or hostile file can make tifffile, its codecs, the XML parser or
+    the operating system raise becomes spmito's own error (:func:`imaging.errors.input_errors`),
+    also when a lazy channel is first read. Before anything is allocated, the sizes a file
+    declares are checked against its size (:data:`MAX_COMPRESSION_RATIO`), OME-XML is parsed
+    safely (:func:`imaging.tiffmeta.safe_xml_dict`), pixels outside the file or inside its
+    header are refused, and so are complex and boolean pixels. Voxel sizes outside
+    :data:`PLAUSIBLE_VOXEL_UM` are refused unless ``allow_unusual_voxel_size``. OME
+    ``TiffData`` pointing at other files is refused unless ``allow_external_files``; then
+    ``Stack.metadata["files"]`` lists every file read, for hashing.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ import contextlib
 import logging
 import math
 import os
-import struct
+import re
 import threading
 import uuid
 import weakref
@@ -50,16 +60,22 @@ from imaging.errors import (
     MissingVoxelSizeError,
     SpmitoInputError,
     UnsupportedAxesError,
+    describe_exception,
+    input_errors,
 )
 from imaging.stack import Stack
 from imaging.tiffmeta import (
     RecordedVoxelSize,
+    ome_declared_bytes,
+    ome_external_files,
     recorded_channel_names,
     recorded_voxel_size,
 )
 
 __all__ = [
     "LAZY_ABOVE_BYTES",
+    "MAX_COMPRESSION_RATIO",
+    "PLAUSIBLE_VOXEL_UM",
     "ome_metadata",
     "parse_channels",
     "parse_voxel_size",
@@ -73,15 +89,38 @@ __all__ = [
 #: ``lazy="auto"`` opens files whose uncompressed pixels exceed this many bytes lazily.
 LAZY_ABOVE_BYTES = 1 << 30
 
-_SPATIAL_AXES = ("Z", "Y", "X")
+#: Most pixel bytes a file may declare per byte it holds. zlib cannot pass about 1032:1 and
+#: a microscopy field, even a nearly empty one, stays far below; a higher claim is damage.
+MAX_COMPRESSION_RATIO = 2000
 
-#: Errors tifffile and its codecs raise on a file that is not a readable TIFF.
-_UNREADABLE = (OSError, ValueError, KeyError, IndexError, RuntimeError, EOFError, struct.error)
+#: Declared pixel bytes accepted whatever the file's size (small files, tiny headers).
+_ALWAYS_ACCEPTED_BYTES = 64 << 20
+
+#: Voxel sizes in µm accepted without ``allow_unusual_voxel_size``: from beyond the
+#: resolution of super-resolution microscopy to a slide scanner's coarsest objective.
+PLAUSIBLE_VOXEL_UM = (0.01, 100.0)
+
+#: The TIFF header: no pixel data starts inside it.
+_TIFF_HEADER_BYTES = 8
+
+#: Fewest file bytes a declared plane takes (its IFD alone takes 18; RGB planes share one).
+_MIN_BYTES_PER_PLANE = 8
+
+_SPATIAL_AXES = ("Z", "Y", "X")
 
 #: Words in tifffile's log messages that mean the file is damaged (tifffile logs, then goes on
 #: with whatever it could parse, e.g. a single page of a cut-off stack).
 _DAMAGE_HINTS = ("corrupt", "invalid offset", "invalid page offset", "is missing", "expected",
-                 "failed to read", "failed to reshape", "incompletely", "does not match")
+                 "failed to read", "failed to reshape", "incompletely", "does not match",
+                 "circular", "incorrect stripoffsets", "incorrect stripbytecounts",
+                 "incorrect tileoffsets", "incorrect tilebytecounts", "missing data offset",
+                 "invalid tiffdata", "cannot handle discontiguous")
+
+#: tifffile's message when it drops a tag it cannot read; damage when the tag is one that
+#: lays out or calibrates the pixels (other tags, e.g. private ones, may be dropped).
+_DROPPED_LAYOUT_TAG = re.compile(
+    r"TiffTag (256|257|258|259|262|270|273|277|278|279|282|283|284|296|317|322|323|324|325"
+    r"|338|339|50838|50839) @\d+> invalid")
 
 _REEXPORT_FIX = "Copy or export the file again; check that the transfer finished"
 
@@ -89,9 +128,16 @@ _RGB_NAMES = ("red", "green", "blue", "alpha")
 
 
 def _check_is_file(path: Path) -> None:
-    if not path.exists():
-        raise CorruptFileError(path, "the file does not exist", "Check the path and its spelling")
-    if not path.is_file():
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except OSError as error:  # e.g. a name longer than the file system allows
+        raise CorruptFileError(path, f"cannot be looked up ({describe_exception(error)})",
+                               "Shorten the file or folder names") from error
+    if not exists:
+        problem = ("is a symbolic link to a file that does not exist" if path.is_symlink()
+                   else "the file does not exist")
+        raise CorruptFileError(path, problem, "Check the path and its spelling")
+    if not is_file:
         raise CorruptFileError(path, "is a folder or a special file, not an image file",
                                "Give the image file itself")
 
@@ -113,7 +159,8 @@ class _TifffileLog(logging.Handler):
 
     def damage(self) -> list[str]:
         """The messages that say the file is damaged."""
-        return [m for m in self.messages if any(hint in m.lower() for hint in _DAMAGE_HINTS)]
+        return [m for m in self.messages if any(hint in m.lower() for hint in _DAMAGE_HINTS)
+                or _DROPPED_LAYOUT_TAG.search(m)]
 
 
 @contextlib.contextmanager
@@ -127,54 +174,179 @@ def _capture_tifffile_log() -> Iterator[_TifffileLog]:
         logger.removeHandler(handler)
 
 
-def _data_end_bytes(series: tifffile.TiffPageSeries) -> int:
-    """The file offset just past the last pixel byte the series points at."""
-    if series.dataoffset is not None:
-        return int(series.dataoffset + series.nbytes)
-    ends = (offset + count
-            for page in series.pages if page is not None
-            for offset, count in zip(page.dataoffsets, page.databytecounts, strict=True))
-    return max(ends, default=0)
+def _page_damage(page: Any, file_bytes: int) -> list[str]:
+    """What is wrong with where one page's pixel data lies in its file of ``file_bytes``."""
+    keyframe = page.keyframe
+    offsets, counts = page.dataoffsets, page.databytecounts
+    problems = []
+    if not keyframe.is_tiled and keyframe.rowsperstrip == 0:
+        problems.append("RowsPerStrip is 0")
+    if keyframe.is_tiled:
+        tile_bytes = (keyframe.tilewidth * keyframe.tilelength * keyframe.tiledepth
+                      * keyframe.samplesperpixel * keyframe.dtype.itemsize)
+        if tile_bytes > _ALWAYS_ACCEPTED_BYTES:
+            problems.append(f"tiles of {keyframe.tilewidth} x {keyframe.tilelength} pixels "
+                            f"({tile_bytes / 2**20:.4g} MiB each)")
+    for offset, count in zip(offsets, counts, strict=True):
+        if count and offset < _TIFF_HEADER_BYTES:
+            problems.append(f"pixel data at byte {offset}, inside the TIFF header")
+        if offset + count > file_bytes:
+            problems.append(f"pixel data end at byte {offset + count}, the file has "
+                            f"{file_bytes} bytes")
+    stored_whole_bytes = keyframe.bitspersample == keyframe.dtype.itemsize * 8
+    if keyframe.compression == 1 and stored_whole_bytes:
+        problems += _uncompressed_size_damage(keyframe, sum(counts))
+    return problems
 
 
-def _open_series(path: Path) -> tuple[tifffile.TiffFile, tifffile.TiffPageSeries]:
-    """Open ``path`` and its first image series, refusing missing, non-TIFF or cut-off files.
+def _uncompressed_size_damage(keyframe: Any, stored: int) -> list[str]:
+    """An uncompressed page must hold its pixel bytes; strips may pad one strip at most.
 
-    The caller closes the returned file.
+    More than that means a size tag (ImageLength, ImageWidth, ...) was damaged into a
+    smaller, plausible-looking image.
+    """
+    if stored < keyframe.nbytes:
+        return [f"an uncompressed page holds {stored} of its {keyframe.nbytes} pixel bytes"]
+    if keyframe.is_tiled or not keyframe.shape:
+        return []
+    row_bytes = keyframe.nbytes // max(keyframe.imagelength * keyframe.imagedepth, 1)
+    padding = row_bytes * min(keyframe.rowsperstrip, keyframe.imagelength)
+    if stored > keyframe.nbytes + padding:
+        return [f"an uncompressed page stores {stored} pixel bytes for an image of "
+                f"{keyframe.nbytes}: its size tags are damaged"]
+    return []
+
+
+def _structure_damage(series: tifffile.TiffPageSeries) -> list[str]:
+    """Pixel data that lies outside its file or inside the header (first damaged page)."""
+    if series.dataoffset is not None:  # one contiguous block: its ends and the first page
+        start, size = series.dataoffset, series.parent.filehandle.size
+        end = start + series.nbytes
+        if start < _TIFF_HEADER_BYTES:
+            return [f"pixel data at byte {start}, inside the TIFF header"]
+        if end > size:
+            return [f"pixel data end at byte {end}, the file has {size} bytes"]
+        pages = [series.keyframe]
+    else:
+        pages = [page for page in series.pages if page is not None]
+    for page in pages:
+        problems = _page_damage(page, page.parent.filehandle.size)
+        if problems:
+            return problems
+    return []
+
+
+def _files_read(series: tifffile.TiffPageSeries) -> dict[str, int]:
+    """Every file the series takes pixels from, with its size in bytes (main file first)."""
+    files = {str(series.parent.filehandle.path): series.parent.filehandle.size}
+    for page in series.pages:
+        if page is not None:
+            files.setdefault(str(page.parent.filehandle.path), page.parent.filehandle.size)
+    return files
+
+
+def _check_declared_bytes(declared: int, file_bytes: int, path: Path) -> None:
+    """Refuse pixel sizes no lossless compression of ``file_bytes`` bytes could hold."""
+    if declared <= max(_ALWAYS_ACCEPTED_BYTES, MAX_COMPRESSION_RATIO * file_bytes):
+        return
+    raise CorruptFileError(
+        path, f"the file declares {declared / 2**20:.4g} MiB of pixels but holds "
+        f"{file_bytes / 2**20:.4g} MiB, more than the {MAX_COMPRESSION_RATIO}:1 that "
+        "lossless compression of a microscope image can reach: its sizes are damaged",
+        _REEXPORT_FIX + "; if the file is genuine, save it uncompressed or with zlib")
+
+
+def _check_ome_declarations(tif: tifffile.TiffFile, path: Path,
+                            allow_external_files: bool) -> None:
+    """Refuse OME metadata that points at other files or declares impossible sizes.
+
+    Runs before tifffile lays out the series (which allocates per declared plane).
+    """
+    external = ome_external_files(tif)
+    if external and not allow_external_files:
+        raise SpmitoInputError(
+            path, f"its OME metadata takes pixels from other files ({', '.join(external[:3])}"
+            f"{', ...' if len(external) > 3 else ''}); spmito reads only the files it is given",
+            "If those files belong to this image (a multi-file OME-TIFF), pass "
+            "--allow-external-files; run.json then records the sha256 of every file read")
+    if external:
+        return  # the pixels are spread over several files: checked on the series
+    declared, planes = ome_declared_bytes(tif)
+    file_bytes = tif.filehandle.size
+    _check_declared_bytes(declared, file_bytes, path)
+    if planes > max(1, file_bytes // _MIN_BYTES_PER_PLANE):
+        raise CorruptFileError(path, f"the OME metadata declares {planes} planes, more than "
+                               f"a file of {file_bytes} bytes can hold", _REEXPORT_FIX)
+
+
+def _check_pixel_type(series: tifffile.TiffPageSeries, path: Path) -> None:
+    dtype = np.dtype(series.dtype)
+    if dtype.kind in "uif":
+        return
+    kind = {"c": "complex numbers", "b": "true/false values"}.get(dtype.kind, "not numbers")
+    raise SpmitoInputError(
+        path, f"its pixels are {kind} ({dtype}), not intensities",
+        "Save the intensities as integers or floats (e.g. the magnitude of a complex image; "
+        "a mask belongs in a label image, not in a channel)")
+
+
+def _open_tiff(path: Path) -> tifffile.TiffFile:
+    try:
+        return tifffile.TiffFile(path)
+    except Exception as error:  # noqa: BLE001 - whatever the cause, this is no TIFF to read
+        raise CorruptFileError(
+            path, f"is not a readable TIFF file ({describe_exception(error)})",
+            "spmito reads TIFF, OME-TIFF and ImageJ TIFF; convert other formats with "
+            "Fiji or bfconvert (Bio-Formats)") from error
+
+
+def _checked_series(tif: tifffile.TiffFile, path: Path, allow_external_files: bool,
+                    log: _TifffileLog) -> tuple[tifffile.TiffPageSeries, dict[str, int]]:
+    """The first series of ``tif`` and the files it reads, checked.
+
+    Refused when ``log`` (tifffile's complaints since the file was opened) or the series'
+    layout says that the file is damaged.
+    """
+    _check_ome_declarations(tif, path, allow_external_files)
+    if not tif.series:
+        raise CorruptFileError(path, "the TIFF file holds no image", _REEXPORT_FIX)
+    series = tif.series[0]
+    damage = log.damage() + _structure_damage(series)
+    files = _files_read(series)
+    if damage:
+        raise CorruptFileError(path, "the file is truncated or damaged "
+                               f"({'; '.join(dict.fromkeys(damage))})", _REEXPORT_FIX)
+    if len(files) > 1 and not allow_external_files:
+        raise SpmitoInputError(path, f"its pixels come from other files too "
+                               f"({', '.join(list(files)[1:4])})",
+                               "Pass --allow-external-files if they belong to this image")
+    _check_declared_bytes(series.nbytes, sum(files.values()), path)
+    _check_pixel_type(series, path)
+    return series, files
+
+
+def _open_series(path: Path, allow_external_files: bool = False
+                 ) -> tuple[tifffile.TiffFile, tifffile.TiffPageSeries, dict[str, int]]:
+    """Open ``path`` and its first image series, refusing missing, non-TIFF, damaged files.
+
+    Returns the open file (the caller closes it), the series and the files the series
+    takes pixels from, with their sizes.
     """
     _check_is_file(path)
     with _capture_tifffile_log() as log:
+        tif = _open_tiff(path)
         try:
-            tif = tifffile.TiffFile(path)
-        except _UNREADABLE as error:
-            raise CorruptFileError(
-                path, f"is not a readable TIFF file ({error})",
-                "spmito reads TIFF, OME-TIFF and ImageJ TIFF; convert other formats with "
-                "Fiji or bfconvert (Bio-Formats)") from error
-        try:
-            series = tif.series[0]
-            data_end = _data_end_bytes(series)
-        except _UNREADABLE as error:
+            with input_errors(path, "reading the TIFF structure"):
+                series, files = _checked_series(tif, path, allow_external_files, log)
+        except BaseException:
             tif.close()
-            raise CorruptFileError(path, f"the TIFF structure is damaged ({error})",
-                                   _REEXPORT_FIX) from error
-    damage = log.damage()
-    if data_end > tif.filehandle.size:
-        damage.append(f"pixel data end at byte {data_end}, the file has "
-                      f"{tif.filehandle.size} bytes")
-    if damage:
-        tif.close()
-        raise CorruptFileError(path, f"the file is truncated or damaged ({'; '.join(damage)})",
-                               _REEXPORT_FIX)
-    return tif, series
+            raise
+    return tif, series, files
 
 
 def _read_eagerly(series: tifffile.TiffPageSeries, path: Path) -> np.ndarray:
-    try:
+    with input_errors(path, "decoding the pixel data"):
         return series.asarray()
-    except _UNREADABLE as error:
-        raise CorruptFileError(path, f"the pixel data cannot be decoded ({error})",
-                               _REEXPORT_FIX) from error
 
 
 def _open_lazily(path: Path) -> Any:
@@ -299,8 +471,23 @@ def _plan_axes(shape: tuple[int, ...], axes: str, path: Path,
     return _AxesPlan(tuple(index), kept, samples_as_channels, n_channels)
 
 
+def _check_plausible_voxel(sizes: dict[str, float], source: dict[str, str], path: Path) -> None:
+    low, high = PLAUSIBLE_VOXEL_UM
+    odd = [axis for axis in sizes if not low <= sizes[axis] <= high]
+    if not odd:
+        return
+    found = ", ".join(f"{axis} {sizes[axis]:.3g} µm ({source[axis]})" for axis in odd)
+    given = all(source[axis] == "given" for axis in odd)
+    raise SpmitoInputError(
+        path, f"implausible voxel size {found}: light microscopes sample {low:g} to "
+        f"{high:g} µm per voxel, so the {'value given' if given else 'metadata'} is "
+        "probably wrong", "Pass the voxel size in µm with --voxel-size, or "
+        "--allow-unusual-voxel-size if this size is right")
+
+
 def _voxel_size_um(recorded: RecordedVoxelSize, given: Sequence[float] | None, is_3d: bool,
-                   path: Path) -> tuple[tuple[float, ...], dict[str, str]]:
+                   path: Path, allow_unusual: bool = False
+                   ) -> tuple[tuple[float, ...], dict[str, str]]:
     """The stack's voxel size and where each value came from."""
     needed = ("z", "y", "x") if is_3d else ("y", "x")
     example = "--voxel-size Z,Y,X (e.g. 0.3,0.1,0.1)" if is_3d else \
@@ -323,6 +510,8 @@ def _voxel_size_um(recorded: RecordedVoxelSize, given: Sequence[float] | None, i
             path, f"the file does not record the voxel size along {', '.join(missing)} "
             f"(found: {recorded.describe()}), and spmito does not guess it",
             f"Pass it in µm: {example}")
+    if not allow_unusual:
+        _check_plausible_voxel({axis: sizes[axis] for axis in needed}, source, path)
     return tuple(sizes[axis] for axis in needed), {axis: source[axis] for axis in needed}
 
 
@@ -344,6 +533,8 @@ def read_stack(
     voxel_size_um: Sequence[float] | None = None,
     timepoint: int | None = None,
     lazy: bool | Literal["auto"] = "auto",
+    allow_external_files: bool = False,
+    allow_unusual_voxel_size: bool = False,
 ) -> Stack:
     """Read a TIFF, OME-TIFF or ImageJ file into a :class:`~imaging.stack.Stack`.
 
@@ -365,17 +556,25 @@ def read_stack(
     lazy : bool or "auto"
         ``True``: pixels stay on disk as a Dask array until used; ``False``: read now;
         ``"auto"``: lazily when the pixels take more than :data:`LAZY_ABOVE_BYTES`.
+    allow_external_files : bool
+        Read OME ``TiffData`` from other files (a multi-file OME-TIFF); refused by default.
+    allow_unusual_voxel_size : bool
+        Accept voxel sizes outside :data:`PLAUSIBLE_VOXEL_UM`.
 
     Returns
     -------
     Stack
         Axes ``CYX`` or ``ZCYX``; ``metadata`` holds ``file_axes``, ``axes`` (those used),
-        ``timepoint``, ``voxel_size_source`` (per axis) and ``lazy``.
+        ``timepoint``, ``voxel_size_source`` (per axis), ``lazy`` and ``files`` (every file
+        the pixels come from, ``path`` first).
 
     Raises
     ------
     CorruptFileError
-        Missing, truncated or damaged file, or not a TIFF.
+        Missing, truncated or damaged file, or not a TIFF (whatever tifffile or a codec
+        raised is its cause).
+    ImageTooLargeError
+        Reading it needs more memory than the machine gives.
     UnsupportedAxesError
         Axes that cannot be mapped onto ``(Z)CYX``, or a time series without ``timepoint``.
     MissingVoxelSizeError
@@ -384,12 +583,14 @@ def read_stack(
         A role that names a channel the image does not have.
     EmptyImageError
         The image has no pixels.
+    SpmitoInputError
+        Complex or boolean pixels, an implausible voxel size, pixels in other files.
     """
     if lazy not in (True, False, "auto"):
         raise ValueError(f"lazy must be True, False or 'auto', got {lazy!r}")
     path = Path(path)
-    tif, series = _open_series(path)
-    with tif:
+    tif, series, files = _open_series(path, allow_external_files)
+    with tif, input_errors(path, "reading the image"):
         used_axes = series.axes if axes is None else axes.upper()
         plan = _plan_axes(tuple(series.shape), used_axes, path, timepoint)
         if 0 in series.shape:
@@ -398,18 +599,23 @@ def read_stack(
         channel_names = _channel_names(tif, series, plan)
         roles = resolve_roles(channel_names, channels, path)
         voxel, voxel_source = _voxel_size_um(recorded_voxel_size(tif), voxel_size_um,
-                                             "Z" in plan.kept, path)
+                                             "Z" in plan.kept, path, allow_unusual_voxel_size)
         read_lazily = lazy is True or (lazy == "auto" and series.nbytes > LAZY_ABOVE_BYTES)
         data = _open_lazily(path) if read_lazily else _read_eagerly(series, path)
+        if tuple(data.shape) != tuple(series.shape):
+            raise CorruptFileError(path, f"the pixels decode to shape {tuple(data.shape)}, but "
+                                   f"the file declares {tuple(series.shape)}", _REEXPORT_FIX)
+        data = plan.apply(data)
     return Stack(
-        data=plan.apply(data),
+        data=data,
         axes=plan.stack_axes,
         channel_names=channel_names,
         roles=roles,
         voxel_size_um=voxel,
         source=path,
         metadata={"file_axes": series.axes, "axes": used_axes, "timepoint": timepoint,
-                  "voxel_size_source": voxel_source, "lazy": read_lazily},
+                  "voxel_size_source": voxel_source, "lazy": read_lazily,
+                  "files": list(files)},
     )
 
 
@@ -555,12 +761,9 @@ def read_flatfield(path: str | os.PathLike) -> np.ndarray:
         It is not a single 2-D plane, or it has non-positive or non-finite values.
     """
     path = Path(path)
-    _check_is_file(path)
-    try:
-        image = np.squeeze(tifffile.imread(path)).astype(np.float32)
-    except _UNREADABLE as error:
-        raise CorruptFileError(path, f"cannot read the flat-field image ({error})",
-                               "Give a TIFF holding one YX plane.") from error
+    tif, series, _ = _open_series(path)
+    with tif:
+        image = np.squeeze(_read_eagerly(series, path)).astype(np.float32)
     if image.ndim != 2:
         raise SpmitoInputError(path, f"a flat field must be one YX plane, got shape {image.shape}",
                                "Average your flat-field stack into one plane first.")
@@ -595,8 +798,8 @@ def read_labels(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, ...] 
         When it is not 2-D or 3-D.
     """
     path = Path(path)
-    tif, series = _open_series(path)
-    with tif:
+    tif, series, _ = _open_series(path)
+    with tif, input_errors(path, "reading the label image"):
         labels = _read_eagerly(series, path)
         recorded = recorded_voxel_size(tif)
     if labels.ndim not in (2, 3):

@@ -37,6 +37,9 @@ class RunParams:
     Batch level
         ``gate``, ``gate_file``, ``alpha``, ``workers``, ``scheduler``, ``resume``,
         ``strict`` (a failed plausibility check in ``qc.csv`` makes the exit status 1).
+    Reading permissions (:func:`imaging.io.read_stack`)
+        ``allow_external_files`` (OME ``TiffData`` in other files), ``allow_unusual_voxel_size``
+        (outside :data:`imaging.io.PLAUSIBLE_VOXEL_UM`).
     """
 
     channels: Mapping[str, int | str] | None = None
@@ -60,9 +63,12 @@ class RunParams:
     scheduler: str | None = None
     resume: bool = True
     strict: bool = False
+    allow_external_files: bool = False
+    allow_unusual_voxel_size: bool = False
 
-    #: fields that do not change per-image results
-    BATCH_ONLY = ("gate", "gate_file", "alpha", "workers", "scheduler", "resume", "strict")
+    #: fields that do not change per-image results (the permissions only let more in)
+    BATCH_ONLY = ("gate", "gate_file", "alpha", "workers", "scheduler", "resume", "strict",
+                  "allow_external_files", "allow_unusual_voxel_size")
 
     def to_dict(self) -> dict:
         """Plain JSON-able parameters (for run.json)."""

@@ -22,6 +22,9 @@ from imaging.stack import Stack
 #: ``progress(step, fraction)`` callback; steps are reported in this order.
 STEPS = ("cells", "nuclei", "mitochondria", "measure")
 
+#: Channel roles every analysis needs (``cell`` falls back to ``hoechst``).
+REQUIRED_ROLES = ("hoechst", "mito")
+
 ProgressCallback = Callable[[str, float], None]
 
 
@@ -51,6 +54,19 @@ class ImageResult:
     mito_table: pd.DataFrame
     voxel_size_um: tuple[float, ...]
     provenance: dict = field(default_factory=dict)
+
+
+def require_roles(stack: Stack) -> None:
+    """Refuse a stack without the :data:`REQUIRED_ROLES`, naming its channels and the fix.
+
+    Raises
+    ------
+    ChannelError
+        A required role has no channel (e.g. channels named ``ch0, ch1`` or ``red, green``
+        and no ``--channels``).
+    """
+    for role in REQUIRED_ROLES:
+        stack.channel_index(role)
 
 
 def _channels(stack: Stack, *roles: str) -> dict[str, np.ndarray | None]:
@@ -172,9 +188,18 @@ def analyse_stack(stack: Stack, params: RunParams | None = None, *,
     -------
     ImageResult
     """
+    from segment.backends import ImageScaleError
+
     params = params or RunParams()
+    require_roles(stack)
     clock = _StepClock(progress)
-    cells, nuclei, mito, provenance = segment_stack(stack, params, cells_mask, clock.report)
+    try:
+        cells, nuclei, mito, provenance = segment_stack(stack, params, cells_mask,
+                                                        clock.report)
+    except ImageScaleError as error:
+        raise SpmitoInputError(stack.source, str(error),
+                               "Check the voxel size (the file's, or --voxel-size) and "
+                               "--cell-diameter / --nucleus-diameter, all in µm") from error
     clock.report("measure", 0.8)
     cell_table, mito_table, mito_pieces = measure_labels(stack, cells, nuclei, mito, params)
     clock.report("measure", 1.0)

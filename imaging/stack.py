@@ -21,6 +21,7 @@ from imaging.errors import (
     InvalidValuesError,
     SpmitoInputError,
     UnsupportedAxesError,
+    input_errors,
 )
 
 #: Channel roles spmito knows (domain.md §1).
@@ -173,11 +174,15 @@ class Stack:
         Raises
         ------
         ChannelError, InvalidValuesError, EmptyImageError
+        CorruptFileError, ImageTooLargeError
+            A lazy stack whose pixels cannot be decoded or do not fit in memory (what the
+            codec raised is the cause).
         """
         index = self.channel_index(role)
         taker = [slice(None)] * len(self.axes)
         taker[self.axes.index("C")] = index
-        array = np.asarray(self.data[tuple(taker)])
+        with input_errors(self.source, f"reading the {role} channel"):
+            array = np.asarray(self.data[tuple(taker)])
         if validate:
             check_channel_values(array, self.source, role)
         return array

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from imaging.atomic import atomic_path, write_text_atomic
-from imaging.batch import ImageStatus, image_dir, write_table_csv
+from imaging.batch import ImageStatus, image_dir, read_input_stack, write_table_csv
 from imaging.errors import SpmitoInputError
 from imaging.params import RunParams, read_run_params
 from imaging.qc import run_qc
@@ -58,15 +58,14 @@ def remeasure_corrected(out_dir: Path, params: RunParams) -> list[str]:
         The image ids re-measured.
     """
     from imaging.corrections import corrected_images
-    from imaging.io import read_labels, read_stack, write_labels
+    from imaging.io import read_labels, write_labels
     from imaging.pipeline import measure_labels
 
     edited = corrected_images(out_dir)
     for image_id in edited:
         folder = image_dir(out_dir, image_id)
         done = json.loads((folder / "done.json").read_text())
-        stack = read_stack(done["input"], axes=params.axes, channels=params.channels,
-                           voxel_size_um=params.voxel_size_um, timepoint=params.timepoint)
+        stack = read_input_stack(done["input"], params)
         labels = {name: read_labels(folder / f"{name}.ome.tif")[0]
                   for name in ("cells", "nuclei", "mito")}
         cell_table, mito_table, pieces = measure_labels(stack, labels["cells"],
@@ -301,7 +300,8 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # without a gate the tables are written empty, with the contract's header
-        wells, replicates = pd.DataFrame(columns=WELL_COLUMNS), pd.DataFrame()
+        wells = pd.DataFrame(columns=WELL_COLUMNS)
+        replicates = pd.DataFrame(columns=["replicate", "population", "n_cells"])
         stats = pd.DataFrame(columns=STATS_COLUMNS)
         if cells.empty:
             notes.append("no image finished: nothing to summarise")

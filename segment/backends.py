@@ -39,6 +39,17 @@ from segment.weights import (
 #: 3-D flows from the XY, XZ and YZ views of an isotropically resampled stack.
 MODES_3D = ("stitch", "do_3d")
 
+#: Most bytes the resampled copy of an image (float32, every channel) may take.
+RESAMPLE_BUDGET_BYTES = 2 << 30
+
+#: Fewest pixels along y and x an image may have at the network's scale (a network object
+#: is about 30 pixels wide: a narrower image cannot hold one).
+MIN_NETWORK_PX = 8
+
+
+class ImageScaleError(ValueError):
+    """At the network's scale the image is too large for the memory budget or too small."""
+
 
 @dataclass(frozen=True)
 class Segmentation:
@@ -288,15 +299,32 @@ def network_zoom(spacing_um: tuple[float, ...], diameter_um: float, diameter_px:
     return zoom
 
 
-def resample_image(image: np.ndarray, zoom: tuple[float, ...]) -> np.ndarray:
+def resampled_shape(spatial: tuple[int, ...], zoom: tuple[float, ...]) -> tuple[int, ...]:
+    """The spatial shape after resampling by ``zoom``."""
+    return tuple(max(1, round(n * z)) for n, z in zip(spatial, zoom, strict=True))
+
+
+def resample_image(image: np.ndarray, zoom: tuple[float, ...],
+                   max_bytes: int = RESAMPLE_BUDGET_BYTES) -> np.ndarray:
     """Resample a channel-first image ``(C, *spatial)`` by ``zoom`` per spatial axis.
 
     Linear interpolation, with a Gaussian anti-aliasing filter when shrinking.
+
+    Raises
+    ------
+    ImageScaleError
+        The resampled image would take more than ``max_bytes`` (float32).
     """
     from skimage.transform import resize
 
     spatial = image.shape[1:]
-    shape = tuple(max(1, round(n * z)) for n, z in zip(spatial, zoom, strict=True))
+    shape = resampled_shape(spatial, zoom)
+    needed = 4 * image.shape[0] * float(np.prod(shape, dtype=np.float64))
+    if needed > max_bytes:
+        raise ImageScaleError(
+            f"at the network's scale the image would be {' x '.join(map(str, shape))} pixels "
+            f"({needed / 2**30:.3g} GiB, more than the {max_bytes / 2**30:.3g} GiB allowed), "
+            f"{' x '.join(f'{z:.3g}' for z in zoom)} times its {' x '.join(map(str, spatial))}")
     if shape == spatial:
         return image.astype(np.float32, copy=False)
     return np.stack([resize(channel.astype(np.float32, copy=False), shape, order=1,
@@ -349,6 +377,13 @@ def segment_objects(image: np.ndarray, spacing_um: tuple[float, ...], diameter_u
                          f"got spacing_um={tuple(spacing_um)}")
     do_3d = len(spatial) == 3 and mode_3d == "do_3d"
     zoom = network_zoom(tuple(spacing_um), diameter_um, backend.diameter_px, resample_z=do_3d)
+    lateral = resampled_shape(spatial, zoom)[-2:]
+    if min(lateral) < MIN_NETWORK_PX:
+        raise ImageScaleError(
+            f"the image ({' x '.join(map(str, spatial))} pixels of "
+            f"{' x '.join(f'{s:.3g}' for s in spacing_um)} µm) is narrower than one object of "
+            f"{diameter_um:g} µm: at the network's scale it is {lateral[0]} x {lateral[1]} "
+            "pixels")
     small = resample_image(image, zoom)
     if small.ndim == 4:
         small = np.ascontiguousarray(small.transpose(1, 0, 2, 3))  # (Z, C, Y, X)
