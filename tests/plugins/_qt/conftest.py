@@ -11,6 +11,8 @@ import pytest
 from plugins._reader import read_output_folder
 from tests.plugins.conftest import IMAGE_ID
 
+MANIFEST = Path(__file__).resolve().parents[3] / "plugins" / "napari.yaml"
+
 #: Screenshots the tests take, for a person to look at (git-ignored).
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
@@ -39,6 +41,27 @@ def add_label_layers(viewer, image_folder):
     they cost a second a test and the widgets under test do not need them)."""
     return add_layer_data(viewer, [layer for layer in read_output_folder(str(image_folder))
                                    if layer[2] == "labels"])
+
+
+@pytest.fixture
+def spmito_plugin():
+    """Register the manifest with npe2, as installing the package would.
+
+    An installed spmito (``pip install -e .``, as in CI) is found by discovery and left as it
+    is: registering and then unregistering it here would make napari's next discovery
+    register its commands a second time.
+    """
+    from npe2 import PluginManager, PluginManifest
+
+    manager = PluginManager.instance()
+    manager.discover()
+    manifest = PluginManifest.from_file(MANIFEST)
+    registered_here = manifest.name not in manager
+    if registered_here:
+        manager.register(manifest)
+    yield manager
+    if registered_here:
+        manager.unregister(manifest.name)
 
 
 @pytest.fixture
@@ -75,3 +98,71 @@ def save_screenshot():
 
     return save
 
+
+
+# ------------------------------------------------------------ input as a user gives it
+
+
+def click(qtbot, button):
+    """Press a Qt button with the mouse."""
+    from qtpy.QtCore import Qt
+
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def press_key(viewer, key, modifier=None):
+    """Press a key (with a modifier) on the napari canvas, as on the keyboard."""
+    from pytestqt.qtbot import QtBot
+    from qtpy.QtCore import Qt
+
+    canvas = viewer.window._qt_viewer.canvas.native
+    QtBot.keyClick(canvas, key, modifier or Qt.KeyboardModifier.NoModifier)
+
+
+def inside_pixel(labels, cell_id):
+    """The pixel (row, col) of a cell farthest from its edge (a safe place to click)."""
+    from scipy import ndimage
+
+    mask = labels == cell_id
+    distance = ndimage.distance_transform_edt(mask)
+    return np.unravel_index(int(np.argmax(distance)), mask.shape)
+
+
+def canvas_point(viewer, layer, pixel):
+    """The canvas position (Qt logical pixels) of a data pixel of a 2-D layer."""
+    from qtpy.QtCore import QPoint
+
+    canvas = viewer.window._qt_viewer.canvas.native
+    world = np.asarray(layer.data_to_world(pixel))[-2:]
+    camera = viewer.camera
+    centre = np.asarray(camera.center[-2:])
+    row, col = (world - centre) * camera.zoom + np.array([canvas.height(), canvas.width()]) / 2
+    return QPoint(int(round(col)), int(round(row)))
+
+
+def click_cell(qtbot, viewer, layer, cell_id):
+    """Left-click a cell of ``layer`` on the napari canvas (the cell must be in view)."""
+    from qtpy.QtCore import Qt
+
+    canvas = viewer.window._qt_viewer.canvas.native
+    point = canvas_point(viewer, layer, inside_pixel(layer.data, cell_id))
+    assert canvas.rect().contains(point), f"cell {cell_id} is off screen at {point}"
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=point)
+
+
+def click_row(qtbot, view, row):
+    """Left-click a row of a table view."""
+    from qtpy.QtCore import Qt
+
+    rect = view.visualRect(view.model().index(row, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def save_window(viewer, name):
+    """Save a screenshot of the whole napari window as test-artifacts/<name>.png."""
+    from PIL import Image
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(path)
+    return path

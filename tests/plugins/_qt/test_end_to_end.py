@@ -20,27 +20,6 @@ MANIFEST = Path(__file__).resolve().parents[3] / "plugins" / "napari.yaml"
 WIDGETS = ("Segment & measure", "Review cells", "SP gating", "Measurements")
 
 
-@pytest.fixture
-def spmito_plugin():
-    """Register the manifest with npe2, as installing the package would.
-
-    An installed spmito (``pip install -e .``, as in CI) is found by discovery and left as it
-    is: registering and then unregistering it here would make napari's next discovery
-    register its commands a second time.
-    """
-    from npe2 import PluginManager, PluginManifest
-
-    manager = PluginManager.instance()
-    manager.discover()
-    manifest = PluginManifest.from_file(MANIFEST)
-    registered_here = manifest.name not in manager
-    if registered_here:
-        manager.register(manifest)
-    yield manager
-    if registered_here:
-        manager.unregister(manifest.name)
-
-
 def test_the_plugin_loads_its_widgets_reader_and_samples(make_napari_viewer, spmito_plugin,
                                                          output_folder):
     from npe2 import PluginManifest
