@@ -70,8 +70,8 @@ SELECTED_MARK, DELETED_MARK = 1, 2
 #: What each colour means, in the words of the legend.
 LEGEND = (("SP", CLASS_COLOURS["SP"], "fill"), ("MP", CLASS_COLOURS["MP"], "fill"),
           ("no class (no gate)", CLASS_COLOURS[None], "fill"),
-          ("split/merged/painted: class after spmito report", CLASS_COLOURS["edited"], "fill"),
-          ("excluded (QC or by you)", CLASS_COLOURS["excluded"], "fill"),
+          ("edited: class after report", CLASS_COLOURS["edited"], "fill"),
+          ("excluded", CLASS_COLOURS["excluded"], "fill"),
           ("selected", MARK_COLOURS["selected"], "outline"),
           ("deleted", MARK_COLOURS["deleted"], "outline"))
 

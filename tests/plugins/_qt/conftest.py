@@ -30,10 +30,11 @@ def run_and_wait(qtbot, widget, timeout_ms=60_000):
     for the worker's ``finished`` signal: a worker that ends at once (cancelled) can emit it
     before a later ``waitSignal`` connects, and the signal is then never seen.
     """
-    worker = widget.run()
-    assert worker is not None, widget.status.text()
+    click(qtbot, widget.run_button)
+    assert widget.worker is not None and not widget.run_button.isEnabled(), \
+        widget.status.text()
     qtbot.waitUntil(widget.run_button.isEnabled, timeout=timeout_ms)
-    return worker
+    return widget.worker
 
 
 def add_label_layers(viewer, image_folder):
@@ -66,8 +67,9 @@ def spmito_plugin():
 
 @pytest.fixture
 def folder_viewer(make_napari_viewer, output_folder):
-    """A viewer with the labels of the output folder's test image (spmito reader)."""
-    viewer = make_napari_viewer()
+    """A window of 1600 x 1000 with the labels of the output folder's test image."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
     add_label_layers(viewer, output_folder / "images" / IMAGE_ID)
     return viewer
 
@@ -161,8 +163,50 @@ def click_row(qtbot, view, row):
 def save_window(viewer, name):
     """Save a screenshot of the whole napari window as test-artifacts/<name>.png."""
     from PIL import Image
+    from qtpy.QtWidgets import QApplication
 
+    QApplication.processEvents()  # lay out docks added since the last event loop turn
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(path)
     return path
+
+
+def drag_gate(qtbot, gating, from_x, to_x):
+    """Drag the gate line with the mouse on the histogram's Qt canvas (data coordinates)."""
+    from qtpy.QtCore import QPoint, Qt
+
+    canvas = gating.canvas
+    y = float(np.mean(gating.axes.get_ylim()))
+    ratio = canvas.devicePixelRatioF()
+
+    def point(x):
+        px, py = gating.axes.transData.transform((x, y))
+        return QPoint(int(px / ratio), int(canvas.height() - py / ratio))
+
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=point(from_x))
+    qtbot.mouseMove(canvas, point((from_x + to_x) / 2))
+    qtbot.mouseMove(canvas, point(to_x))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=point(to_x))
+
+
+def type_into(qtbot, widget, text):
+    """Select what a line edit or spin box holds and type ``text`` (then Enter)."""
+    from qtpy.QtCore import Qt
+
+    widget.setFocus()
+    widget.selectAll()
+    qtbot.keyClicks(widget, text)
+    qtbot.keyClick(widget, Qt.Key.Key_Return)
+
+
+def zoom_on(viewer, layer):
+    """Centre the canvas on a 2-D layer and zoom so that all of it is in view."""
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    canvas = viewer.window._qt_viewer.canvas.native
+    extent = np.array(layer.data.shape[-2:]) * np.asarray(layer.scale[-2:])
+    origin = np.asarray(layer.translate[-2:])
+    viewer.camera.center = tuple(origin + extent / 2 - np.asarray(layer.scale[-2:]) / 2)
+    viewer.camera.zoom = 0.9 * min(canvas.height() / extent[0], canvas.width() / extent[1])

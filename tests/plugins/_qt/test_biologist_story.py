@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from qtpy.QtCore import QPoint, Qt
+from qtpy.QtCore import Qt
 
 from imaging import corrections
 from imaging.cli import main
@@ -21,9 +21,11 @@ from plugins.review import CLASS_COLOURS, DELETED_MARK, SELECTED_MARK
 from tests.plugins._qt.conftest import (
     click,
     click_cell,
+    drag_gate,
     inside_pixel,
     press_key,
     save_window,
+    zoom_on,
 )
 from tests.plugins.conftest import BATCH_THRESHOLD_X, CONTROL_ID, IMAGE_ID, two_neighbours
 
@@ -47,22 +49,6 @@ def _write_qc(out_dir):
 def _selected_ids(session):
     """The cells the marks layer outlines as selected."""
     return set(np.unique(session.cells[session.marks == SELECTED_MARK]).tolist()) - {0}
-
-
-def _drag_gate(qtbot, gating, from_x, to_x):
-    """Drag the gate line with the mouse on the histogram's Qt canvas."""
-    canvas = gating.canvas
-    y = float(np.mean(gating.axes.get_ylim()))
-    ratio = canvas.devicePixelRatioF()
-
-    def point(x):
-        px, py = gating.axes.transData.transform((x, y))
-        return QPoint(int(px / ratio), int(canvas.height() - py / ratio))
-
-    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=point(from_x))
-    qtbot.mouseMove(canvas, point((from_x + to_x) / 2))
-    qtbot.mouseMove(canvas, point(to_x))
-    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=point(to_x))
 
 
 @pytest.mark.slow
@@ -104,13 +90,7 @@ def test_a_biologist_reviews_a_plate_and_regates_it(make_napari_viewer, spmito_p
     assert window.width() <= SCREEN[0] and window.height() <= SCREEN[1], window.size()
     review.cells.value = cells
     viewer.layers.selection.active = cells
-    viewer.reset_view()
-    viewer.camera.center = (cells.data.shape[0] * cells.scale[0] / 2,
-                            cells.data.shape[1] * cells.scale[1] / 2)
-    viewer.camera.zoom = 0.9 * min(viewer.window._qt_viewer.canvas.native.height()
-                                   / (cells.data.shape[0] * cells.scale[0]),
-                                   viewer.window._qt_viewer.canvas.native.width()
-                                   / (cells.data.shape[1] * cells.scale[1]))
+    zoom_on(viewer, cells)
     a, b = two_neighbours(cells.data)
     click_cell(qtbot, viewer, cells, a)
     click_cell(qtbot, viewer, cells, b)
@@ -178,7 +158,7 @@ def test_a_biologist_reviews_a_plate_and_regates_it(make_napari_viewer, spmito_p
     # 6. drag the gate and save through the button
     x = session.shown_features["hoechst_x"].dropna()
     target = float(x.quantile(0.3))
-    _drag_gate(qtbot, gating, BATCH_THRESHOLD_X, target)
+    drag_gate(qtbot, gating, BATCH_THRESHOLD_X, target)
     assert gating.model.threshold_x == pytest.approx(target, abs=0.05)
     new_gate = gating.model.threshold_x
     qtbot.waitUntil(lambda: session.threshold_x == new_gate, timeout=3000)
