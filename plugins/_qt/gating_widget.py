@@ -92,6 +92,7 @@ class GatingWidget(QWidget):
         self.threshold.setDecimals(3)
         self.threshold.setPrefix("SP: Hoechst below ")
         self.threshold.setSpecialValueText("no gate")
+        self.threshold.setKeyboardTracking(False)  # a typed value applies on Enter
         self.threshold.setValue(self.threshold.minimum())
         self.threshold.setToolTip("the gate, log2 of Hoechst relative to the controls' G1 "
                                   "peak (0 = G1, -1 = half of it); type a value or drag the "
