@@ -6,12 +6,13 @@ import napari
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgba
 
 import imaging.pipeline
 from imaging import corrections
 from plugins._reader import open_review
 from plugins.analysis import AnalysisCancelled, analyse
-from plugins.review import review_features
+from plugins.review import CLASS_COLOURS, review_features
 from segment.edits import EditError
 from tests.plugins.conftest import IMAGE_ID, two_neighbours
 
@@ -117,7 +118,8 @@ def test_flip_population_and_exclusion_are_overrides_with_undo(session):
     assert session.toggle_population(cell_id) == "SP"
     features = session.layer.features.set_index("index")
     assert features.at[cell_id, "population"] == "SP"
-    assert features.at[cell_id, "population_source"] == "manual"
+    assert session.shown_features.set_index("index").at[cell_id,
+                                                         "population_source"] == "manual"
     assert session.toggle_population(cell_id) == "MP"
     assert session.toggle_excluded(cell_id) is True
     assert session.layer.features.set_index("index").at[cell_id, "excluded"]
@@ -125,7 +127,7 @@ def test_flip_population_and_exclusion_are_overrides_with_undo(session):
     session.undo()
     assert session.overrides == {cell_id: ("SP", None)}
     colours = session.layer.colormap.color_dict
-    np.testing.assert_allclose(colours[cell_id], [1, 0, 1, 1])
+    np.testing.assert_allclose(colours[cell_id], [*to_rgba(CLASS_COLOURS["SP"])], atol=0.01)
 
 
 def test_live_gate_calls_cells_and_overrides_win(session):
