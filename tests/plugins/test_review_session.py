@@ -185,3 +185,30 @@ def test_review_features_fill_hoechst_x_of_remeasured_cells_with_the_image_offse
                                corrections.empty_overrides(), threshold_x=0.5)
     assert features["hoechst_x"].tolist() == pytest.approx([0.0, 1.0, 2.0])
     assert features["population"].tolist() == ["SP", "MP", "MP"]
+
+
+def test_merged_and_split_cells_look_edited_and_the_selection_ends(output_folder,
+                                                                   truth_segmentation):
+    from plugins._reader import open_review
+    from plugins.review import DELETED_MARK, SELECTED_MARK
+
+    session = open_review(output_folder, IMAGE_ID)
+    session.attach(napari.layers.Labels(session.cells))
+    a, b = two_neighbours(session.cells)
+    unclassified = CLASS_COLOURS[None]
+    assert CLASS_COLOURS["edited"] not in (unclassified, CLASS_COLOURS["excluded"])
+    session.select(a)
+    session.select(b)
+    assert set(np.unique(session.cells[session.marks == SELECTED_MARK])) == {a, b}
+    session.merge()
+    assert session.selected == [] and not (session.marks == SELECTED_MARK).any()
+    colours = session.layer.colormap.color_dict
+    np.testing.assert_allclose(colours[min(a, b)], to_rgba(CLASS_COLOURS["edited"]))
+    other = next(int(i) for i in session.result.cell_table["cell_id"] if i != min(a, b))
+    pixels = session.cells == other
+    session.select(other)
+    session.delete()
+    deleted = session.marks == DELETED_MARK
+    assert deleted.any() and (deleted <= pixels).all(), "deleted: an outline, not a fill"
+    session.undo()
+    assert not (session.marks == DELETED_MARK).any()
