@@ -11,8 +11,9 @@ How a reviewer uses it
     widget's image picker for the others, opened side by side), one of its images
     (``DIR/images/<image_id>``) or a TIFF, or run *Segment & measure* on open channel
     layers. Cells are coloured by class from the start; the marks layer outlines the
-    selected (green) and deleted (red) cells. In *Review cells*, click cells to select them, or to flip SP/MP or exclude/include them (the click action
-    is chosen in the widget); merge (Shift+M), split along a drawn cut line or at seed
+    selected (green) and deleted (red) cells. In *Review cells*, click cells to select
+    them, or to flip SP/MP or exclude/include them (the click action is chosen in the
+    widget); merge (Shift+M), split along a drawn cut line or at seed
     points (Shift+S), delete (Shift+D), paint a new cell with the next free id (Shift+N),
     flip (Shift+T) or exclude (Shift+E) the selected cells; Ctrl+Z / Ctrl+Shift+Z undo and
     redo. Each action re-measures only the changed cells and a label edit ends the

@@ -58,7 +58,7 @@ LAYER_COLUMNS = ("index", "cell_id", "population", "excluded", "hoechst_x", "cel
 #: Hoechst, grey cell stain, magenta mitochondria); ``edited`` marks cells split, merged or
 #: painted since the batch (their class waits for ``spmito report``); ``None`` is any other
 #: cell without a class.
-CLASS_COLOURS = {"SP": "#ff8c00", "MP": "#00c8ff", "excluded": "#5a5a5a", "edited": "#ffffff",
+CLASS_COLOURS = {"SP": "#ff8c00", "MP": "#00c8ff", "excluded": "#303030", "edited": "#ffffff",
                  None: "#ffe000"}
 
 #: Outline colours of the marks layer: the selected cells, the cells deleted in this review.

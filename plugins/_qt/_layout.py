@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QPainter, QPen
-from qtpy.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from plugins.review import LEGEND
 
 #: Height below which a dock widget scrolls instead of growing the window.
 DOCK_MIN_HEIGHT_PX = 120
+
+#: Widest a dock asks to be: the canvas keeps the rest of a 1600 px screen.
+DOCK_MAX_WIDTH_PX = 440
 
 
 def scrollable(widget: QWidget, content: QWidget) -> QScrollArea:
@@ -18,10 +29,15 @@ def scrollable(widget: QWidget, content: QWidget) -> QScrollArea:
     Four docked spmito widgets then share the height of a 1600 x 1000 screen instead of
     growing the window past it: each scrolls when its dock is short.
     """
+    for combo in content.findChildren(QComboBox):  # long names must not widen the dock
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(12)
     area = QScrollArea()
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setWidget(content)
+    scrollbar = area.verticalScrollBar().sizeHint().width()
+    area.setMinimumWidth(min(content.minimumSizeHint().width() + scrollbar, DOCK_MAX_WIDTH_PX))
     layout = QVBoxLayout(widget)
     layout.setContentsMargins(0, 0, 0, 0)
     layout.addWidget(area)
