@@ -6,6 +6,7 @@ import napari
 import numpy as np
 import pandas as pd
 import pytest
+from qtpy.QtCore import Qt
 
 from imaging.io import read_stack
 from imaging.pipeline import analyse_stack
@@ -130,3 +131,28 @@ def test_cellpose_in_the_widget_equals_the_batch(qtbot, make_napari_viewer, tmp_
     np.testing.assert_array_equal(viewer.layers["field_b mitochondria"].data, batch.mito)
     pd.testing.assert_frame_equal(cells.metadata["spmito"].result.cell_table, batch.cell_table)
     assert cells.metadata["spmito"].result.provenance["backend"] != "truth (test)"
+
+
+def test_a_single_image_gets_sp_and_mp_by_normalising_on_itself(qtbot, widget,
+                                                                 truth_segmentation):
+    from plugins._qt.gating_widget import GatingWidget
+    from tests.plugins._qt.conftest import drag_gate
+
+    run_and_wait(qtbot, widget)
+    gating = GatingWidget(widget.viewer)
+    widget.viewer.window.add_dock_widget(gating)
+    assert gating.model.threshold_x is None and "Normalise on controls" in gating.summary.text()
+    controls = gating.control_layers.native
+    item = controls.findItems("field_b cells", Qt.MatchFlag.MatchExactly)[0]
+    qtbot.mouseClick(controls.viewport(), Qt.MouseButton.LeftButton,
+                     pos=controls.visualItemRect(item).center())
+    click(qtbot, gating.normalise_button)
+    assert "Normalised" in gating.summary.text(), gating.summary.text()
+    session = widget.viewer.layers["field_b cells"].metadata["spmito"]
+    x = session.shown_features["hoechst_x"].to_numpy(float)
+    assert np.isfinite(x).all() and abs(np.median(x)) < 1
+    gate = float(np.quantile(x, 0.1))
+    drag_gate(qtbot, gating, gate, gate)  # a click on the histogram sets the gate
+    qtbot.waitUntil(lambda: set(session.shown_features["population"]) == {"SP", "MP"},
+                    timeout=3000)
+    assert "% SP" in gating.summary.text() and "nan" not in gating.summary.text()
