@@ -30,13 +30,16 @@ from plugins.gating import (
 from plugins.review import CLASS_COLOURS, session_of
 
 #: The x axis, in the words of a biologist.
-X_LABEL = "Hoechst, relative to the G1 peak of the controls (log2)"
+X_LABEL = "Hoechst, relative to the G1 peak\nof the controls (log2)"
 
 #: Histogram bin width on the log2 scale.
 BIN_WIDTH_X = 0.05
 
 #: The histogram keeps at least this height when the dock is crowded.
 CANVAS_MIN_HEIGHT_PX = 220
+
+#: Height of the image lists (a few names; they scroll).
+LIST_HEIGHT_PX = 64
 
 #: Shortest interval between two recolourings of the images while the gate is dragged.
 RECOLOUR_EVERY_MS = 150
@@ -73,6 +76,8 @@ class GatingWidget(QWidget):
         self.control_layers = Select(label="Controls", choices=cells_layer_choices(viewer),
                                      tooltip="inhibitor-control images (e.g. verapamil): "
                                              "they set the gate")
+        for choice in (self.test_layers, self.control_layers):
+            choice.native.setMaximumHeight(LIST_HEIGHT_PX)  # the histogram comes first
         self._form = Container(widgets=[self.test_layers, self.control_layers])
         self.test_layers.changed.connect(self._use_chosen_layers)
         self.control_layers.changed.connect(self._use_chosen_layers)

@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QScrollArea
 
 from imaging import corrections
 from imaging.cli import main
 from plugins.review import CLASS_COLOURS, DELETED_MARK, SELECTED_MARK
 from tests.plugins._qt.conftest import (
+    ARTIFACTS,
     click,
     click_cell,
     drag_gate,
@@ -146,7 +148,11 @@ def test_a_biologist_reviews_a_plate_and_regates_it(make_napari_viewer, spmito_p
     actions = [record.action for record in corrections.read_edits(output_folder)]
     assert actions == ["merge", "split_line", "delete", "population", "undo", "save"]
 
-    # 5. SP gating opens on the batch gate, and changes no class by opening
+    # 5. SP gating opens on the batch gate, and changes no class by opening; the biologist
+    # closes the docks she is done with, so that the histogram has room
+    for name in ("Segment & measure", "Review cells"):
+        viewer.window.remove_dock_widget(viewer.window._wrapped_dock_widgets[
+            f"{name} (spmito)"])
     _, gating = viewer.window.add_plugin_dock_widget("spmito", "SP gating")
     gating.reset_choices()
     assert gating.model.threshold_x == pytest.approx(BATCH_THRESHOLD_X)
@@ -165,6 +171,8 @@ def test_a_biologist_reviews_a_plate_and_regates_it(make_napari_viewer, spmito_p
     click(qtbot, gating.save_button)
     assert corrections.read_manual_gate(output_folder)["threshold_x"] == pytest.approx(new_gate)
     save_window(viewer, "story_10_gate_dragged_and_saved")
+    body = gating.findChild(QScrollArea).widget()  # the whole widget, unscrolled
+    body.grab().save(str(ARTIFACTS / "story_10b_gating_widget.png"))
 
     # 7. spmito report applies every edit and the new gate
     assert main(["report", str(output_folder)]) == 0, capsys.readouterr()
