@@ -179,6 +179,7 @@ class MeasurementsWidget(QWidget):
         if not open_layers:
             for data, kwargs, kind in image_folder_layers(out_dir, image_id):
                 self.viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
+            self.viewer.reset_view()  # show the new image beside the others
             open_layers = [layer for layer in cells_layers(self.viewer)
                            if session_of(layer).image_id == image_id]
         self.cells.value = open_layers[0]
