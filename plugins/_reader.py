@@ -3,7 +3,12 @@
 An output folder opens as the image's channels, its nuclei, mitochondria and cell labels
 (in µm) and the cells' features, in the state the last review saved: corrected labels,
 re-measured tables, the batch's classes (``DIR/cells.csv``) and the overrides of
-``review.csv``. Give ``DIR/images/<image_id>``, or ``DIR`` when it holds one image.
+``review.csv``; the cells are coloured SP/MP at once. Give ``DIR/images/<image_id>``, or
+``DIR`` (``napari DIR``): a plate opens on its first image (test images first) and docks
+the Measurements widget, whose image picker opens the others beside it.
+
+A TIFF that records no pixel size opens in pixels, with a warning that says where to type
+the pixel size (the Segment & measure widget).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from imaging import corrections
+from imaging.errors import MissingVoxelSizeError
 from imaging.io import read_labels, read_stack
 from imaging.params import RunParams, read_run_params
 from imaging.pipeline import ImageResult
@@ -40,34 +47,116 @@ def get_reader(path: str | list[str]) -> ReaderFunction | None:
             return None
         path = path[0]
     if image_folder(path) is not None:
-        return read_output_folder
+        return open_output_folder
     if str(path).lower().endswith(IMAGE_SUFFIXES) and Path(path).is_file():
         return read_image_file
     return None
 
 
 def image_folder(path: str | os.PathLike) -> Path | None:
-    """``DIR/images/<id>`` for that folder or for an output folder of one image."""
+    """``DIR/images/<id>`` for that folder, or an output folder's first image.
+
+    The first image is the first of :func:`plate_images`; ``None`` when ``path`` is
+    neither.
+    """
     path = Path(path)
     if (path / "cells.ome.tif").is_file() and path.parent.name == "images":
         return path
-    candidates = sorted(p.parent for p in path.glob("images/*/cells.ome.tif"))
-    return candidates[0] if len(candidates) == 1 else None
+    images = plate_images(path)
+    return path / "images" / images[0] if images else None
+
+
+def plate_images(out_dir: str | os.PathLike) -> list[str]:
+    """The analysed images of an output folder: test images first, then by id.
+
+    Order and roles come from ``DIR/cells.csv`` when the batch wrote it.
+    """
+    out_dir = Path(out_dir)
+    ids = sorted(p.parent.name for p in out_dir.glob("images/*/cells.ome.tif"))
+    roles = image_roles(out_dir)
+    return sorted(ids, key=lambda image_id: (roles.get(image_id, "test") != "test", image_id))
+
+
+def image_roles(out_dir: str | os.PathLike) -> dict[str, str]:
+    """``{image_id: role}`` from the output folder's sample sheet (``DIR/sheet.csv``)."""
+    path = Path(out_dir) / "sheet.csv"
+    if not path.is_file():
+        return {}
+    sheet = pd.read_csv(path, dtype=str)
+    if not {"image_id", "role"} <= set(sheet.columns):
+        return {}
+    return dict(zip(sheet["image_id"], sheet["role"].fillna("")))
 
 
 def read_image_file(path: str | list[str]) -> list[LayerDataTuple]:
-    """One layer per channel of a TIFF/OME-TIFF/ImageJ file, roles from channel names."""
+    """One layer per channel of a TIFF/OME-TIFF/ImageJ file, roles from channel names.
+
+    A file without a recorded pixel size opens in pixels (``units`` = pixel) with a
+    warning; its layers' metadata says so (``spmito_pixel_size_recorded`` False).
+    """
     path = path[0] if isinstance(path, list) else path
-    return image_layers(read_stack(path))
+    try:
+        return image_layers(read_stack(path))
+    except MissingVoxelSizeError:
+        stack = _read_in_pixels(path)
+    warnings.warn(f"{Path(path).name} records no pixel size: opened in pixels. Type the "
+                  "pixel size in Segment & measure (e.g. 0.65 or 0,65 µm)", stacklevel=2)
+    layers = image_layers(stack)
+    for _, kwargs, _ in layers:
+        kwargs["units"] = "pixel"
+        kwargs["metadata"]["spmito_pixel_size_recorded"] = False
+    return layers
+
+
+def _read_in_pixels(path: str) -> Stack:
+    """The stack with 1 as the missing pixel size (and z step)."""
+    try:
+        return read_stack(path, voxel_size_um=(1.0, 1.0))
+    except MissingVoxelSizeError:
+        return read_stack(path, voxel_size_um=(1.0, 1.0, 1.0))
 
 
 def read_output_folder(path: str | list[str]) -> list[LayerDataTuple]:
-    """The channels, labels and features of one image of an output folder."""
+    """The channels, labels and features of one image of an output folder.
+
+    ``path`` is ``DIR/images/<id>`` or ``DIR`` (its first image).
+    """
     path = path[0] if isinstance(path, list) else path
     folder = image_folder(path)
-    session = open_review(folder.parent.parent, folder.name)
+    return image_folder_layers(folder.parent.parent, folder.name)
+
+
+def open_output_folder(path: str | list[str]) -> list[LayerDataTuple]:
+    """:func:`read_output_folder` as napari's reader; docks the Measurements widget.
+
+    Its image picker opens the folder's other images.
+    """
+    layers = read_output_folder(path)
+    _dock_measurements()
+    return layers
+
+
+def image_folder_layers(out_dir: str | os.PathLike, image_id: str) -> list[LayerDataTuple]:
+    """The layers of one image of an output folder.
+
+    Channels (when the input image is where the batch read it), nuclei, mitochondria,
+    cells and the marks layer.
+    """
+    session = open_review(out_dir, image_id)
     channels = image_layers(session.stack, session.image_id) if session.stack else []
     return channels + result_layers(session)
+
+
+def _dock_measurements() -> None:
+    """Dock spmito's Measurements widget (its image picker) in the current napari window."""
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+        if viewer is not None and viewer.window is not None:
+            viewer.window.add_plugin_dock_widget("spmito", "Measurements")
+    except Exception as error:  # noqa: BLE001 - a missing dock must not stop the reading
+        log.warning("could not dock the Measurements widget: %s", error)
 
 
 def open_review(out_dir: str | os.PathLike, image_id: str) -> ReviewSession:

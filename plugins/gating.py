@@ -10,6 +10,7 @@ G0/G1 peak (:func:`normalise_on_controls`, which needs :mod:`measure.population`
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,6 +109,10 @@ def normalise_on_controls(sessions: Sequence[ReviewSession],
     """
     from measure.population import g1_mode_log2
 
+    if not control:
+        raise ValueError("choose one or more inhibitor-control images under 'Controls' "
+                         "first: their G1 peak is the reference (for a single image, "
+                         "choose it there too)")
     log2_ref = g1_mode_log2(np.concatenate([_log2_intensity(s)[1] for s in control]))
     for session in sessions:
         ids, log2_intensity = _log2_intensity(session, kept_only=False)
@@ -130,3 +135,57 @@ def _kept_hoechst_x(session: ReviewSession) -> np.ndarray:
     features = session.shown_features
     x = features.loc[~features["excluded"].to_numpy(bool), "hoechst_x"].to_numpy(float)
     return x[np.isfinite(x)]
+
+
+def batch_gate(sessions: Sequence[ReviewSession]) -> dict | None:
+    """The gate the batch applied to these images (``DIR/gating.json``), or ``None``.
+
+    The gate is the one whose ``gate_id`` the images' cells carry in ``DIR/cells.csv``,
+    else the one of their plate and cell line (its ``group``).
+    """
+    for out_dir in dict.fromkeys(s.out_dir for s in sessions if s.out_dir is not None):
+        gates = _read_gates(out_dir / "gating.json")
+        if not gates:
+            continue
+        cells = _gate_columns(out_dir / "cells.csv",
+                              [s.image_id for s in sessions if s.out_dir == out_dir])
+        gate_ids = set(cells["gate_id"].dropna()) if "gate_id" in cells else set()
+        for gate in gates:
+            if gate.get("gate_id") in gate_ids:
+                return gate
+        for gate in gates:
+            group = gate.get("group") or {}
+            if group and all(key in cells and set(cells[key].dropna().astype(str))
+                             == {str(value)} for key, value in group.items()):
+                return gate
+    return None
+
+
+def describe_gate(gate: dict) -> str:
+    """One line about a batch gate, in plain words."""
+    group = ", ".join(f"{key} {value}" for key, value in (gate.get("group") or {}).items())
+    where = f" of {group}" if group else ""
+    threshold = gate.get("threshold_x")
+    if threshold is None:
+        return (f"The batch's {gate.get('method')} gate{where} has no single threshold: the "
+                "cells keep the batch's classes until you set one")
+    return (f"Batch gate{where} ({gate.get('method')}): SP below {threshold:.2f}. Drag the "
+            "line or type a value to change it")
+
+
+def _read_gates(path: os.PathLike) -> list[dict]:
+    """The gates of a ``gating.json`` (a list, or ``{"gates": [...]}``); [] when absent."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return document.get("gates", []) if isinstance(document, dict) else list(document)
+
+
+def _gate_columns(path: Path, image_ids: Sequence[str]) -> pd.DataFrame:
+    """``image_id, gate_id, plate, cell_line`` of the images' rows of ``DIR/cells.csv``."""
+    if not path.is_file():
+        return pd.DataFrame()
+    wanted = {"image_id", "gate_id", "plate", "cell_line"}
+    table = pd.read_csv(path, usecols=lambda c: c in wanted, dtype=str)
+    return table[table["image_id"].isin(list(image_ids))]

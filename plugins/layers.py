@@ -17,7 +17,14 @@ import numpy as np
 
 from imaging.errors import SpmitoInputError
 from imaging.stack import Stack
-from plugins.review import ReviewSession, layer_features
+from plugins.review import (
+    DELETED_MARK,
+    MARK_COLOURS,
+    SELECTED_MARK,
+    ReviewSession,
+    class_colours,
+    layer_features,
+)
 
 #: ``(data, kwargs, layer_type)`` as napari readers and sample-data functions return them.
 LayerDataTuple = tuple[Any, dict, str]
@@ -56,31 +63,47 @@ def image_layers(stack: Stack, image_id: str | None = None) -> list[LayerDataTup
             "units": UNIT,
             "colormap": ROLE_COLORMAPS.get(role, "gray"),
             "blending": "additive",
-            "metadata": {"spmito_role": role,
-                         "spmito_source": None if stack.source is None else str(stack.source)},
+            "metadata": {"spmito_role": role, "spmito_image": prefix,
+                         "spmito_source": None if stack.source is None else str(stack.source),
+                         "spmito_pixel_size_recorded": stack.metadata.get(
+                             "spmito_pixel_size_recorded", True)},
         }, "image"))
     return layers
 
 
 def result_layers(session: ReviewSession) -> list[LayerDataTuple]:
-    """Nuclei, mitochondria and cells label layers of a session (cells last, on top).
+    """Nuclei, mitochondria, cells and marks label layers of a session (marks on top).
 
     The cells layer carries the session's main features (``index`` = cell id) so napari
-    shows them for the cell under the cursor; every layer carries the session in its
-    metadata.
+    shows them for the cell under the cursor, and is coloured by class from the start
+    (:data:`~plugins.review.CLASS_COLOURS`). The marks layer outlines the selected and the
+    deleted cells. Every layer carries the session in its metadata.
     """
+    from napari.utils.colormaps import DirectLabelColormap
+
     result = session.result
+    name = session.image_id
     common = {"scale": result.voxel_size_um, "units": UNIT}
+
+    def metadata(role: str) -> dict:
+        return {"spmito": session, "spmito_role": role, "spmito_image": name}
+
+    colours = class_colours(session.shown_features, session.edited_ids())
+    cells_colormap = {"colormap": DirectLabelColormap(color_dict=colours)} if colours else {}
+    marks_colormap = DirectLabelColormap(color_dict={
+        None: "transparent", 0: "transparent", SELECTED_MARK: MARK_COLOURS["selected"],
+        DELETED_MARK: MARK_COLOURS["deleted"]})
     return [
-        (result.nuclei, {**common, "name": f"{session.image_id} nuclei", "opacity": 0.4,
-                         "visible": False,
-                         "metadata": {"spmito": session, "spmito_role": "nuclei"}}, "labels"),
-        (result.mito, {**common, "name": f"{session.image_id} mitochondria", "opacity": 0.8,
-                       "metadata": {"spmito": session, "spmito_role": "mitochondria"}},
-         "labels"),
-        (result.cells, {**common, "name": f"{session.image_id} cells", "opacity": 0.45,
+        (result.nuclei, {**common, "name": f"{name} nuclei", "opacity": 0.4,
+                         "visible": False, "metadata": metadata("nuclei")}, "labels"),
+        (result.mito, {**common, "name": f"{name} mitochondria", "opacity": 0.8,
+                       "metadata": metadata("mitochondria")}, "labels"),
+        (result.cells, {**common, "name": f"{name} cells", "opacity": 0.45,
                         "features": layer_features(session.shown_features),
-                        "metadata": {"spmito": session, "spmito_role": "cells"}}, "labels"),
+                        **cells_colormap, "metadata": metadata("cells")}, "labels"),
+        (session.marks, {**common, "name": f"{name} selection", "opacity": 1.0,
+                         "colormap": marks_colormap,
+                         "metadata": metadata("marks")}, "labels"),
     ]
 
 

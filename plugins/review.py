@@ -48,15 +48,32 @@ CALL_COLUMNS = ("hoechst_x", "population", "population_source", "sp_probability"
 _NUMERIC_CALLS = ("hoechst_x", "sp_probability")
 
 #: The features the cells layer carries, i.e. what napari's status bar shows for the cell
-#: under the pointer (the Measurements widget shows them all). Fewer columns also keep
-#: napari's feature-table validation short (~1 ms a column) after each edit.
-LAYER_COLUMNS = ("index", "cell_id", "population", "population_source", "excluded",
-                 "exclude_reason", "hoechst_x", "cell_area_um2", "cell_volume_um3",
-                 "nucleus_area_um2", "nucleus_volume_um3", "mito_count", "mito_area_um2",
-                 "mito_volume_um3", "fragmentation_index")
+#: under the pointer (the Measurements widget shows them all). Few and short, so that the
+#: status bar shows them whole; fewer columns also keep napari's feature-table validation
+#: short (~1 ms a column) after each edit.
+LAYER_COLUMNS = ("index", "cell_id", "population", "excluded", "hoechst_x", "cell_area_um2",
+                 "cell_volume_um3", "mito_count")
 
-#: Colours of the cells layer when coloured by class.
-CLASS_COLOURS = {"SP": "#ff00ff", "MP": "#00d060", "excluded": "#8c8c8c", None: "#ffd000"}
+#: Colours of the cells layer by class. SP and MP are far from the channel colours (blue
+#: Hoechst, grey cell stain, magenta mitochondria); ``edited`` marks cells split, merged or
+#: painted since the batch (their class waits for ``spmito report``); ``None`` is any other
+#: cell without a class.
+CLASS_COLOURS = {"SP": "#ff8c00", "MP": "#00c8ff", "excluded": "#303030", "edited": "#ffffff",
+                 None: "#ffe000"}
+
+#: Outline colours of the marks layer: the selected cells, the cells deleted in this review.
+MARK_COLOURS = {"selected": "#39ff14", "deleted": "#ff2020"}
+
+#: Values of the marks layer.
+SELECTED_MARK, DELETED_MARK = 1, 2
+
+#: What each colour means, in the words of the legend.
+LEGEND = (("SP", CLASS_COLOURS["SP"], "fill"), ("MP", CLASS_COLOURS["MP"], "fill"),
+          ("no class (no gate)", CLASS_COLOURS[None], "fill"),
+          ("edited: class after report", CLASS_COLOURS["edited"], "fill"),
+          ("excluded", CLASS_COLOURS["excluded"], "fill"),
+          ("selected", MARK_COLOURS["selected"], "outline"),
+          ("deleted", MARK_COLOURS["deleted"], "outline"))
 
 #: ``(population_override, excluded_override)`` of one cell; ``None`` = no override.
 Override = tuple[str | None, bool | None]
@@ -93,6 +110,7 @@ class _Action:
     overrides_after: dict[int, Override]
     detail: dict = field(default_factory=dict)
     mito_patch: _MitoPatch | None = None
+    deleted_px: tuple | None = None
 
 
 class ReviewSession:
@@ -136,6 +154,9 @@ class ReviewSession:
         self.threshold_x: float | None = None
         self.selected: list[int] = []
         self.layer = None
+        self.marks_layer = None
+        self._marks: np.ndarray | None = None
+        self._has_calls = bool(self.calls.notna().any(axis=None))
         self._auto_colormap = None
         self._colours: dict = {}
         self._features: pd.DataFrame | None = None
@@ -185,17 +206,57 @@ class ReviewSession:
             self.selected.remove(cell_id)
         else:
             self.selected.append(cell_id)
-        self.changed.emit("selection")
+        self._selection_changed()
 
     def select_only(self, cell_id: int) -> None:
         """Make ``cell_id`` the whole selection."""
         self.selected = [cell_id] if cell_id > 0 else []
-        self.changed.emit("selection")
+        self._selection_changed()
 
     def clear_selection(self) -> None:
         """Select no cell."""
         self.selected = []
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        self._draw_marks()
         self.changed.emit("selection")
+
+    # -------------------------------------------------------------------------- marks
+
+    def show_marks(self, layer) -> None:
+        """Draw the selection and the deleted cells as outlines on ``layer``.
+
+        ``layer`` is a Labels layer over :attr:`marks`, as
+        :func:`plugins.layers.result_layers` makes it.
+        """
+        self.marks_layer = unwrap_proxy(layer)
+        self._draw_marks()
+
+    @property
+    def marks(self) -> np.ndarray:
+        """The marks image (``uint8``).
+
+        :data:`SELECTED_MARK` on selected cells, :data:`DELETED_MARK` where cells were
+        deleted in this review, 0 elsewhere.
+        """
+        if self._marks is None or self._marks.shape != self.cells.shape:
+            self._marks = np.zeros(self.cells.shape, np.uint8)
+        return self._marks
+
+    def _draw_marks(self) -> None:
+        marks = self.marks
+        marks[...] = 0
+        deleted = [action.deleted_px for action in self._undo if action.deleted_px is not None]
+        if deleted:
+            mask = np.zeros(self.cells.shape, bool)
+            for indices in deleted:
+                mask[indices] = True
+            _draw_outline(marks, mask, DELETED_MARK)
+        if self.selected:
+            _draw_outline(marks, np.isin(self.cells, self.selected), SELECTED_MARK)
+        if self.marks_layer is not None:
+            self.marks_layer.refresh()
 
     # -------------------------------------------------------------------- label edits
 
@@ -297,6 +358,20 @@ class ReviewSession:
             self._features = self.features()
         return self._features
 
+    def edited_ids(self) -> set[int]:
+        """Cells split, merged or painted since the batch classified the image.
+
+        The batch's calls for them are gone and ``spmito report`` makes new ones (empty
+        for images the batch never classified).
+        """
+        if not self._has_calls:
+            return set()
+        features = self.shown_features
+        calls = self.calls.reindex(features["index"].astype("int64"))
+        uncalled = calls[list(CALL_COLUMNS)].isna().all(axis=1).to_numpy()
+        unclassified = ~features["population"].isin(["SP", "MP"]).to_numpy()
+        return set(features["index"].to_numpy()[uncalled & unclassified].astype(int).tolist())
+
     def overrides_table(self) -> pd.DataFrame:
         """The overrides as a ``review.csv`` table."""
         if not self.overrides:
@@ -379,7 +454,8 @@ class ReviewSession:
                 self.layer.data_setitem(edit.indices, edit.values)
         finally:
             self._applying = False
-        self._after_label_change(name, edit.cell_ids, detail)
+        deleted_px = edit.indices if name == "delete" else None
+        self._after_label_change(name, edit.cell_ids, detail, deleted_px)
 
     def _on_paint(self, event) -> None:
         """A stroke painted, filled or erased by hand: re-measure the labels it touched."""
@@ -391,8 +467,12 @@ class ReviewSession:
             _write_history_item(self.cells, event.value)
             self._after_label_change("paint", ids, {})
 
-    def _after_label_change(self, name: str, cell_ids: tuple[int, ...], detail: dict) -> None:
-        """Re-measure the changed cells; their batch calls no longer apply (report redoes)."""
+    def _after_label_change(self, name: str, cell_ids: tuple[int, ...], detail: dict,
+                            deleted_px: tuple | None = None) -> None:
+        """Re-measure the changed cells; their batch calls no longer apply (report redoes).
+
+        The selection is cleared, so that no later action reaches a cell off screen.
+        """
         before = self._rows(cell_ids)
         overrides_before = {i: self.overrides[i] for i in cell_ids if i in self.overrides}
         mito_patch = self._remeasure(cell_ids)
@@ -402,9 +482,10 @@ class ReviewSession:
             if cell_id not in present:
                 self.overrides.pop(cell_id, None)
         overrides_after = {i: self.overrides[i] for i in cell_ids if i in self.overrides}
+        self.selected = []  # a label edit ends the selection: the next acts on new clicks
         self._record(_Action(name, cell_ids, True, before, self._rows(cell_ids),
-                             overrides_before, overrides_after, detail, mito_patch))
-        self.selected = [i for i in self.selected if i in present]
+                             overrides_before, overrides_after, detail, mito_patch,
+                             deleted_px))
         self.labels_changed = True
 
     def _remeasure(self, cell_ids: tuple[int, ...]) -> _MitoPatch | None:
@@ -464,6 +545,8 @@ class ReviewSession:
             self.overrides.pop(cell_id, None)
         self.overrides.update(action.overrides_before if undoing else action.overrides_after)
         target.append(action)
+        if action.changes_labels:
+            self.selected = []
         self.unsaved.append(EditRecord("undo" if undoing else "redo", self.image_id,
                                        action.cell_ids, {"action": action.name}))
         self._refresh_layer()
@@ -495,11 +578,12 @@ class ReviewSession:
         2048 x 2048 px, napari issue #6732), so it happens only when a colour changes.
         """
         self._features = None
+        self._draw_marks()
         if self.layer is None:
             return
         features = self.shown_features
         self.layer.features = layer_features(features)
-        colours = class_colours(features)
+        colours = class_colours(features, self.edited_ids())
         if not _colours_differ(self._colours, colours, features["index"].tolist()):
             return
         self._colours = colours
@@ -575,20 +659,46 @@ def layer_features(features: pd.DataFrame) -> pd.DataFrame:
     return features[[c for c in LAYER_COLUMNS if c in features.columns]]
 
 
-def class_colours(features: pd.DataFrame) -> dict:
-    """Label colours of the classified and excluded cells (``{}`` when there are none).
+def class_colours(features: pd.DataFrame, edited: Iterable[int] = ()) -> dict:
+    """Label colours by class (:data:`CLASS_COLOURS`); ``{}`` when no cell has a class.
+
+    Parameters
+    ----------
+    features : DataFrame
+        :func:`review_features`.
+    edited : iterable of int
+        Cells edited since the batch (:meth:`ReviewSession.edited_ids`).
 
     The key ``None`` (any other label: unclassified cells) gets the unclassified colour.
     """
     population = features["population"].where(features["population"].isin(["SP", "MP"]))
     excluded = features["excluded"].to_numpy(bool)
-    if population.isna().all() and not excluded.any():
+    edited = set(edited)
+    if population.isna().all() and not excluded.any() and not edited:
         return {}
     colours = {None: CLASS_COLOURS[None], 0: "transparent"}
     for cell_id, cls, out in zip(features["index"], population, excluded):
         if out or isinstance(cls, str):
             colours[int(cell_id)] = CLASS_COLOURS["excluded" if out else cls]
+        elif int(cell_id) in edited:
+            colours[int(cell_id)] = CLASS_COLOURS["edited"]
     return colours
+
+
+def _draw_outline(marks: np.ndarray, mask: np.ndarray, value: int,
+                  width_px: int = 2) -> None:
+    """Set ``marks`` to ``value`` on the in-plane outline (``width_px`` wide) of ``mask``."""
+    from scipy import ndimage
+
+    box = edits.bounding_box(mask)
+    if box is None:
+        return
+    region = mask[box]
+    structure = ndimage.generate_binary_structure(2, 1)
+    if region.ndim == 3:
+        structure = structure[None]
+    inner = ndimage.binary_erosion(region, structure, iterations=width_px, border_value=0)
+    marks[box][region & ~inner] = value
 
 
 def _colours_differ(old: dict, new: dict, cell_ids: Iterable[int]) -> bool:
@@ -701,7 +811,10 @@ def session_of(layer) -> ReviewSession | None:
     session = layer.metadata.get("spmito") if hasattr(layer, "metadata") else None
     if not isinstance(session, ReviewSession):
         return None
-    if session.layer is not layer and layer.metadata.get("spmito_role") == "cells":
+    role = layer.metadata.get("spmito_role")
+    if session.layer is not layer and role == "cells":
         session.attach(layer)
+    elif session.marks_layer is not layer and role == "marks":
+        session.show_marks(layer)
     return session
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import napari
 
-from plugins.review import ReviewSession
+from plugins.review import ReviewSession, session_of
 
 
 def image_layer_choices(viewer: napari.viewer.Viewer) -> Callable:
@@ -32,3 +32,17 @@ def cells_layers(viewer: napari.viewer.Viewer) -> list[napari.layers.Labels]:
             if isinstance(layer, napari.layers.Labels)
             and isinstance(layer.metadata.get("spmito"), ReviewSession)
             and layer.metadata.get("spmito_role") == "cells"]
+
+
+def session_layers(viewer: napari.viewer.Viewer, session: ReviewSession | None
+                   ) -> list[napari.layers.Labels]:
+    """The cells layer of ``session`` and the marks layer over it.
+
+    A click on either is a click on a cell; binds the marks layer to the session.
+    """
+    layers = [layer for layer in viewer.layers
+              if session is not None and layer.metadata.get("spmito") is session
+              and layer.metadata.get("spmito_role") in ("cells", "marks")]
+    for layer in layers:
+        session_of(layer)
+    return layers

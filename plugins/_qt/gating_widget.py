@@ -19,14 +19,27 @@ from qtpy.QtWidgets import (
 from superqt.utils import qthrottled
 
 from plugins._qt._choices import cells_layer_choices, cells_layers
-from plugins.gating import GatingModel, default_roles, normalise_on_controls
+from plugins._qt._layout import scrollable
+from plugins.gating import (
+    GatingModel,
+    batch_gate,
+    default_roles,
+    describe_gate,
+    normalise_on_controls,
+)
 from plugins.review import CLASS_COLOURS, session_of
+
+#: The x axis, in the words of a biologist.
+X_LABEL = "Hoechst, relative to the G1 peak\nof the controls (log2)"
 
 #: Histogram bin width on the log2 scale.
 BIN_WIDTH_X = 0.05
 
 #: The histogram keeps at least this height when the dock is crowded.
 CANVAS_MIN_HEIGHT_PX = 220
+
+#: Height of the image lists (a few names; they scroll).
+LIST_HEIGHT_PX = 64
 
 #: Shortest interval between two recolourings of the images while the gate is dragged.
 RECOLOUR_EVERY_MS = 150
@@ -35,9 +48,11 @@ RECOLOUR_EVERY_MS = 150
 class GatingWidget(QWidget):
     """Set the SP gate by eye on the cells' normalised Hoechst and save it for the batch.
 
-    Drag the vertical line (or type the threshold): every open image's cells are recalled
-    SP (``hoechst_x`` below the line) or MP and recoloured at once; manual overrides from
-    the Review widget keep winning. "Save gate" writes ``DIR/manual_gate.json``, which
+    The widget opens on the gate the batch applied to the open images (their plate and
+    cell line in ``DIR/gating.json``) and changes no class until the gate is moved. Drag
+    the vertical line (or type the threshold): every open image's cells are recalled SP
+    (``hoechst_x`` below the line) or MP and recoloured at once; manual overrides from the
+    Review widget keep winning. "Save gate" writes ``DIR/manual_gate.json``, which
     ``spmito report DIR`` applies.
 
     Parameters
@@ -52,17 +67,25 @@ class GatingWidget(QWidget):
         self.model = GatingModel([], [])
         self._recolour = qthrottled(self.model.apply, timeout=RECOLOUR_EVERY_MS)
         self._dragging = False
-        self.test_layers = Select(label="Test images", choices=cells_layer_choices(viewer))
+        self._moved = False
+        self.gate_source = QLabel("")
+        self.gate_source.setWordWrap(True)
+        self.test_layers = Select(label="Test images", choices=cells_layer_choices(viewer),
+                                  tooltip="images whose SP % the gate measures")
         # a short label: the form's label column would otherwise squeeze the list's names
         self.control_layers = Select(label="Controls", choices=cells_layer_choices(viewer),
                                      tooltip="inhibitor-control images (e.g. verapamil): "
                                              "they set the gate")
+        for choice in (self.test_layers, self.control_layers):
+            choice.native.setMaximumHeight(LIST_HEIGHT_PX)  # the histogram comes first
         self._form = Container(widgets=[self.test_layers, self.control_layers])
         self.test_layers.changed.connect(self._use_chosen_layers)
         self.control_layers.changed.connect(self._use_chosen_layers)
         self.figure = Figure(figsize=(4, 2.6), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(CANVAS_MIN_HEIGHT_PX)
+        self.canvas.setToolTip("histograms of the cells' Hoechst; click or drag to move the "
+                               "gate (cells left of the line are SP)")
         self.axes = self.figure.add_subplot()
         self.line = None
         self.canvas.mpl_connect("button_press_event", self._on_press)
@@ -72,22 +95,37 @@ class GatingWidget(QWidget):
         self.threshold.setRange(-10.0, 10.0)
         self.threshold.setSingleStep(0.05)
         self.threshold.setDecimals(3)
-        self.threshold.setPrefix("gate hoechst_x < ")
+        self.threshold.setPrefix("SP: Hoechst below ")
+        self.threshold.setSpecialValueText("no gate")
+        self.threshold.setKeyboardTracking(False)  # a typed value applies on Enter
+        self.threshold.setValue(self.threshold.minimum())
+        self.threshold.setToolTip("the gate, log2 of Hoechst relative to the controls' G1 "
+                                  "peak (0 = G1, -1 = half of it); type a value or drag the "
+                                  "line")
         self.threshold.valueChanged.connect(self.set_threshold)
         self.summary = QLabel("")
+        self.summary.setWordWrap(True)
         self.normalise_button = QPushButton("Normalise on controls")
-        self.normalise_button.clicked.connect(self.normalise)
+        self.normalise_button.setToolTip(
+            "images segmented in napari: compute their Hoechst relative to the G1 peak of "
+            "the images chosen under Controls")
+        self.normalise_button.clicked.connect(lambda: self.normalise())
         self.save_button = QPushButton("Save gate…")
-        self.save_button.clicked.connect(self.save)
+        self.save_button.setToolTip("write the gate to the output folder (manual_gate.json); "
+                                    "spmito report DIR applies it")
+        self.save_button.clicked.connect(lambda: self.save())
         buttons = QHBoxLayout()
         buttons.addWidget(self.normalise_button)
         buttons.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.addWidget(self._form.native)
+        layout.addWidget(self.gate_source)
         layout.addWidget(self.canvas)
         layout.addWidget(self.threshold)
         layout.addWidget(self.summary)
         layout.addLayout(buttons)
+        scrollable(self, content)
         self.reset_choices()
 
     def reset_choices(self, *_) -> None:
@@ -116,9 +154,17 @@ class GatingWidget(QWidget):
                                                               self.model.threshold_x):
             return
         self.model.threshold_x = float(threshold_x)
+        self._moved = True
+        self.gate_source.setText("Your gate: cells left of the line are SP. 'Save gate…' "
+                                 "writes it for spmito report")
         self._recolour()
+        self._show_threshold()
+
+    def _show_threshold(self) -> None:
+        """The spin box, the line and the SP % at the model's threshold (no recolouring)."""
         self.threshold.blockSignals(True)
-        self.threshold.setValue(threshold_x)
+        self.threshold.setValue(self.threshold.minimum() if self.model.threshold_x is None
+                                else self.model.threshold_x)
         self.threshold.blockSignals(False)
         self._draw_line()
         self._show_summary()
@@ -128,17 +174,21 @@ class GatingWidget(QWidget):
         try:
             normalise_on_controls(self.model.sessions, self.model.control)
         except (ImportError, ValueError) as error:
-            self.summary.setText(f"cannot normalise: {error}")
+            self.summary.setText(f"Cannot normalise: {error}")
             return
         self._draw_histograms()
+        if self.model.threshold_x is None:
+            self.summary.setText(f"{self.summary.text()}\nNormalised. Click the histogram "
+                                 "where SP ends to set the gate")
 
     def save(self, out_dir=None) -> None:
         """Write the gate into the images' output folder (asks when there is none)."""
         folders = {s.out_dir for s in self.model.sessions if s.out_dir is not None}
         if out_dir is None:
-            out_dir = folders.pop() if len(folders) == 1 else QFileDialog.getExistingDirectory(
-                self, "Output folder the gate is for")
+            out_dir = next(iter(folders)) if len(folders) == 1 else \
+                QFileDialog.getExistingDirectory(self, "Output folder the gate is for")
         if not out_dir:
+            self.summary.setText("Not saved: no output folder chosen")
             return
         try:
             path = self.model.save(out_dir)
@@ -152,7 +202,26 @@ class GatingWidget(QWidget):
     def _use_chosen_layers(self, *_) -> None:
         self.model.test = [session_of(layer) for layer in self.test_layers.value]
         self.model.control = [session_of(layer) for layer in self.control_layers.value]
+        self._start_at_the_batch_gate()
+        if self._moved:
+            self.model.apply()
         self._draw_histograms()
+
+    def _start_at_the_batch_gate(self) -> None:
+        """Show the batch's gate of the chosen images until the user moves it.
+
+        No image is reclassified: the batch's classes are this gate's.
+        """
+        if self.model.threshold_x is not None or not self.model.sessions:
+            return
+        gate = batch_gate(self.model.sessions)
+        if gate is None:
+            self.gate_source.setText("No batch gate for these images: click the histogram "
+                                     "to set one")
+            return
+        self.gate_source.setText(describe_gate(gate))
+        if gate.get("threshold_x") is not None:
+            self.model.threshold_x = float(gate["threshold_x"])
 
     def _draw_histograms(self) -> None:
         self.axes.clear()
@@ -168,14 +237,10 @@ class GatingWidget(QWidget):
                 self.axes.hist(test, bins=bins, histtype="step", linewidth=1.5,
                                color=CLASS_COLOURS["MP"], label=f"test (n={test.size})")
             self.axes.legend(fontsize="small")
-            if self.model.threshold_x is None:
-                self.set_threshold(float(np.quantile(control if control.size else values,
-                                                     0.01)))
-        self.axes.set_xlabel("hoechst_x = log2(I / m_ref)")
+        self.axes.set_xlabel(X_LABEL, fontsize="small")
         self.axes.set_ylabel("cells")
         self.line = None
-        self._draw_line()
-        self._show_summary()
+        self._show_threshold()
 
     def _draw_line(self) -> None:
         if self.model.threshold_x is None:
@@ -188,12 +253,30 @@ class GatingWidget(QWidget):
         self.canvas.draw_idle()
 
     def _show_summary(self) -> None:
-        parts = [f"{which}: {self.model.sp_percent(which):.1f} % SP"
-                 for which in ("test", "control") if getattr(self.model, which)]
+        self.summary.setText("   ".join(self._summary_parts()))
+
+    def _summary_parts(self) -> list[str]:
+        """SP % per group, or what is missing for one."""
+        if not self.model.sessions:
+            return ["Open an output folder's images (or segment one) to gate their cells"]
+        parts = []
+        for which in ("test", "control"):
+            n_cells = self.model.hoechst_x(which).size
+            if not getattr(self.model, which):
+                continue
+            if n_cells == 0:
+                parts.append(f"{which}: no cells with a Hoechst value")
+            elif self.model.threshold_x is None:
+                parts.append(f"{which}: {n_cells} cells, no gate yet")
+            else:
+                parts.append(f"{which}: {self.model.sp_percent(which):.1f} % SP "
+                             f"of {n_cells} cells")
         if not self.model.hoechst_x("test").size and not self.model.hoechst_x("control").size:
-            parts.append("no hoechst_x: open an output folder after spmito run, or "
-                         "normalise on controls")
-        self.summary.setText("   ".join(parts))
+            parts.append("No relative Hoechst yet (images segmented in napari): choose "
+                         "control images under Controls and click 'Normalise on controls'")
+        elif not self.model.control:
+            parts.append("No control image chosen: SP/MP rests on the batch gate or yours")
+        return parts
 
     # -------------------------------------------------------------- mouse on plot
 

@@ -8,7 +8,8 @@ from magicgui.widgets import ComboBox, Container, RadioButtons
 from qtpy.QtWidgets import QFileDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from imaging.errors import SpmitoInputError
-from plugins._qt._choices import cells_layer_choices
+from plugins._qt._choices import cells_layer_choices, session_layers
+from plugins._qt._layout import ColourLegend, scrollable
 from plugins.review import ReviewSession, session_of, unwrap_proxy
 from segment.edits import EditError
 
@@ -20,6 +21,21 @@ CUT_LINE, SEEDS = "cut line", "split seeds"
 
 #: Largest pointer travel, in screen pixels, that still counts as a click (not a pan).
 CLICK_TOLERANCE_PX = 4
+
+#: Tooltips of the buttons, by name.
+TOOLTIPS = {
+    "merge": "merge the selected cells into one (the smallest id stays)",
+    "split": "split the cell crossed by the cut line, or the cell under the seeds",
+    "delete": "delete the selected cells (they are outlined in red until saved)",
+    "new_cell": "paint a new cell with the next free id (brush paints background only)",
+    "flip": "flip the selected cells between SP and MP (your call wins over the gate)",
+    "exclude": "exclude the selected cells from SP % and statistics, or include them again",
+    "draw_line": "draw a cut line across a cell (click points, double-click ends), then Split",
+    "place_seeds": "click one point in each part of a cell, then Split",
+    "undo": "undo the last action (labels, tables and classes together)",
+    "redo": "redo the last undone action",
+    "save": "save the corrections into the output folder, where spmito report DIR uses them",
+}
 
 
 class ReviewWidget(QWidget):
@@ -48,15 +64,19 @@ class ReviewWidget(QWidget):
             "flip": ("Flip SP/MP", "Shift-T", self.flip_selected),
             "exclude": ("Exclude/include", "Shift-E", self.exclude_selected),
         }
-        self.cells = ComboBox(label="Cells layer", choices=cells_layer_choices(viewer))
+        self.cells = ComboBox(label="Cells layer", choices=cells_layer_choices(viewer),
+                              tooltip="the image whose cells you review")
         self.click_action = RadioButtons(label="A click on a cell", choices=CLICK_ACTIONS,
-                                         value="select")
+                                         value="select",
+                                         tooltip="what a left click on a cell does (in the "
+                                                 "pan/zoom mode of the cells layer)")
         form = Container(widgets=[self.cells, self.click_action])
         self.buttons = {}
         grid = QGridLayout()
         for number, (name, (text, key, method)) in enumerate(self.actions.items()):
             button = QPushButton(f"{text}  [{key.replace('-', '+')}]")
-            button.clicked.connect(method)
+            # a lambda: Qt's `checked` argument must not reach the method
+            button.clicked.connect(lambda _checked=False, method=method: method())
             grid.addWidget(button, number // 2, number % 2)
             self.buttons[name] = button
         extra = {"draw_line": ("Draw cut line", self.draw_cut_line),
@@ -66,18 +86,23 @@ class ReviewWidget(QWidget):
                  "save": ("Save corrections…", self.save)}
         for number, (name, (text, method)) in enumerate(extra.items(), start=len(self.actions)):
             button = QPushButton(text)
-            button.clicked.connect(method)
+            button.clicked.connect(lambda _checked=False, method=method: method())
             grid.addWidget(button, number // 2, number % 2)
             self.buttons[name] = button
+        for name, button in self.buttons.items():
+            button.setToolTip(TOOLTIPS[name])
         self.selection = QLabel("Selected: none")
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.addWidget(form.native)
+        layout.addWidget(ColourLegend())
         layout.addWidget(self.selection)
         layout.addLayout(grid)
         layout.addWidget(self.status)
         layout.addStretch()
+        scrollable(self, content)
         self._form = form
         self.cells.changed.connect(self._bind_layer)
         self.reset_choices()
@@ -101,14 +126,19 @@ class ReviewWidget(QWidget):
         if layer is self._bound:
             return
         if self._bound is not None:
-            self._unbind(self._bound)
+            for bound in session_layers(self.viewer, session_of(self._bound)):
+                self._unbind(bound)
             session_of(self._bound).changed.disconnect(self._show_state)
         self._bound = layer
         if layer is None:
             return
-        layer.mouse_drag_callbacks.append(self._on_mouse)
-        self._bind_keys(layer)
-        session_of(layer).changed.connect(self._show_state)
+        session = session_of(layer)
+        for bound in session_layers(self.viewer, session):  # the cells and the marks on top
+            bound.mouse_drag_callbacks.append(self._on_mouse)
+            bound.metadata["spmito_review"] = True
+            self._bind_keys(bound)
+        session.changed.connect(self._show_state)
+        self._activate_cells()
         self._show_state()
 
     def _bind_keys(self, layer) -> None:
@@ -118,16 +148,16 @@ class ReviewWidget(QWidget):
     def _unbind(self, layer) -> None:
         if self._on_mouse in layer.mouse_drag_callbacks:
             layer.mouse_drag_callbacks.remove(self._on_mouse)
+        layer.metadata.pop("spmito_review", None)
         for _, key, _ in self.actions.values():
             layer.bind_key(key, None)
 
     def _on_mouse(self, layer, event):
         """A left click (not a drag) in pan/zoom mode acts on the cell under the pointer."""
-        if layer.mode != "pan_zoom" or event.button != 1:
+        if layer.mode != "pan_zoom" or event.button != 1 or self.session is None:
             return
         start = np.asarray(event.position)
-        cell_id = layer.get_value(event.position, view_direction=event.view_direction,
-                                  dims_displayed=event.dims_displayed, world=True)
+        cell_id = self.session.cell_at(self.cells.value.world_to_data(event.position))
         yield
         while event.type == "mouse_move":
             yield
@@ -237,8 +267,8 @@ class ReviewWidget(QWidget):
             kind = napari.layers.Shapes if name == CUT_LINE else napari.layers.Points
             colour = {"edge_color": "yellow", "edge_width": 2} if name == CUT_LINE \
                 else {"face_color": "yellow", "size": 8}
-            layer = kind(ndim=cells.ndim, scale=cells.scale, units=cells.units, name=name,
-                         **colour)
+            layer = kind(ndim=cells.ndim, scale=cells.scale, translate=cells.translate,
+                         units=cells.units, name=name, **colour)
             self.viewer.add_layer(layer)
             self._bind_keys(layer)
         layer = self.viewer.layers[name]

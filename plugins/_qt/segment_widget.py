@@ -12,11 +12,11 @@ from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from imaging.errors import SpmitoInputError
-from imaging.io import parse_voxel_size
 from imaging.params import RunParams
 from imaging.stack import Stack, image_stem
 from plugins._qt._choices import image_layer_choices, labels_layer_choices
-from plugins.analysis import AnalysisCancelled, analyse
+from plugins._qt._layout import scrollable
+from plugins.analysis import AnalysisCancelled, analyse, parse_pixel_size, result_warnings
 from plugins.layers import STACK_ROLES, result_layers, stack_from_channels
 from plugins.review import ReviewSession, session_of
 
@@ -56,8 +56,10 @@ class SegmentWidget(QWidget):
                          for role in STACK_ROLES}
         self.cells_mask = ComboBox(label="Cell mask (skips Cellpose)",
                                    choices=labels_layer_choices(viewer), nullable=True)
-        self.voxel_size = LineEdit(label="Voxel size Z,Y,X or Y,X (µm)",
-                                   tooltip="Empty: the pixel size of the Hoechst layer")
+        self.voxel_size = LineEdit(label="Pixel size (µm)",
+                                   tooltip="e.g. 0.65 or 0,65 (y = x); 3-D: z step first, "
+                                           "e.g. 0,3; 0,65. Empty: the pixel size the file "
+                                           "records")
         self.model = LineEdit(label="Cellpose model (cells)", value=defaults.model)
         self.nucleus_model = LineEdit(label="Cellpose model (nuclei)",
                                       value=defaults.nucleus_model)
@@ -78,11 +80,15 @@ class SegmentWidget(QWidget):
                                        self.cell_diameter_um,
                                        self.nucleus_diameter_um, self.annulus_inner_um,
                                        self.annulus_outer_um, self.device, self.mode_3d])
+        self._add_tooltips()
         self.run_button = QPushButton("Segment && measure")
-        self.run_button.clicked.connect(self.run)
+        self.run_button.setToolTip("segment cells, nuclei and mitochondria and measure them, "
+                                   "as spmito run does")
+        self.run_button.clicked.connect(lambda: self.run())
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("stop the analysis at its next step")
         self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(lambda: self.cancel())
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.status = QLabel("")
@@ -90,13 +96,33 @@ class SegmentWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.addWidget(self.form.native)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addStretch()
+        scrollable(self, content)
         self.reset_choices()
+
+    def _add_tooltips(self) -> None:
+        """A tooltip on every control of the form that has none."""
+        for role, combo in self.channels.items():
+            combo.tooltip = combo.tooltip or f"the image layer of the {_ROLE_LABELS[role]} channel"
+        defaults = {self.cells_mask: "a labels layer of cells to use instead of Cellpose",
+                    self.model: "Cellpose model for the cells: bundled, a name or a path",
+                    self.nucleus_model: "Cellpose model for the nuclei (Hoechst channel)",
+                    self.cell_diameter_um: "typical cell diameter in µm; measure one with "
+                                           "napari's ruler (U2OS: about 40-60 µm)",
+                    self.nucleus_diameter_um: "typical nucleus diameter in µm",
+                    self.annulus_inner_um: "the ring around each nucleus whose median is "
+                                           "the Hoechst background: inner radius (µm)",
+                    self.annulus_outer_um: "outer radius of the background ring (µm)",
+                    self.device: "where Cellpose runs: auto uses a GPU when there is one",
+                    self.mode_3d: "3-D stacks: stitch 2-D masks, or run Cellpose in 3-D"}
+        for widget in self.form:
+            widget.tooltip = widget.tooltip or defaults.get(widget, widget.label)
 
     # ------------------------------------------------------------------ form -> inputs
 
@@ -145,16 +171,38 @@ class SegmentWidget(QWidget):
         return image_stem(source) if source else self.channels["hoechst"].value.name
 
     def _voxel_size_um(self) -> tuple[float, ...]:
-        if self.voxel_size.value.strip():
-            return parse_voxel_size(self.voxel_size.value)
         layer = self.channels["hoechst"].value
         if layer is None:
             raise SpmitoInputError(None, "no Hoechst layer chosen", "Choose its channels")
+        if self.voxel_size.value.strip():
+            return parse_pixel_size(self.voxel_size.value, layer.ndim)
         if any(str(unit) != "micrometer" for unit in layer.units):
             raise SpmitoInputError(self._source(), f"layer {layer.name!r} has no physical "
                                    f"pixel size (units {tuple(map(str, layer.units))})",
-                                   "Enter the voxel size in µm")
+                                   "Type the pixel size in µm above, e.g. 0.65 or 0,65")
         return tuple(float(s) for s in layer.scale)
+
+    def _check_channels(self) -> None:
+        """Refuse one layer for two roles, and a channel axis read as z planes."""
+        chosen = [combo.value for combo in self.channels.values() if combo.value is not None]
+        if len({id(layer) for layer in chosen}) < len(chosen):
+            raise SpmitoInputError(self._source(), "one layer is chosen for two channels",
+                                   "Choose one layer per channel")
+        layer = self.channels["hoechst"].value
+        if layer.ndim == 3 and layer.data.shape[0] <= 5 \
+                and "spmito_role" not in layer.metadata:
+            raise SpmitoInputError(self._source(), f"layer {layer.name!r} has "
+                                   f"{layer.data.shape[0]} planes: probably channels read "
+                                   "as z planes by napari's own reader", "Open the file with "
+                                   "the spmito reader (File > Open with Plugin > spmito), or "
+                                   "split the layer (right-click > Split Stack)")
+
+    def _use_pixel_size_on_channels(self, voxel_size_um) -> None:
+        """Put the channel layers on the grid the results will have (µm)."""
+        for combo in self.channels.values():
+            if combo.value is not None:
+                combo.value.scale = voxel_size_um
+                combo.value.units = ("µm",) * combo.value.ndim
 
     def _source(self) -> Path | None:
         layer = self.channels["hoechst"].value
@@ -168,10 +216,12 @@ class SegmentWidget(QWidget):
     def run(self) -> FunctionWorker | None:
         """Start the analysis in a thread worker; return it (``None`` on a form error)."""
         try:
+            self._check_channels()
             stack, params, image_id = self.stack(), self.params(), self.image_id()
         except (SpmitoInputError, ValueError) as error:
             self.status.setText(str(error))
             return None
+        self._use_pixel_size_on_channels(stack.voxel_size_um)
         mask_layer = self.cells_mask.value
         cells_mask = None if mask_layer is None else mask_layer.data
         self._cancel.clear()
@@ -206,10 +256,12 @@ class SegmentWidget(QWidget):
             self.viewer.layers.remove(layer)
         added = [self.viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
                  for data, kwargs, kind in result_layers(session)]
-        session_of(added[-1])
-        self.viewer.layers.selection.active = added[-1]
+        for layer in added:
+            session_of(layer)
+        self.viewer.layers.selection.active = session.layer
         self.progress.setValue(100)
-        self.status.setText(f"{session.image_id}: {len(session.result.cell_table)} cells")
+        self.status.setText("\n".join([f"{session.image_id}: {len(session.result.cell_table)} "
+                                       "cells", *result_warnings(session)]))
 
     def _show_error(self, error: Exception) -> None:
         cancelled = isinstance(error, AnalysisCancelled)

@@ -35,7 +35,7 @@ def test_threshold_calls_kept_cells_of_every_image(sessions):
         features = session.layer.features
         expected = np.where(features["hoechst_x"] < model.threshold_x, "SP", "MP")
         assert features["population"].tolist() == expected.tolist()
-        assert set(features["population_source"]) == {"gate"}
+        assert set(session.shown_features["population_source"]) == {"gate"}
 
 
 def test_excluded_cells_are_not_pooled(sessions):

@@ -5,25 +5,33 @@ from __future__ import annotations
 import napari
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
 
 import imaging.pipeline
 from imaging.errors import SpmitoInputError
 from imaging.io import read_labels
-from plugins._reader import get_reader, read_image_file, read_output_folder
+from plugins._reader import (
+    get_reader,
+    open_output_folder,
+    plate_images,
+    read_image_file,
+    read_output_folder,
+)
 from plugins._sample_data import synthetic_stack
 from plugins._writer import write_labels_layer
-from plugins.analysis import analyse
+from plugins.analysis import analyse, parse_pixel_size
 from plugins.layers import image_layers, stack_from_channels
-from plugins.review import ReviewSession
-from tests.plugins.conftest import IMAGE_ID
+from plugins.plate import QC_COLUMNS, qc_warnings
+from plugins.review import CLASS_COLOURS, ReviewSession
+from tests.plugins.conftest import CONTROL_ID, IMAGE_ID
 from tests.plugins.fake_science import patch_pipeline
 
 
 def test_reader_claims_image_folders_and_tiffs_only(output_folder, tmp_path):
     image_dir = output_folder / "images" / IMAGE_ID
-    assert get_reader(str(image_dir)) is read_output_folder
-    assert get_reader([str(image_dir)]) is read_output_folder
-    assert get_reader(str(output_folder)) is None, "two images: the user picks one"
+    assert get_reader(str(image_dir)) is open_output_folder
+    assert get_reader([str(image_dir)]) is open_output_folder
+    assert get_reader(str(output_folder)) is open_output_folder, "napari DIR on a plate"
     assert get_reader(str(image_dir / "cells.ome.tif")) is read_image_file
     (tmp_path / "notes.txt").write_text("x")
     assert get_reader(str(tmp_path / "notes.txt")) is None
@@ -33,19 +41,58 @@ def test_output_folder_opens_as_channels_labels_and_features(output_folder):
     layers = read_output_folder(str(output_folder / "images" / IMAGE_ID))
     names = [kwargs["name"] for _, kwargs, _ in layers]
     assert names == [f"{IMAGE_ID} {n}" for n in ("hoechst", "cell", "mito", "nuclei",
-                                                   "mitochondria", "cells")]
+                                                   "mitochondria", "cells", "selection")]
     kinds = [kind for _, _, kind in layers]
-    assert kinds == ["image"] * 3 + ["labels"] * 3
+    assert kinds == ["image"] * 3 + ["labels"] * 4
     spacing = read_labels(output_folder / "images" / IMAGE_ID / "cells.ome.tif")[1]
     assert all(tuple(kwargs["scale"]) == spacing and kwargs["units"] == "µm"
                for _, kwargs, _ in layers)
-    cells_data, cells_kwargs, _ = layers[-1]
+    cells_data, cells_kwargs, _ = layers[-2]
     session = cells_kwargs["metadata"]["spmito"]
     assert isinstance(session, ReviewSession) and session.role == "test"
     features = cells_kwargs["features"]
     assert features["index"].tolist() == features["cell_id"].tolist()
     assert set(features["population"]) <= {"SP", "MP"} and "hoechst_x" in features
     assert layers[0][1]["colormap"] == "blue" and layers[2][1]["colormap"] == "magenta"
+    colours = cells_kwargs["colormap"].color_dict  # coloured by class from the start
+    sp = features.loc[features["population"] == "SP", "index"].iloc[0]
+    np.testing.assert_allclose(colours[int(sp)][:3], to_rgb(CLASS_COLOURS["SP"]), atol=0.01)
+
+
+def test_a_plate_folder_opens_on_its_test_image(output_folder):
+    layers = read_output_folder(str(output_folder))
+    assert {kwargs["metadata"]["spmito_image"] for _, kwargs, _ in layers} == {IMAGE_ID}
+    assert plate_images(output_folder) == [IMAGE_ID, CONTROL_ID]
+
+
+def test_a_tiff_without_pixel_size_opens_in_pixels_and_says_where_to_type_it(tmp_path):
+    import tifffile
+
+    path = tmp_path / "no_size.tif"
+    tifffile.imwrite(path, np.zeros((3, 32, 32), np.uint16), metadata={"axes": "CYX"})
+    with pytest.warns(UserWarning, match="records no pixel size.*Segment & measure.*0,65"):
+        layers = read_image_file(str(path))
+    assert len(layers) == 3
+    assert all(kwargs["units"] == "pixel" and tuple(kwargs["scale"]) == (1.0, 1.0)
+               for _, kwargs, _ in layers)
+
+
+@pytest.mark.parametrize(("text", "ndim", "expected"), [
+    ("0.65", 2, (0.65, 0.65)), ("0,65", 2, (0.65, 0.65)), (" 0,65 ; 0,7 ", 2, (0.65, 0.7)),
+    ("0.3, 0.1, 0.1", 3, (0.3, 0.1, 0.1)), ("0,3; 0,65", 3, (0.3, 0.65, 0.65)),
+    ("0.1x0.1", 2, (0.1, 0.1))])
+def test_pixel_size_takes_a_decimal_point_or_comma(text, ndim, expected):
+    assert parse_pixel_size(text, ndim) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("text", "ndim"), [("abc", 2), ("0", 2), ("0,65", 3), ("1;2;3", 2)])
+def test_a_bad_pixel_size_says_how_to_type_it(text, ndim):
+    with pytest.raises(SpmitoInputError, match="e.g. 0.65 or 0,65"):
+        parse_pixel_size(text, ndim)
+
+
+def test_qc_warnings_without_a_qc_csv_are_none(tmp_path):
+    assert qc_warnings(tmp_path).empty and list(qc_warnings(tmp_path)) == list(QC_COLUMNS)
 
 
 def test_writer_keeps_labels_and_pixel_size(tmp_path):

@@ -6,12 +6,13 @@ import napari
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgba
 
 import imaging.pipeline
 from imaging import corrections
 from plugins._reader import open_review
 from plugins.analysis import AnalysisCancelled, analyse
-from plugins.review import review_features
+from plugins.review import CLASS_COLOURS, review_features
 from segment.edits import EditError
 from tests.plugins.conftest import IMAGE_ID, two_neighbours
 
@@ -117,7 +118,8 @@ def test_flip_population_and_exclusion_are_overrides_with_undo(session):
     assert session.toggle_population(cell_id) == "SP"
     features = session.layer.features.set_index("index")
     assert features.at[cell_id, "population"] == "SP"
-    assert features.at[cell_id, "population_source"] == "manual"
+    assert session.shown_features.set_index("index").at[cell_id,
+                                                         "population_source"] == "manual"
     assert session.toggle_population(cell_id) == "MP"
     assert session.toggle_excluded(cell_id) is True
     assert session.layer.features.set_index("index").at[cell_id, "excluded"]
@@ -125,7 +127,7 @@ def test_flip_population_and_exclusion_are_overrides_with_undo(session):
     session.undo()
     assert session.overrides == {cell_id: ("SP", None)}
     colours = session.layer.colormap.color_dict
-    np.testing.assert_allclose(colours[cell_id], [1, 0, 1, 1])
+    np.testing.assert_allclose(colours[cell_id], [*to_rgba(CLASS_COLOURS["SP"])], atol=0.01)
 
 
 def test_live_gate_calls_cells_and_overrides_win(session):
@@ -183,3 +185,30 @@ def test_review_features_fill_hoechst_x_of_remeasured_cells_with_the_image_offse
                                corrections.empty_overrides(), threshold_x=0.5)
     assert features["hoechst_x"].tolist() == pytest.approx([0.0, 1.0, 2.0])
     assert features["population"].tolist() == ["SP", "MP", "MP"]
+
+
+def test_merged_and_split_cells_look_edited_and_the_selection_ends(output_folder,
+                                                                   truth_segmentation):
+    from plugins._reader import open_review
+    from plugins.review import DELETED_MARK, SELECTED_MARK
+
+    session = open_review(output_folder, IMAGE_ID)
+    session.attach(napari.layers.Labels(session.cells))
+    a, b = two_neighbours(session.cells)
+    unclassified = CLASS_COLOURS[None]
+    assert CLASS_COLOURS["edited"] not in (unclassified, CLASS_COLOURS["excluded"])
+    session.select(a)
+    session.select(b)
+    assert set(np.unique(session.cells[session.marks == SELECTED_MARK])) == {a, b}
+    session.merge()
+    assert session.selected == [] and not (session.marks == SELECTED_MARK).any()
+    colours = session.layer.colormap.color_dict
+    np.testing.assert_allclose(colours[min(a, b)], to_rgba(CLASS_COLOURS["edited"]))
+    other = next(int(i) for i in session.result.cell_table["cell_id"] if i != min(a, b))
+    pixels = session.cells == other
+    session.select(other)
+    session.delete()
+    deleted = session.marks == DELETED_MARK
+    assert deleted.any() and (deleted <= pixels).all(), "deleted: an outline, not a fill"
+    session.undo()
+    assert not (session.marks == DELETED_MARK).any()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QRadioButton
 
 from imaging import corrections
 from imaging.io import read_labels
@@ -13,32 +12,17 @@ from imaging.synthetic import write_field
 from plugins._qt.review_widget import ReviewWidget
 from plugins._qt.segment_widget import SegmentWidget
 from plugins._reader import read_image_file, read_output_folder
-from tests.plugins._qt.conftest import add_label_layers, add_layer_data, run_and_wait
+from tests.plugins._qt.conftest import (
+    MANIFEST,
+    add_layer_data,
+    click,
+    click_cell,
+    run_and_wait,
+    zoom_on,
+)
 from tests.plugins.conftest import two_neighbours
 
-MANIFEST = Path(__file__).resolve().parents[3] / "plugins" / "napari.yaml"
 WIDGETS = ("Segment & measure", "Review cells", "SP gating", "Measurements")
-
-
-@pytest.fixture
-def spmito_plugin():
-    """Register the manifest with npe2, as installing the package would.
-
-    An installed spmito (``pip install -e .``, as in CI) is found by discovery and left as it
-    is: registering and then unregistering it here would make napari's next discovery
-    register its commands a second time.
-    """
-    from npe2 import PluginManager, PluginManifest
-
-    manager = PluginManager.instance()
-    manager.discover()
-    manifest = PluginManifest.from_file(MANIFEST)
-    registered_here = manifest.name not in manager
-    if registered_here:
-        manager.register(manifest)
-    yield manager
-    if registered_here:
-        manager.unregister(manifest.name)
 
 
 def test_the_plugin_loads_its_widgets_reader_and_samples(make_napari_viewer, spmito_plugin,
@@ -51,7 +35,7 @@ def test_the_plugin_loads_its_widgets_reader_and_samples(make_napari_viewer, spm
         dock, widget = viewer.window.add_plugin_dock_widget("spmito", name)
         assert getattr(widget.viewer, '__wrapped__', widget.viewer) is viewer, name
     layers = viewer.open(str(output_folder / "images" / "field_a"), plugin="spmito")
-    assert [layer.name for layer in layers][-1] == "field_a cells"
+    assert [layer.name for layer in layers][-2:] == ["field_a cells", "field_a selection"]
     assert viewer.layers["field_a cells"].units[0] == "micrometer"
     samples = viewer.open_sample("spmito", "synthetic_2d")
     assert [layer.metadata["spmito_role"] for layer in samples] == ["hoechst", "cell", "mito"]
@@ -86,8 +70,10 @@ def _screen_to_pixels(viewer, layer, screenshot):
 
 
 def test_segment_screenshot_edit_save_and_reopen(make_napari_viewer, qtbot, tmp_path,
-                                                 field_2d, truth_segmentation, save_screenshot):
+                                                 monkeypatch, field_2d, truth_segmentation,
+                                                 save_screenshot):
     viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
     image_path = write_field(field_2d, tmp_path / "input", "field_e2e", preview=False)
     add_layer_data(viewer, read_image_file(str(image_path)))
     segment = SegmentWidget(viewer)
@@ -109,19 +95,24 @@ def test_segment_screenshot_edit_save_and_reopen(make_napari_viewer, qtbot, tmp_
     assert iou > 0.98, f"coloured screen pixels match the true cells with IoU {iou:.3f}"
     assert not coloured[~inside].any(), "nothing is drawn outside the image"
 
-    # review: merge two cells, flip one, save into a new output folder
+    # review: merge two cells, flip one, save into a new output folder (asked for)
     review = ReviewWidget(viewer)
     viewer.window.add_dock_widget(review)
+    zoom_on(viewer, cells)
     a, b = two_neighbours(cells.data)
-    review.click_cell(a)
-    review.click_cell(b)
-    review.merge()
-    review.click_action.value = "flip SP/MP"
-    review.click_cell(min(a, b))
+    click_cell(qtbot, viewer, cells, a)
+    click_cell(qtbot, viewer, cells, b)
+    click(qtbot, review.buttons["merge"])
+    flip = [button for button in review.click_action.native.findChildren(QRadioButton)
+            if button.text() == "flip SP/MP"][0]
+    click(qtbot, flip)
+    click_cell(qtbot, viewer, cells, min(a, b))
     cells.opacity = 0.6
     save_screenshot(viewer.screenshot(canvas_only=True, flash=False), "reviewed_overlay")
     out_dir = tmp_path / "out"
-    review.save(out_dir)
+    monkeypatch.setattr("plugins._qt.review_widget.QFileDialog.getExistingDirectory",
+                        lambda *args: str(out_dir))
+    click(qtbot, review.buttons["save"])
 
     folder = out_dir / "images" / "field_e2e"
     saved, spacing = read_labels(folder / "cells.ome.tif")
@@ -134,56 +125,35 @@ def test_segment_screenshot_edit_save_and_reopen(make_napari_viewer, qtbot, tmp_
     layers = add_layer_data(reopened, read_output_folder(str(folder)))
     assert [layer.name for layer in layers] == [
         f"field_e2e {name}" for name in ("hoechst", "cell", "mito", "nuclei", "mitochondria",
-                                         "cells")]
+                                         "cells", "selection")]
     reopened_cells = reopened.layers["field_e2e cells"]
     assert np.array_equal(reopened_cells.data, cells.data)
-    features = reopened_cells.features.set_index("index")
+    features = reopened_cells.metadata["spmito"].shown_features.set_index("index")
     assert features.at[min(a, b), "population"] == "SP"
     assert features.at[min(a, b), "population_source"] == "manual"
 
 
-def test_review_and_gate_then_spmito_report_uses_them(folder_viewer, output_folder, capsys,
-                                                      save_screenshot):
-    import pandas as pd
+def test_every_control_has_a_tooltip(make_napari_viewer, spmito_plugin, folder_viewer):
+    from qtpy.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+    )
 
-    from imaging.cli import main
-    from plugins._qt.gating_widget import GatingWidget
-    from tests.plugins.conftest import CONTROL_ID, IMAGE_ID
-
-    viewer = folder_viewer
-    add_label_layers(viewer, output_folder / "images" / CONTROL_ID)
-    gating = GatingWidget(viewer)
-    viewer.window.add_dock_widget(gating, name="SP gating")
-    gating.threshold.setValue(-0.5)
-    gating.save()
-
-    review = ReviewWidget(viewer)
-    viewer.window.add_dock_widget(review, name="Review cells", tabify=True)
-    cells = viewer.layers[f"{IMAGE_ID} cells"]
-    review.cells.value = cells
-    area = cells.features.set_index("index")["cell_area_um2"]
-    a, b = two_neighbours(cells.data)
-    review.click_cell(a)
-    review.click_cell(b)
-    review.merge()
-    others = [int(i) for i in cells.features["index"] if i not in (a, b)]
-    flipped, excluded = others[0], others[1]
-    population = cells.features.set_index("index").at[flipped, "population"]
-    review.click_action.value = "flip SP/MP"
-    review.click_cell(flipped)
-    review.click_action.value = "exclude/include"
-    review.click_cell(excluded)
-    review.save()
-    save_screenshot(viewer.screenshot(canvas_only=False, flash=False), "review_and_gating_window")
-
-    assert main(["report", str(output_folder)]) == 0, capsys.readouterr()
-    table = pd.read_csv(output_folder / "cells.csv")
-    image = table[table["image_id"] == IMAGE_ID].set_index("cell_id")
-    assert max(a, b) not in image.index
-    assert image.at[min(a, b), "cell_area_um2"] == pytest.approx(area[a] + area[b])
-    assert image.at[flipped, "population"] == {"SP": "MP", "MP": "SP"}[population]
-    assert image.at[flipped, "population_source"] == "manual"
-    assert bool(image.at[excluded, "excluded"]) and "manual" in image.at[excluded,
-                                                                          "exclude_reason"]
-    gating_json = (output_folder / "gating.json").read_text()
-    assert '"manual"' in gating_json and "-0.5" in gating_json
+    kinds = (QAbstractButton, QComboBox, QLineEdit, QAbstractSpinBox, QAbstractItemView)
+    missing = []
+    for name in WIDGETS:
+        _, widget = folder_viewer.window.add_plugin_dock_widget("spmito", name)
+        for control in widget.findChildren(kinds):
+            if isinstance(control, QLineEdit) and isinstance(control.parent(),
+                                                             (QComboBox, QAbstractSpinBox)):
+                continue  # the editor inside a combo or spin box: its owner has the tip
+            owner, tip = control, ""
+            while owner is not None and owner is not widget and not tip:
+                tip, owner = owner.toolTip(), owner.parent()
+            if not tip:
+                missing.append(f"{name}: {type(control).__name__} {control.objectName()!r} "
+                               f"{getattr(control, 'text', lambda: '')()!r}")
+    assert not missing, missing

@@ -1,50 +1,88 @@
-"""Measurements widget under Xvfb: the table follows the layer; a row selects and centres."""
+"""Measurements widget under Xvfb: the table sorts, filters, exports and follows the canvas
+both ways; the QC warnings of qc.csv; the image picker of an output folder."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from napari.utils.status_messages import format_feature_value
+from qtpy.QtCore import Qt
 
 from plugins._qt.measurements_widget import MeasurementsWidget
 from plugins._qt.review_widget import ReviewWidget
-from tests.plugins.conftest import IMAGE_ID, two_neighbours
+from plugins.review import SELECTED_MARK
+from tests.plugins._qt.conftest import click, click_cell, click_row, zoom_on
+from tests.plugins.conftest import CONTROL_ID, IMAGE_ID, two_neighbours
 
 
 @pytest.fixture
 def widget(folder_viewer):
     widget = MeasurementsWidget(folder_viewer)
     folder_viewer.window.add_dock_widget(widget)
+    zoom_on(folder_viewer, widget.cells.value)
     return widget
 
 
-def test_table_shows_the_layer_features(widget, folder_viewer):
+def _column(widget, name):
+    columns = [widget.model.headerData(i, Qt.Orientation.Horizontal)
+               for i in range(widget.model.columnCount())]
+    return columns.index(name)
+
+
+def test_the_table_leads_with_the_cell_and_its_class(widget, folder_viewer):
     layer = folder_viewer.layers[f"{IMAGE_ID} cells"]
     assert widget.model.rowCount() == len(layer.features)
-    columns = [widget.model.headerData(i, _horizontal()) for i in range(widget.model.columnCount())]
-    assert columns[0] == "index" and "cell_area_um2" in columns and "population" in columns
+    columns = list(widget.model.table.columns)
+    assert columns[:4] == ["cell_id", "population", "excluded", "hoechst_x"]
+    assert "index" not in columns and "cell_area_um2" in columns[:6]
 
 
-def test_a_row_selects_and_centres_its_cell(widget, folder_viewer):
+def test_a_row_click_selects_outlines_and_centres_its_cell(widget, folder_viewer, qtbot):
     layer = folder_viewer.layers[f"{IMAGE_ID} cells"]
-    row = 5
-    widget.view.selectRow(row)
-    cell_id = int(layer.features["index"].iloc[row])
-    assert layer.selected_label == cell_id
-    assert layer.metadata["spmito"].selected == [cell_id]
-    centroid = widget.model.table.iloc[row][["centroid_y", "centroid_x"]].to_numpy(float)
+    session = layer.metadata["spmito"]
+    click_row(qtbot, widget.view, 5)
+    cell_id = int(widget.shown_table()["cell_id"].iloc[5])
+    assert session.selected == [cell_id] and layer.selected_label == cell_id
+    outlined = set(np.unique(session.cells[session.marks == SELECTED_MARK])) - {0}
+    assert outlined == {cell_id}
+    centroid = widget.shown_table().iloc[5][["centroid_y", "centroid_x"]].to_numpy(float)
     np.testing.assert_allclose(folder_viewer.camera.center[-2:], centroid * layer.scale)
 
 
-def test_a_cell_clicked_in_the_viewer_highlights_its_row(widget, folder_viewer):
-    review = ReviewWidget(folder_viewer)
+def test_a_cell_clicked_on_the_canvas_selects_its_row_without_review(widget, folder_viewer,
+                                                                    qtbot):
     layer = folder_viewer.layers[f"{IMAGE_ID} cells"]
-    cell_id = int(layer.features["index"].iloc[7])
-    review.click_cell(cell_id)
+    cell_id = int(widget.shown_table()["cell_id"].iloc[7])
+    click_cell(qtbot, folder_viewer, layer, cell_id)
     assert widget.view.currentIndex().row() == 7
 
 
-def test_hovering_a_cell_shows_its_features_in_the_status(folder_viewer):
+def test_header_click_sorts_and_the_filter_and_export_follow(widget, qtbot, tmp_path,
+                                                             monkeypatch):
+    header = widget.view.horizontalHeader()
+    section = header.sectionViewportPosition(_column(widget, "hoechst_x")) + 5
+    from qtpy.QtCore import QPoint
+
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(section, header.height() // 2))
+    shown = widget.shown_table()["hoechst_x"].dropna().to_numpy()
+    assert len(shown) > 10 and (np.all(np.diff(shown) >= 0) or np.all(np.diff(shown) <= 0))
+    widget.show_only.setFocus()
+    qtbot.keyClick(widget.show_only, Qt.Key.Key_Down)  # "SP"
+    assert widget.show_only.currentText() == "SP"
+    shown = widget.shown_table()
+    assert len(shown) > 0 and set(shown["population"]) == {"SP"}
+    path = tmp_path / "sp_cells.csv"
+    monkeypatch.setattr("plugins._qt.measurements_widget.QFileDialog.getSaveFileName",
+                        lambda *args: (str(path), "CSV (*.csv)"))
+    click(qtbot, widget.export_button)
+    exported = pd.read_csv(path)
+    assert exported["cell_id"].tolist() == shown["cell_id"].tolist()
+    assert f"{len(shown)} rows exported" in widget.count.text()
+
+
+def test_hovering_a_cell_shows_its_class_and_size_in_the_status(folder_viewer):
     layer = folder_viewer.layers[f"{IMAGE_ID} cells"]
     cell_id = int(layer.features["index"].iloc[3])
     y, x = np.argwhere(layer.data == cell_id)[0]
@@ -52,17 +90,48 @@ def test_hovering_a_cell_shows_its_features_in_the_status(folder_viewer):
     area = layer.features.set_index("index").at[cell_id, "cell_area_um2"]
     assert f"cell_id: {cell_id}," in status["coordinates"]
     assert f"cell_area_um2: {format_feature_value(area)}" in status["coordinates"]
+    assert len(status["coordinates"]) < 160, "short enough for the status bar"
 
 
-def test_the_table_follows_edits(widget, folder_viewer):
+def test_the_table_follows_edits(widget, folder_viewer, qtbot):
     review = ReviewWidget(folder_viewer)
+    folder_viewer.window.add_dock_widget(review)
     layer = folder_viewer.layers[f"{IMAGE_ID} cells"]
     rows = widget.model.rowCount()
-    review.session.merge(two_neighbours(layer.data))
+    a, b = two_neighbours(layer.data)
+    click_cell(qtbot, folder_viewer, layer, a)
+    click_cell(qtbot, folder_viewer, layer, b)
+    assert widget.view.currentIndex().row() >= 0
+    click(qtbot, review.buttons["merge"])
     assert widget.model.rowCount() == rows - 1
 
 
-def _horizontal():
-    from qtpy.QtCore import Qt
+def test_qc_warnings_of_the_image_and_the_run(folder_viewer, output_folder):
+    pd.DataFrame({"scope": ["image", "image", "run", "image"],
+                  "image_id": [IMAGE_ID, CONTROL_ID, None, IMAGE_ID],
+                  "check": ["pixel_scale", "saturation", "control_sp", "nuclei_outside"],
+                  "status": ["warn", "warn", "warn", "ok"], "value": [1, 2, 3, 4],
+                  "threshold": [0, 0, 0, 0],
+                  "message": ["objects at the pixel scale", "saturated", "controls SP > 5 %",
+                              ""]}).to_csv(output_folder / "qc.csv", index=False)
+    widget = MeasurementsWidget(folder_viewer)
+    text = widget.qc.text()
+    assert "pixel_scale" in text and "control_sp" in text
+    assert "saturation" not in text and "nuclei_outside" not in text
+    assert "⚠ 1 QC" in widget.images.itemText(0)
 
-    return Qt.Orientation.Horizontal
+
+def test_without_qc_csv_it_says_so(widget):
+    assert "no qc.csv" in widget.qc.text()
+
+
+def test_the_picker_opens_an_image_beside_the_open_one(widget, folder_viewer, qtbot):
+    assert [widget.images.itemData(i)[1] for i in range(widget.images.count())] == [
+        IMAGE_ID, CONTROL_ID]
+    widget.images.setFocus()
+    qtbot.keyClick(widget.images, Qt.Key.Key_Down)
+    click(qtbot, widget.open_button)
+    test, control = (folder_viewer.layers[f"{i} cells"] for i in (IMAGE_ID, CONTROL_ID))
+    assert control.translate[-1] >= test.data.shape[1] * test.scale[1]
+    assert widget.cells.value is control
+    assert folder_viewer.layers.selection.active is control
