@@ -1,8 +1,8 @@
 """What the Measurements widget shows about an output folder's images (no Qt).
 
 The images of a plate with their role, well, cell count and SP % (``DIR/cells.csv``), and
-the plausibility warnings of ``DIR/qc.csv`` (columns ``scope`` (image | run),
-``image_id``, ``check``, ``status`` (ok | warn), ``value``, ``threshold``, ``message``).
+the failed plausibility checks of ``DIR/qc.csv`` (contract.md: ``image_id`` (empty for the
+run), ``check``, ``severity`` (warning | fail), ``value``, ``expected``, ``message``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imaging.qc import QC_COLUMNS, read_qc
 from plugins._reader import plate_images
-
-#: Columns of ``DIR/qc.csv``.
-QC_COLUMNS = ("scope", "image_id", "check", "status", "value", "threshold", "message")
 
 #: Per-cell columns shown first in the table, in this order (the rest follow).
 FIRST_COLUMNS = ("cell_id", "population", "excluded", "hoechst_x", "cell_area_um2",
@@ -39,7 +37,7 @@ def plate_overview(out_dir: str | os.PathLike) -> pd.DataFrame:
                             low_memory=False)
         overview = overview.merge(_per_image(cells), on="image_id", how="left")
     warnings = qc_warnings(out_dir)
-    counts = warnings[warnings["scope"] == "image"].groupby("image_id").size()
+    counts = warnings[warnings["image_id"] != ""].groupby("image_id").size()
     overview["n_warnings"] = overview["image_id"].map(counts).fillna(0).astype(int)
     return overview
 
@@ -67,23 +65,20 @@ def _per_image(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def qc_warnings(out_dir: str | os.PathLike, image_id: str | None = None) -> pd.DataFrame:
-    """The warnings of ``DIR/qc.csv``: every one, or those of ``image_id`` and of the run.
+    """The failed checks of ``DIR/qc.csv``: every one, or those of ``image_id`` and of the run.
 
-    Returns an empty table with :data:`QC_COLUMNS` when there is no ``qc.csv``.
+    Returns an empty table with :data:`imaging.qc.QC_COLUMNS` when there is no ``qc.csv``.
     """
-    path = Path(out_dir) / "qc.csv"
-    if not path.is_file():
+    table = read_qc(out_dir)
+    if table is None:
         return pd.DataFrame(columns=list(QC_COLUMNS))
-    table = pd.read_csv(path, dtype={"image_id": str, "scope": str, "status": str})
     table = table.reindex(columns=list(QC_COLUMNS))
     table["image_id"] = table["image_id"].fillna("")
-    missing = table["scope"].isna()
-    table.loc[missing, "scope"] = np.where(table.loc[missing, "image_id"] == "", "run", "image")
-    warned = table[table["status"].astype(str).str.lower() == "warn"]
+    failed = table[table["severity"].astype(str) != "ok"]
     if image_id is None:
-        return warned.reset_index(drop=True)
-    mine = (warned["scope"] == "run") | (warned["image_id"] == image_id)
-    return warned[mine].reset_index(drop=True)
+        return failed.reset_index(drop=True)
+    mine = (failed["image_id"] == "") | (failed["image_id"] == image_id)
+    return failed[mine].reset_index(drop=True)
 
 
 def table_for_reading(features: pd.DataFrame) -> pd.DataFrame:

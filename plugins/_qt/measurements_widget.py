@@ -288,10 +288,10 @@ class MeasurementsWidget(QWidget):
         warnings = qc_warnings(session.out_dir, session.image_id)
         if warnings.empty:
             found = (session.out_dir / "qc.csv").is_file()
-            self.qc.setText("QC: no warnings" if found else "QC: no qc.csv in the output "
+            self.qc.setText("QC: every check passed" if found else "QC: no qc.csv in the output "
                             "folder (run spmito report to make one)")
             return
-        lines = [f"⚠ {'run' if row.scope == 'run' else row.image_id} · {row.check}: "
+        lines = [f"⚠ {'run' if row.image_id == '' else row.image_id} · {row.check}: "
                  f"{row.message}" for row in warnings.itertuples(index=False)]
         self.qc.setText("\n".join(lines))
 

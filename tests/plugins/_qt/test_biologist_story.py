@@ -36,15 +36,13 @@ SCREEN = (1600, 1000)
 
 
 def _write_qc(out_dir):
-    """A qc.csv as the batch writes it: an image warning, a run warning, a passed check."""
+    """A qc.csv as the batch writes it (contract.md): an image's and the run's failed checks."""
     pd.DataFrame([
-        {"scope": "image", "image_id": IMAGE_ID, "check": "few_mitochondria", "status": "warn",
-         "value": 0.2, "threshold": 1.0, "message": "most cells have no mitochondria: check "
+        {"image_id": IMAGE_ID, "check": "few_mitochondria", "severity": "fail",
+         "value": 80.0, "expected": 50.0, "message": "most cells have no mitochondria: check "
          "the mito channel"},
-        {"scope": "run", "image_id": "", "check": "gate_cells", "status": "warn", "value": 40,
-         "threshold": 200, "message": "the gate rests on few control cells"},
-        {"scope": "image", "image_id": CONTROL_ID, "check": "saturation", "status": "ok",
-         "value": 0.0, "threshold": 0.01, "message": ""},
+        {"image_id": "", "check": "gate_few_cells", "severity": "warning", "value": 40,
+         "expected": 1000, "message": "the gate rests on few control cells"},
     ]).to_csv(out_dir / "qc.csv", index=False)
 
 
@@ -70,7 +68,8 @@ def test_a_biologist_reviews_a_plate_and_regates_it(make_napari_viewer, spmito_p
     np.testing.assert_allclose(cells.colormap.map(sp_cell)[:3],
                                _rgb(CLASS_COLOURS["SP"]), atol=0.01)
     _, measurements = viewer.window.add_plugin_dock_widget("spmito", "Measurements")
-    assert "few_mitochondria" in measurements.qc.text() and "gate_cells" in measurements.qc.text()
+    qc_text = measurements.qc.text()
+    assert "few_mitochondria" in qc_text and "gate_few_cells" in qc_text
     save_window(viewer, "story_1_plate_opened")
 
     # 2. pick the control image in the picker: it opens beside the test image

@@ -107,22 +107,25 @@ def test_the_table_follows_edits(widget, folder_viewer, qtbot):
 
 
 def test_qc_warnings_of_the_image_and_the_run(folder_viewer, output_folder):
-    pd.DataFrame({"scope": ["image", "image", "run", "image"],
-                  "image_id": [IMAGE_ID, CONTROL_ID, None, IMAGE_ID],
-                  "check": ["pixel_scale", "saturation", "control_sp", "nuclei_outside"],
-                  "status": ["warn", "warn", "warn", "ok"], "value": [1, 2, 3, 4],
-                  "threshold": [0, 0, 0, 0],
-                  "message": ["objects at the pixel scale", "saturated", "controls SP > 5 %",
-                              ""]}).to_csv(output_folder / "qc.csv", index=False)
+    pd.DataFrame({"image_id": [IMAGE_ID, CONTROL_ID, None],
+                  "check": ["undersampled_objects", "saturation", "control_sp_high"],
+                  "severity": ["warning", "warning", "fail"], "value": [1, 2, 3],
+                  "expected": [4, 5, 5],
+                  "message": ["objects at the pixel scale", "saturated", "controls SP > 5 %"]}
+                 ).to_csv(output_folder / "qc.csv", index=False)
     widget = MeasurementsWidget(folder_viewer)
     text = widget.qc.text()
-    assert "pixel_scale" in text and "control_sp" in text
-    assert "saturation" not in text and "nuclei_outside" not in text
+    assert "undersampled_objects" in text and "control_sp_high" in text
+    assert "saturation" not in text  # another image's
     assert "⚠ 1 QC" in widget.images.itemText(0)
 
 
-def test_without_qc_csv_it_says_so(widget):
-    assert "no qc.csv" in widget.qc.text()
+def test_the_batch_qc_csv_is_shown_and_its_absence_is_said(folder_viewer, output_folder):
+    batch_qc = pd.read_csv(output_folder / "qc.csv", keep_default_na=False)
+    shown = MeasurementsWidget(folder_viewer).qc.text()
+    assert all(check in shown for check in batch_qc.loc[batch_qc["image_id"] == "", "check"])
+    (output_folder / "qc.csv").unlink()
+    assert "no qc.csv" in MeasurementsWidget(folder_viewer).qc.text()
 
 
 def test_the_picker_opens_an_image_beside_the_open_one(widget, folder_viewer, qtbot):
