@@ -18,13 +18,17 @@ from scipy import ndimage as ndi
 from skimage.filters import sobel, threshold_otsu
 from skimage.segmentation import watershed
 
+#: Gaps in the stain smaller than this (µm², per plane) are part of the cell: dim spots of a
+#: textured cytoplasm, not background.
+_SMALLEST_GAP_UM2 = 10.0
+
 #: Percentiles that map an image to about [0, 1] before images are combined or thresholded.
 _NORMALISE_PERCENTILES = (1.0, 99.5)
 
 
 def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, spacing_um: tuple[float, ...],
-                      max_distance_um: float, *, smoothing_um: float = 1.0,
-                      compactness: float = 0.001) -> np.ndarray:
+                      max_distance_um: float, *, smoothing_um: float = 0.5,
+                      compactness: float = 0.03) -> np.ndarray:
     """Grow one cell from every nucleus over a cell signal.
 
     Parameters
@@ -43,8 +47,11 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, spacing_um: tupl
         Gaussian sigma (µm, lateral) applied to the cell signal before the foreground
         threshold and the gradient; removes pixel noise and stain texture.
     compactness : float
-        skimage's compact watershed: 0 follows intensity edges only; larger values pull the
-        boundary between touching cells towards the middle between their nuclei.
+        Weight of the distance travelled from the nucleus against the intensity edges
+        crossed (skimage's compact watershed, here in units of the normalised gradient per
+        µm per µm, so that it means the same at every pixel size): 0 follows intensity
+        edges only; larger values pull the boundary between touching cells towards the
+        middle between their nuclei.
 
     Returns
     -------
@@ -69,11 +76,14 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, spacing_um: tupl
     reach = ndi.distance_transform_edt(markers == 0, sampling=spacing_um) <= max_distance_um
     # the threshold separates cytoplasm from background: nuclei (seeds anyway) are left out,
     # as they are much dimmer (cytoplasmic stains) or brighter (the Hoechst term) than both
-    grow_into = (signal > foreground_threshold(signal[markers == 0])) & reach
-    grow_into |= markers > 0
-    return watershed(_edges(_capped_at_cytoplasm(signal, grow_into & (markers == 0))),
-                     markers, mask=grow_into,
-                     compactness=compactness).astype(np.int32, copy=False)
+    stained = _fill_small_gaps(signal > foreground_threshold(signal[markers == 0]), spacing_um)
+    grow_into = (stained & reach) | (markers > 0)
+    edges = _edges(_capped_at_cytoplasm(signal, grow_into & (markers == 0)))
+    # the gradient is per pixel and skimage's distances are in pixels: both scale with the
+    # pixel size, hence its square
+    compactness_px = compactness * float(np.mean(spacing_um[-2:])) ** 2
+    cells = watershed(edges, markers, mask=grow_into, compactness=compactness_px)
+    return cells.astype(np.int32, copy=False)
 
 
 def cell_signal_without_stain(mito_img: np.ndarray, hoechst_img: np.ndarray,
@@ -121,6 +131,16 @@ def foreground_threshold(signal: np.ndarray) -> float:
     """
     log_signal = np.log1p(np.clip(signal, 0.0, None) * 100.0)
     return float(np.expm1(threshold_otsu(log_signal)) / 100.0)
+
+
+def _fill_small_gaps(mask: np.ndarray, spacing_um: tuple[float, ...]) -> np.ndarray:
+    """``mask`` with gaps smaller than :data:`_SMALLEST_GAP_UM2` filled, per plane."""
+    if mask.ndim == 3:
+        return np.stack([_fill_small_gaps(plane, spacing_um[-2:]) for plane in mask])
+    gaps, _ = ndi.label(~mask)
+    small = np.bincount(gaps.ravel()) * float(np.prod(spacing_um)) < _SMALLEST_GAP_UM2
+    small[0] = False
+    return mask | small[gaps]
 
 
 def _capped_at_cytoplasm(signal: np.ndarray, cytoplasm: np.ndarray) -> np.ndarray:
