@@ -11,10 +11,11 @@ previous round's model (learning rate warm-up and cosine decay within each round
 usable model exists after every round on a shared machine; every round writes
 ``OUT_DIR/round_N.pt`` with its recipe. The last round is scored on held-out sheets.
 
-Usage (CPU, in the background)::
+Usage (CPU, in the background; the bundled model is round 4 of this run, chosen and recorded
+as ``segment/models/MODEL_CARD.md`` and ``spmito_cells.json`` say)::
 
-    nice -n 10 python scripts/train_cell_model.py --out-dir runs/cells --rounds 6 \\
-        --epochs-per-round 2 > runs/cells.log 2>&1 &
+    nice -n 10 python scripts/train_cell_model.py --out-dir runs/cells --rounds 5 \\
+        --epochs-per-round 3 > runs/cells.log 2>&1 &
 """
 
 from __future__ import annotations
