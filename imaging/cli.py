@@ -91,6 +91,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="NAME|PATH",
                    help="Cellpose model: 'bundled' (default, ships with spmito), a pretrained "
                    "name (cyto3, nuclei, ...) found in CELLPOSE_LOCAL_MODELS_PATH, or a file")
+    p.add_argument("--cell-method", choices=("cellpose", "nuclei"),
+                   help="how cells are found: cellpose (the cell model, default) or nuclei "
+                   "(each nucleus grows over the cell stain, bounded by its edges, its "
+                   "neighbours and --cell-max-distance; without a cell stain over the "
+                   "mitochondria channel plus the Hoechst haze; one cell per nucleus)")
+    p.add_argument("--cell-max-distance", type=float, metavar="UM",
+                   help="cell method nuclei: how far (µm) a cell may reach beyond its "
+                   "nucleus (default: the cell diameter)")
     p.add_argument("--nucleus-model", metavar="NAME|PATH",
                    help="Cellpose model for nuclei on the Hoechst channel: 'bundled' (default), "
                    "a cached name (nuclei) or a file")
@@ -261,6 +269,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 _RUN_FLAGS = ("channels", "voxel_size", "axes", "timepoint", "model", "nucleus_model",
+              "cell_method", "cell_max_distance",
               "cell_diameter", "nucleus_diameter", "flatfield", "cells_mask", "gate", "gate_file",
               "workers", "scheduler", "resume", "device", "strict", "allow_external_files",
               "allow_unusual_voxel_size")

@@ -22,6 +22,9 @@ from imaging.io import parse_voxel_size
 
 GATES = ("control_quantile", "control_robust", "mixture", "dual_emission", "manual", "sheet")
 
+#: How cells are found: the Cellpose cell model, or each nucleus grown over the cell signal.
+CELL_METHODS = ("cellpose", "nuclei")
+
 
 @dataclass(frozen=True)
 class RunParams:
@@ -29,7 +32,10 @@ class RunParams:
 
     Per-image analysis
         ``channels`` (role -> index or name), ``voxel_size_um`` (override), ``axes``,
-        ``timepoint``, ``model`` (cells), ``nucleus_model``, ``cell_diameter_um``,
+        ``timepoint``, ``cell_method`` (``cellpose``, or ``nuclei``: cells grown from the
+        nuclei over the cell stain, or the mitochondria and Hoechst channels without one),
+        ``cell_max_distance_um`` (how far a cell grown from its nucleus may reach; default the
+        cell diameter), ``model`` (cells), ``nucleus_model``, ``cell_diameter_um``,
         ``nucleus_diameter_um``, ``device``,
         ``mode_3d`` (``stitch`` or ``do_3d``), ``cells_mask`` (one image only), ``mito``
         (keyword arguments of :class:`segment.mito.MitoParams`), ``annulus_um`` (inner, outer
@@ -46,6 +52,8 @@ class RunParams:
     voxel_size_um: tuple[float, ...] | None = None
     axes: str | None = None
     timepoint: int | None = None
+    cell_method: str = "cellpose"
+    cell_max_distance_um: float | None = None
     model: str = "bundled"
     nucleus_model: str = "bundled"
     cell_diameter_um: float = 12.0
@@ -90,6 +98,7 @@ _ALIASES = {
     "cell_diameter": "cell_diameter_um",
     "nucleus_diameter": "nucleus_diameter_um",
     "annulus": "annulus_um",
+    "cell_max_distance": "cell_max_distance_um",
 }
 
 
@@ -154,6 +163,12 @@ def _coerce(values: dict) -> dict:
                                                 else ",".join(str(v) for v in voxel))
     if out.get("annulus_um") is not None:
         out["annulus_um"] = tuple(float(v) for v in out["annulus_um"])
+    if out.get("cell_method") is not None and out["cell_method"] not in CELL_METHODS:
+        raise SpmitoInputError(None, f"unknown cell method {out['cell_method']!r}",
+                               f"Use one of {', '.join(CELL_METHODS)}")
+    if out.get("cell_max_distance_um") is not None and float(out["cell_max_distance_um"]) <= 0:
+        raise SpmitoInputError(None, "cell_max_distance must be a positive length in µm",
+                               "Give how far a cell may reach beyond its nucleus, e.g. 15")
     if out.get("gate") is not None and out["gate"] not in GATES:
         raise SpmitoInputError(None, f"unknown gate {out['gate']!r}",
                                f"Use one of {', '.join(GATES)}")

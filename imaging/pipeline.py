@@ -19,7 +19,8 @@ from imaging.errors import SpmitoInputError
 from imaging.params import RunParams
 from imaging.stack import Stack
 
-#: ``progress(step, fraction)`` callback; steps are reported in this order.
+#: ``progress(step, fraction)`` callback; steps are reported in this order (nuclei before
+#: cells when the cells are grown from the nuclei, ``cell_method="nuclei"``).
 STEPS = ("cells", "nuclei", "mitochondria", "measure")
 
 #: Channel roles every analysis needs (``cell`` falls back to ``hoechst``).
@@ -107,25 +108,50 @@ def segment_stack(stack: Stack, params: RunParams, cells_mask: np.ndarray | None
     report = progress or (lambda step, fraction: None)
     spacing = stack.voxel_size_um
     images = _channels(stack, "hoechst", "cell", "mito")
-    report("cells", 0.0)
-    if cells_mask is None:
-        cell_image = images["cell"] if images["cell"] is not None else images["hoechst"]
-        segmentation = segment_cells(cell_image, images["hoechst"], spacing_um=spacing,
-                                     diameter_um=params.cell_diameter_um, model=params.model,
-                                     device=params.device, mode_3d=params.mode_3d)
-        cells, provenance = segmentation.labels, segmentation.provenance
-    else:
-        cells, provenance = _check_given_mask(cells_mask, stack), {"backend": "given mask"}
-    report("nuclei", 0.3)
+    grow_from_nuclei = cells_mask is None and params.cell_method == "nuclei"
+    if not grow_from_nuclei:
+        report("cells", 0.0)
+        if cells_mask is None:
+            cell_image = images["cell"] if images["cell"] is not None else images["hoechst"]
+            segmentation = segment_cells(cell_image, images["hoechst"], spacing_um=spacing,
+                                         diameter_um=params.cell_diameter_um,
+                                         model=params.model, device=params.device,
+                                         mode_3d=params.mode_3d)
+            cells, provenance = segmentation.labels, segmentation.provenance
+        else:
+            cells, provenance = _check_given_mask(cells_mask, stack), {"backend": "given mask"}
+    report("nuclei", 0.0 if grow_from_nuclei else 0.3)
     nuclei = segment_nuclei(images["hoechst"], spacing_um=spacing,
                             diameter_um=params.nucleus_diameter_um, model=params.nucleus_model,
                             device=params.device, mode_3d=params.mode_3d)
+    if grow_from_nuclei:
+        report("cells", 0.3)
+        cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, spacing)
     provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(spacing)}
     report("mitochondria", 0.55)
     mito = segment_mitochondria(images["mito"], spacing, MitoParams(**params.mito),
                                 mask=cells > 0)
     return cells, nuclei.labels, mito, provenance
-    return cells, nuclei, mito, provenance
+
+
+def _cells_from_nuclei(nuclei: np.ndarray, images: dict[str, np.ndarray | None],
+                       params: RunParams, spacing: tuple[float, ...]
+                       ) -> tuple[np.ndarray, dict]:
+    """Cells grown from the nuclei, with their provenance.
+
+    Over the cell stain, or without one over the mitochondria channel plus the Hoechst haze.
+    """
+    from segment.propagate import cell_signal_without_stain, cells_from_nuclei
+
+    if images["cell"] is not None:
+        signal, grown_over = images["cell"], "cell"
+    else:
+        signal = cell_signal_without_stain(images["mito"], images["hoechst"], spacing)
+        grown_over = "mito+hoechst"
+    max_distance_um = params.cell_max_distance_um or params.cell_diameter_um
+    cells = cells_from_nuclei(nuclei, signal, spacing, max_distance_um)
+    return cells, {"backend": "cells from nuclei", "grown_over": grown_over,
+                   "max_distance_um": max_distance_um}
 
 
 def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np.ndarray,

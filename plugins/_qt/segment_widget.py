@@ -60,6 +60,11 @@ class SegmentWidget(QWidget):
                                    tooltip="e.g. 0.65 or 0,65 (y = x); 3-D: z step first, "
                                            "e.g. 0,3; 0,65. Empty: the pixel size the file "
                                            "records")
+        self.cell_method = ComboBox(
+            label="Cells from", choices=[("Cellpose", "cellpose"), ("Nuclei", "nuclei")],
+            value=defaults.cell_method,
+            tooltip="Cellpose: the cell model. Nuclei: each nucleus grows over the cell "
+            "stain (without one, over mitochondria + Hoechst haze); one cell per nucleus")
         self.model = LineEdit(label="Cellpose model (cells)", value=defaults.model)
         self.nucleus_model = LineEdit(label="Cellpose model (nuclei)",
                                       value=defaults.nucleus_model)
@@ -76,7 +81,8 @@ class SegmentWidget(QWidget):
         self.mode_3d = ComboBox(label="3-D mode", choices=["stitch", "do_3d"],
                                 value=defaults.mode_3d)
         self.form = Container(widgets=[*self.channels.values(), self.cells_mask,
-                                       self.voxel_size, self.model, self.nucleus_model,
+                                       self.voxel_size, self.cell_method, self.model,
+                                       self.nucleus_model,
                                        self.cell_diameter_um,
                                        self.nucleus_diameter_um, self.annulus_inner_um,
                                        self.annulus_outer_um, self.device, self.mode_3d])
@@ -146,7 +152,8 @@ class SegmentWidget(QWidget):
 
     def params(self) -> RunParams:
         """The analysis parameters of the form (the CLI's, in µm)."""
-        return RunParams(model=self.model.value.strip() or "bundled",
+        return RunParams(cell_method=self.cell_method.value,
+                         model=self.model.value.strip() or "bundled",
                          nucleus_model=self.nucleus_model.value.strip() or "bundled",
                          cell_diameter_um=float(self.cell_diameter_um.value),
                          nucleus_diameter_um=float(self.nucleus_diameter_um.value),

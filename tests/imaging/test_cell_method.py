@@ -1,0 +1,60 @@
+"""The cell method (Cellpose, or cells grown from nuclei) from flag/config to the labels."""
+
+from __future__ import annotations
+
+import pytest
+
+from imaging.cli import _RUN_FLAGS, build_parser
+from imaging.errors import SpmitoInputError
+from imaging.params import RunParams, resolve_params
+from imaging.pipeline import segment_stack
+from imaging.stack import Stack
+from imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field
+from segment.evaluation import average_precision_50
+from segment.nuclei import nucleus_cell_agreement
+
+
+def test_flags_and_config_choose_the_cell_method_and_its_reach(tmp_path):
+    args = build_parser().parse_args(["run", "in.tif", "--out", "o", "--cell-method",
+                                      "nuclei", "--cell-max-distance", "15"])
+    params = resolve_params({name: getattr(args, name) for name in _RUN_FLAGS})
+    assert (params.cell_method, params.cell_max_distance_um) == ("nuclei", 15.0)
+    config = tmp_path / "run.toml"
+    config.write_text('cell-method = "nuclei"\ncell_max_distance = 9\n', encoding="utf-8")
+    from_config = resolve_params({"cell_method": None}, config)
+    assert (from_config.cell_method, from_config.cell_max_distance_um) == ("nuclei", 9)
+    assert resolve_params({"cell_method": "cellpose"}, config).cell_method == "cellpose"
+    assert RunParams().cell_method == "cellpose"
+
+
+def test_an_unknown_cell_method_or_a_non_positive_reach_is_refused():
+    with pytest.raises(SpmitoInputError, match="unknown cell method 'watershed'"):
+        resolve_params({"cell_method": "watershed"})
+    with pytest.raises(SpmitoInputError, match="positive"):
+        resolve_params({"cell_max_distance": 0})
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "in.tif", "--out", "o", "--cell-method", "otsu"])
+
+
+@pytest.fixture(scope="module")
+def field():
+    return make_field(SynthParams.for_ndim(2, size_px=256), 9003)
+
+
+def _stack(field, roles):
+    return Stack(field.image, "CYX", CHANNEL_NAMES, roles, field.params.spacing_um)
+
+
+@pytest.mark.parametrize(("roles", "grown_over"), [
+    ({"hoechst": 0, "cell": 1, "mito": 2}, "cell"),
+    ({"hoechst": 0, "mito": 2}, "mito+hoechst"),
+])
+def test_the_pipeline_grows_one_cell_per_nucleus(field, roles, grown_over):
+    params = RunParams(cell_method="nuclei", cell_diameter_um=12.0)
+    cells, nuclei, _, provenance = segment_stack(_stack(field, roles), params)
+    assert provenance["backend"] == "cells from nuclei"
+    assert provenance["grown_over"] == grown_over and provenance["max_distance_um"] == 12.0
+    agreement = nucleus_cell_agreement(cells, nuclei)
+    assert agreement["n_cells"] == agreement["n_nuclei"] >= int(field.cells.max()) - 1
+    assert agreement["cells_one_nucleus_fraction"] == 1.0
+    assert average_precision_50(field.cells, cells) >= 0.9

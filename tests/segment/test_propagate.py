@@ -1,0 +1,107 @@
+"""Cells grown from nuclei (segment.propagate) against synthetic truth and simple geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from imaging.synthetic import SynthParams, make_field
+from segment.evaluation import average_precision_50
+from segment.nuclei import nucleus_cell_agreement
+from segment.propagate import cell_signal_without_stain, cells_from_nuclei
+
+#: Held-out synthetic seeds (also used by benchmarks/eval_segmentation.py).
+SEEDS = (9001, 9002, 9003)
+
+
+@pytest.fixture(scope="module")
+def fields():
+    return [make_field(SynthParams.for_ndim(2), seed) for seed in SEEDS]
+
+
+def _disk(shape, centre, radius):
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def test_cells_grown_over_the_cell_stain_match_the_true_cells(fields):
+    scores = [average_precision_50(f.cells, cells_from_nuclei(
+        f.nuclei, f.channel("cell"), f.params.spacing_um, 12.0)) for f in fields]
+    assert np.mean(scores) >= 0.95
+
+
+def test_cells_grown_without_a_cell_stain_match_the_true_cells(fields):
+    scores = []
+    for f in fields:
+        signal = cell_signal_without_stain(f.channel("mito"), f.channel("hoechst"),
+                                           f.params.spacing_um)
+        scores.append(average_precision_50(
+            f.cells, cells_from_nuclei(f.nuclei, signal, f.params.spacing_um, 12.0)))
+    assert np.mean(scores) >= 0.95
+
+
+def test_every_nucleus_gets_one_cell_with_its_label_that_holds_it(fields):
+    f = fields[0]
+    cells = cells_from_nuclei(f.nuclei, f.channel("cell"), f.params.spacing_um, 12.0)
+    inside = f.nuclei > 0
+    assert np.array_equal(cells[inside], f.nuclei[inside])
+    assert set(np.unique(cells)) == set(np.unique(f.nuclei))
+    agreement = nucleus_cell_agreement(cells, f.nuclei)
+    assert agreement["nuclei_in_cell_fraction"] == agreement["cells_one_nucleus_fraction"] == 1
+
+
+def test_a_cell_stops_at_the_edge_of_its_stain():
+    """A 60 px stained disk blurred by 2 px: the cell's radius is the disk's within 3 px.
+
+    The log threshold lies at the geometric mean of stain and background, ~0.7 sigma of the
+    (2.2 px) total blur outside the edge.
+    """
+    stain = np.where(_disk((200, 200), (100, 100), 60), 1000.0, 100.0)
+    stain = ndi.gaussian_filter(stain, 2) + np.random.default_rng(0).normal(0, 10, stain.shape)
+    nucleus = _disk((200, 200), (100, 100), 20).astype(np.int32)
+    cell = cells_from_nuclei(nucleus, stain, (0.5, 0.5), 100.0) > 0
+    assert abs(np.sqrt(cell.sum() / np.pi) - 60) <= 3.0
+    assert cell[_disk((200, 200), (100, 100), 57)].all()
+
+
+def test_a_cell_reaches_no_farther_than_the_maximum_distance():
+    stain = np.full((200, 200), 1000.0)
+    stain[:, :20] = 100.0  # some background, so that a threshold exists
+    nucleus = _disk((200, 200), (100, 100), 10).astype(np.int32)
+    cell = cells_from_nuclei(nucleus, stain, (0.5, 0.5), max_distance_um=15.0) > 0
+    reach_um = ndi.distance_transform_edt(nucleus == 0, sampling=(0.5, 0.5))[cell].max()
+    assert 14.0 <= reach_um <= 15.0
+
+
+def test_neighbours_split_a_uniform_sheet_between_their_nuclei():
+    stain = np.full((100, 200), 1000.0)
+    stain[:5] = 100.0
+    nuclei = np.zeros((100, 200), np.int32)
+    nuclei[_disk(nuclei.shape, (50, 50), 8)] = 1
+    nuclei[_disk(nuclei.shape, (50, 150), 8)] = 2
+    cells = cells_from_nuclei(nuclei, stain, (1.0, 1.0), 200.0)
+    left, right = cells[:, :95], cells[:, 105:]
+    assert (left[left > 0] == 1).all() and (right[right > 0] == 2).all()
+
+
+def test_3d_stacks_get_3d_cells():
+    stain = np.zeros((5, 80, 80))
+    stain[:, _disk((80, 80), (40, 40), 25)] = 1000.0
+    stain += np.random.default_rng(1).normal(0, 10, stain.shape)
+    nuclei = np.zeros(stain.shape, np.int32)
+    nuclei[1:4, _disk((80, 80), (40, 40), 8)] = 1
+    cells = cells_from_nuclei(nuclei, stain, (1.0, 0.5, 0.5), 30.0)
+    assert cells.shape == stain.shape and cells.dtype == np.int32
+    assert cells[2][_disk((80, 80), (40, 40), 22)].min() == 1
+    assert cells[2][~_disk((80, 80), (40, 40), 28)].max() == 0
+
+
+def test_no_nuclei_give_no_cells_and_bad_input_is_refused():
+    assert not cells_from_nuclei(np.zeros((20, 20), int), np.ones((20, 20)), (1, 1), 5).any()
+    with pytest.raises(ValueError, match="share a grid"):
+        cells_from_nuclei(np.zeros((20, 20), int), np.ones((10, 10)), (1, 1), 5)
+    with pytest.raises(ValueError, match="spacing_um"):
+        cells_from_nuclei(np.zeros((20, 20), int), np.ones((20, 20)), (1, 1, 1), 5)
+    with pytest.raises(ValueError, match="positive"):
+        cells_from_nuclei(np.zeros((20, 20), int), np.ones((20, 20)), (1, 1), 0)

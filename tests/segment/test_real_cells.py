@@ -1,0 +1,101 @@
+"""Cells on real fields with a Hoechst channel and a cell stain (no hand-drawn cells).
+
+The checks are issue #15's: nuclei inside a cell (>= 90 %) and cells with exactly one nucleus
+(>= 85 %), :func:`segment.nuclei.nucleus_cell_agreement`, for the Cellpose path and for cells
+grown from nuclei; and, since growing from nuclei gives one cell per nucleus by construction,
+that the grown cells cover the stained area. The figures and overlays come from
+``benchmarks/eval_real_cells.py``, whose functions these tests call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import filters, measure
+
+from benchmarks.eval_real_cells import (
+    bbbc022_field,
+    bpae_field,
+    field_cells,
+    field_nuclei,
+    score_real_cells,
+    stain_coverage,
+)
+from segment.nuclei import nucleus_cell_agreement
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def bbbc022(real_data):
+    field = bbbc022_field(real_data)
+    return field, field_nuclei(field)
+
+
+@pytest.fixture(scope="module")
+def bpae(real_data):
+    return bpae_field(real_data)
+
+
+def test_the_nucleus_model_finds_the_u2os_nuclei_of_bbbc022(bbbc022):
+    """About 26 nuclei lie wholly or partly in the crop (26 by the classical baseline of
+    benchmarks/eval_segmentation.py, checked on the overlay)."""
+    _, nuclei = bbbc022
+    assert 23 <= int(nuclei.max()) <= 28
+
+
+def test_cells_grown_from_nuclei_cover_the_conA_stain_of_bbbc022(bbbc022):
+    field, nuclei = bbbc022
+    scores, _ = score_real_cells(field, "nuclei", nuclei)
+    assert scores["nuclei_in_cell_fraction"] >= 0.90
+    assert scores["cells_one_nucleus_fraction"] >= 0.85
+    assert scores["stain_coverage"] >= 0.85
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known limit, segment/models/MODEL_CARD.md: the bundled cell model (synthetic training "
+    "only) draws 23 U2OS cells, tight around the bright perinuclear ConA, two of them cells "
+    "cut by the crop whose nucleus lies outside: 92 % of nuclei in a cell, 83 % of cells with "
+    "one nucleus (the bar: 90 % and 85 %); "
+    "strict, so a model that reaches the bar makes this test fail until updated"))
+def test_the_cell_model_puts_the_bbbc022_nuclei_in_cells_of_their_own(bbbc022):
+    field, nuclei = bbbc022
+    scores, _ = score_real_cells(field, "cellpose", nuclei)
+    assert scores["nuclei_in_cell_fraction"] >= 0.90
+    assert scores["cells_one_nucleus_fraction"] >= 0.85
+
+
+def _main_nucleus(field) -> np.ndarray:
+    """The BPAE cell's nucleus: the largest Otsu component of the smoothed Hoechst."""
+    smooth = filters.gaussian(field.hoechst.astype(np.float32), 2)
+    pieces = measure.label(smooth > filters.threshold_otsu(smooth))
+    largest = np.argmax(np.bincount(pieces.ravel())[1:]) + 1
+    return (pieces == largest).astype(np.int32)
+
+
+@pytest.mark.parametrize(("method", "least_coverage"), [("nuclei", 0.85),
+                                                         ("nuclei-nostain", 0.65)])
+def test_the_bpae_cell_grown_from_its_nucleus_fills_its_actin_outline(bpae, method,
+                                                                      least_coverage):
+    """Over the actin stain the cell follows the outline.
+
+    Without a stain (mitochondria and Hoechst haze) it misses the thin actin-only edges and
+    tails, hence the lower bar.
+    """
+    nucleus = _main_nucleus(bpae)
+    cells = field_cells(bpae, nucleus, method)
+    assert int(cells.max()) == 1
+    assert stain_coverage(bpae, cells) >= least_coverage
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the bundled nucleus model finds no nucleus in the BPAE Hoechst channel (its haze over "
+    "the whole cell and the 195 px nucleus are unlike its training data; issue #15 point 1 "
+    "retrains it); strict, so a model that finds it makes this test fail until updated"))
+@pytest.mark.parametrize("method", ["cellpose", "nuclei"])
+def test_the_bpae_nuclei_lie_in_cells_with_one_nucleus(bpae, method):
+    nuclei = field_nuclei(bpae)
+    cells = field_cells(bpae, nuclei, method)
+    agreement = nucleus_cell_agreement(cells, nuclei)
+    assert agreement["nuclei_in_cell_fraction"] >= 0.90
+    assert agreement["cells_one_nucleus_fraction"] >= 0.85
