@@ -111,6 +111,9 @@ class TrainingSettings:
         Wall-clock budget: the learning-rate schedule runs on whichever is further along,
         epochs or time, and training stops when either is spent. For long runs on shared
         machines; the epochs actually run are in the recipe.
+    recalibrate_batch_norm : bool
+        After training, re-estimate the batch-norm statistics on the whole, un-augmented
+        training images (see :func:`recalibrate_batch_norm`).
     """
 
     epochs: int = 100
@@ -124,6 +127,7 @@ class TrainingSettings:
     diameter_px: float | None = None
     smallest_object_px: float | None = None
     time_budget_s: float | None = None
+    recalibrate_batch_norm: bool = False
 
 
 @dataclass
@@ -355,6 +359,8 @@ def train_model(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
     losses = _fit(net, examples, settings, rng, chosen, drop_helper=kind == "cells",
                   progress=progress, started=started,
                   checkpoint=None if checkpoint_path is None else Path(checkpoint_path))
+    if settings.recalibrate_batch_norm:
+        recalibrate_batch_norm(net, examples.images, chosen)
     out_path = Path(out_path)
     _save_half(net, out_path)
     ref = ModelRef(os.fspath(out_path), out_path.stem, out_path, file_sha256(out_path))
@@ -439,6 +445,84 @@ def _fraction_done(epoch: int, settings: TrainingSettings, started: float) -> fl
     if settings.time_budget_s is None:
         return by_epochs
     return max(by_epochs, (time.time() - started) / settings.time_budget_s)
+
+
+def recalibrate_batch_norm(net, images: Sequence[np.ndarray], device,
+                           max_images: int = 200) -> None:
+    """Re-estimate a network's batch-norm statistics on whole images, as inference sees them.
+
+    Training updates the running statistics from small batches of augmented crops; on
+    varied data (sparse and dense fields, strong augmentation) they can drift far from the
+    statistics of a whole, plain image, and the cell probability of a network in eval mode
+    then stays below threshold although the network in training mode separates the objects.
+    Here the statistics are the plain average over up to ``max_images`` images (evenly
+    spread), each cropped to a multiple of 16 pixels.
+
+    Parameters
+    ----------
+    net : cellpose.resnet_torch.CPnet
+        Modified in place; left in eval mode.
+    images : sequence of ndarray
+        ``(2, Y, X)`` images already at the network's scale and normalised.
+    device : torch.device
+        Where the network is.
+    max_images : int
+        At most this many images are used.
+    """
+    import torch
+
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average
+    chosen = np.unique(np.linspace(0, len(images) - 1, min(max_images, len(images)))
+                       .round().astype(int))
+    net.train()
+    with torch.no_grad():
+        for index in chosen:
+            image = images[index]
+            height, width = (max(16, n // 16 * 16) for n in image.shape[1:])
+            net(torch.from_numpy(np.ascontiguousarray(image[None, :, :height, :width]))
+                .float().to(device))
+    for module, momentum in zip(norms, momenta, strict=True):
+        module.momentum = momentum
+    net.eval()
+
+
+def recalibrate_model_file(model_path: str | os.PathLike, images: Sequence[np.ndarray],
+                           diameters_px: Sequence[float], out_path: str | os.PathLike,
+                           device: str = "cpu") -> Path:
+    """:func:`recalibrate_batch_norm` for a saved model; writes it (half precision).
+
+    Parameters
+    ----------
+    model_path : path-like
+        Weights written by :func:`train_model` (or a checkpoint of it).
+    images : sequence of ndarray
+        Its training images, as given to :func:`train_model`.
+    diameters_px : sequence of float
+        Their object diameters in pixels.
+    out_path : path-like
+        Where to write the recalibrated weights.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+
+    Returns
+    -------
+    Path
+    """
+    from cellpose import transforms
+
+    chosen = torch_device(device)
+    net, network_px, _ = _initial_network(os.fspath(model_path), "nuclei", SMALL_NETWORK,
+                                          chosen)
+    prepared = [transforms.normalize_img(resample_image(two_channels(image),
+                                                        (network_px / diameter,) * 2), axis=0)
+                for image, diameter in zip(images, diameters_px, strict=True)]
+    recalibrate_batch_norm(net, prepared, chosen)
+    _save_half(net, Path(out_path))
+    return Path(out_path)
 
 
 def validation_ap50(backend, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
