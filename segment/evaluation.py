@@ -13,12 +13,16 @@ from segment.nuclei import match_nuclei_to_cells
 def average_precision_50(true_labels: np.ndarray, predicted_labels: np.ndarray) -> float:
     """Average precision at IoU 0.5, TP / (TP + FP + FN), as Cellpose computes it.
 
-    Works for 2-D and 3-D label images (objects are matched one to one on IoU).
+    Works for 2-D and 3-D label images (objects are matched one to one on IoU). Labels need
+    not be consecutive: both images are relabelled first, since Cellpose counts the objects
+    of an image as its largest label.
     """
     from cellpose.metrics import average_precision
+    from skimage.segmentation import relabel_sequential
 
-    ap = average_precision([np.asarray(true_labels).astype(np.int32)],
-                           [np.asarray(predicted_labels).astype(np.int32)], threshold=[0.5])[0]
+    true_labels, predicted_labels = (relabel_sequential(np.asarray(labels).astype(np.int32))[0]
+                                     for labels in (true_labels, predicted_labels))
+    ap = average_precision([true_labels], [predicted_labels], threshold=[0.5])[0]
     return float(ap[0, 0])
 
 

@@ -99,6 +99,21 @@ class TrainingSettings:
     nbase : tuple of int
         Input channels and level widths of a network trained from scratch (ignored when
         fine-tuning: the base model's layout is kept).
+    diameter_px : float, optional
+        Object diameter (pixels) the network learns to work at; default: the base model's,
+        or :data:`NETWORK_DIAMETER_PX` from scratch.
+    smallest_object_px : float, optional
+        Resolution augmentation: in 30 % of crops the objects are shown as if they had been
+        recorded only this many to ``diameter_px`` pixels across (log-uniform; the crop is
+        down-sampled to that resolution and back), as small objects look after the
+        up-sampling of inference. Default: none.
+    time_budget_s : float, optional
+        Wall-clock budget: the learning-rate schedule runs on whichever is further along,
+        epochs or time, and training stops when either is spent. For long runs on shared
+        machines; the epochs actually run are in the recipe.
+    recalibrate_batch_norm : bool
+        After training, re-estimate the batch-norm statistics on the whole, un-augmented
+        training images (see :func:`recalibrate_batch_norm`).
     """
 
     epochs: int = 100
@@ -109,6 +124,10 @@ class TrainingSettings:
     scale_range: float = 0.5
     seed: int = 0
     nbase: tuple[int, ...] = SMALL_NETWORK
+    diameter_px: float | None = None
+    smallest_object_px: float | None = None
+    time_budget_s: float | None = None
+    recalibrate_batch_norm: bool = False
 
 
 @dataclass
@@ -207,14 +226,23 @@ def _prepare(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
     return examples
 
 
-def _augment_intensity(batch: np.ndarray, rng: np.random.Generator,
-                       drop_helper: bool) -> np.ndarray:
-    """Gamma, blur and noise per crop; the helper channel blanked in a quarter of crops."""
+def _augment_intensity(batch: np.ndarray, rng: np.random.Generator, drop_helper: bool,
+                       lowest_resolution: float | None = None) -> np.ndarray:
+    """Resolution loss, contrast, gamma, blur and noise per crop; helper blanked at times.
+
+    The helper channel is blanked in a quarter of crops when ``drop_helper``.
+    ``lowest_resolution`` (< 1): the smallest down-sampling factor of the resolution loss.
+    """
     from scipy.ndimage import gaussian_filter
 
     out = batch.copy()
     for crop in out:
+        if lowest_resolution is not None and rng.random() < 0.3:
+            factor = float(np.exp(rng.uniform(np.log(lowest_resolution), 0.0)))
+            crop[:] = _lose_resolution(crop, factor)
         for channel in crop:
+            if rng.random() < 0.3:
+                channel[:] = channel * rng.uniform(0.5, 1.5) + rng.uniform(-0.1, 0.1)
             if rng.random() < 0.5:
                 channel[:] = np.sign(channel) * np.abs(channel) ** rng.uniform(0.6, 1.6)
             if rng.random() < 0.3:
@@ -224,6 +252,13 @@ def _augment_intensity(batch: np.ndarray, rng: np.random.Generator,
         if drop_helper and rng.random() < 0.25:
             crop[1] = 0.0
     return out
+
+
+def _lose_resolution(crop: np.ndarray, factor: float) -> np.ndarray:
+    """A ``(C, Y, X)`` crop down-sampled by ``factor`` (< 1) and up-sampled back."""
+    small = resample_image(crop, (factor, factor))
+    back = tuple(n / m for n, m in zip(crop.shape[1:], small.shape[1:], strict=True))
+    return resample_image(small, back)
 
 
 def _loss(prediction, target):
@@ -237,11 +272,13 @@ def _loss(prediction, target):
     return flow_loss + prob_loss
 
 
-def _learning_rate(epoch: int, settings: TrainingSettings) -> float:
-    warm = max(1, round(0.05 * settings.epochs))
-    ramp = min(1.0, (epoch + 1) / warm)
-    return settings.learning_rate * ramp * 0.5 * (1 + math.cos(math.pi * epoch /
-                                                                settings.epochs))
+def _learning_rate(done: float, settings: TrainingSettings) -> float:
+    """Linear warm-up over the first 5 % of epochs, then a cosine decay to zero.
+
+    ``done``: the fraction of training done, in [0, 1].
+    """
+    ramp = min(1.0, (done * settings.epochs + 1) / max(1, round(0.05 * settings.epochs)))
+    return settings.learning_rate * ramp * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
 
 
 def _initial_network(base: str | None, kind: str, layout: tuple[int, ...], device):
@@ -263,7 +300,8 @@ def train_model(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                 validation_masks: Sequence[np.ndarray] = (),
                 validation_diameters_px: Sequence[float] | None = None,
                 device: str = "auto", progress: ProgressCallback | None = None,
-                data_description: dict | None = None) -> TrainingResult:
+                data_description: dict | None = None,
+                checkpoint_path: str | os.PathLike | None = None) -> TrainingResult:
     """Train a Cellpose 3 network (from scratch or from ``base``) and write it.
 
     Parameters
@@ -295,6 +333,9 @@ def train_model(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
         ``progress(epoch, n_epochs, loss, seconds)`` after each epoch.
     data_description : dict, optional
         Where the data came from (recorded in the recipe).
+    checkpoint_path : path-like, optional
+        Where to write the model (half precision, no recipe) after every epoch, so that an
+        interrupted run leaves a usable model.
 
     Returns
     -------
@@ -310,12 +351,16 @@ def train_model(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
     rng = np.random.default_rng(settings.seed)
     chosen = torch_device(device)
     net, network_px, base_ref = _initial_network(base, kind, settings.nbase, chosen)
+    network_px = settings.diameter_px or network_px
+    net.diam_mean.data[:] = network_px
+    net.diam_labels.data[:] = network_px
     diameters = _diameters(masks, diameters_px)
     examples = _prepare(images, masks, diameters, network_px)
     losses = _fit(net, examples, settings, rng, chosen, drop_helper=kind == "cells",
-                  progress=progress, started=started)
-    net.diam_mean.data[:] = network_px
-    net.diam_labels.data[:] = network_px
+                  progress=progress, started=started,
+                  checkpoint=None if checkpoint_path is None else Path(checkpoint_path))
+    if settings.recalibrate_batch_norm:
+        recalibrate_batch_norm(net, examples.images, chosen)
     out_path = Path(out_path)
     _save_half(net, out_path)
     ref = ModelRef(os.fspath(out_path), out_path.stem, out_path, file_sha256(out_path))
@@ -328,7 +373,7 @@ def train_model(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
         "kind": kind, "network_layout": list(network_layout(net.state_dict())),
         "network_diameter_px": network_px,
         "base": None if base_ref is None else base_ref.as_dict(),
-        "settings": asdict(settings), "n_train": len(images),
+        "settings": asdict(settings), "epochs_run": len(losses), "n_train": len(images),
         "n_validation": len(validation_images),
         "train_diameter_px_median": float(np.median(diameters)),
         "data": data_description or {}, "loss_per_epoch": [round(v, 5) for v in losses],
@@ -349,8 +394,8 @@ def _diameters(masks: Sequence[np.ndarray], given: Sequence[float] | None) -> li
 
 
 def _fit(net, examples: _Examples, settings: TrainingSettings, rng: np.random.Generator,
-         device, *, drop_helper: bool, progress: ProgressCallback | None,
-         started: float) -> list[float]:
+         device, *, drop_helper: bool, progress: ProgressCallback | None, started: float,
+         checkpoint: Path | None = None) -> list[float]:
     """The optimisation loop; returns the mean loss of each epoch."""
     import torch
     from cellpose.transforms import random_rotate_and_resize
@@ -359,11 +404,15 @@ def _fit(net, examples: _Examples, settings: TrainingSettings, rng: np.random.Ge
                                   weight_decay=settings.weight_decay)
     n_images = len(examples.images)
     per_epoch = max(settings.batch_size, n_images)
+    lowest_resolution = (None if settings.smallest_object_px is None else
+                         settings.smallest_object_px / float(net.diam_mean.reshape(-1)[0]))
     losses = []
     net.train()
     for epoch in range(settings.epochs):
+        if _fraction_done(epoch, settings, started) >= 1.0:
+            break
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(epoch, settings)
+            group["lr"] = _learning_rate(_fraction_done(epoch, settings, started), settings)
         # Cellpose's crop sampler draws from NumPy's global generator: seed it per epoch
         np.random.seed(settings.seed * 100_003 + epoch)  # noqa: NPY002
         order = np.concatenate([rng.permutation(n_images)
@@ -374,7 +423,7 @@ def _fit(net, examples: _Examples, settings: TrainingSettings, rng: np.random.Ge
             crops, targets = random_rotate_and_resize(
                 [examples.images[i] for i in chosen], Y=[examples.flows[i] for i in chosen],
                 scale_range=settings.scale_range, xy=(settings.crop_px, settings.crop_px))[:2]
-            crops = _augment_intensity(crops, rng, drop_helper)
+            crops = _augment_intensity(crops, rng, drop_helper, lowest_resolution)
             prediction = net(torch.from_numpy(crops).to(device))[0]
             loss = _loss(prediction, torch.from_numpy(targets).to(device))
             optimizer.zero_grad()
@@ -382,10 +431,98 @@ def _fit(net, examples: _Examples, settings: TrainingSettings, rng: np.random.Ge
             optimizer.step()
             total += loss.item() * len(chosen)
         losses.append(total / per_epoch)
+        if checkpoint is not None:
+            _save_half(net, checkpoint)
         if progress is not None:
             progress(epoch + 1, settings.epochs, losses[-1], time.time() - started)
     net.eval()
     return losses
+
+
+def _fraction_done(epoch: int, settings: TrainingSettings, started: float) -> float:
+    """How far training is, by epochs or by the time budget, whichever is further."""
+    by_epochs = epoch / settings.epochs
+    if settings.time_budget_s is None:
+        return by_epochs
+    return max(by_epochs, (time.time() - started) / settings.time_budget_s)
+
+
+def recalibrate_batch_norm(net, images: Sequence[np.ndarray], device,
+                           max_images: int = 200) -> None:
+    """Re-estimate a network's batch-norm statistics on whole images, as inference sees them.
+
+    Training updates the running statistics from small batches of augmented crops; on
+    varied data (sparse and dense fields, strong augmentation) they can drift far from the
+    statistics of a whole, plain image, and the cell probability of a network in eval mode
+    then stays below threshold although the network in training mode separates the objects.
+    Here the statistics are the plain average over up to ``max_images`` images (evenly
+    spread), each cropped to a multiple of 16 pixels.
+
+    Parameters
+    ----------
+    net : cellpose.resnet_torch.CPnet
+        Modified in place; left in eval mode.
+    images : sequence of ndarray
+        ``(2, Y, X)`` images already at the network's scale and normalised.
+    device : torch.device
+        Where the network is.
+    max_images : int
+        At most this many images are used.
+    """
+    import torch
+
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average
+    chosen = np.unique(np.linspace(0, len(images) - 1, min(max_images, len(images)))
+                       .round().astype(int))
+    net.train()
+    with torch.no_grad():
+        for index in chosen:
+            image = images[index]
+            height, width = (max(16, n // 16 * 16) for n in image.shape[1:])
+            net(torch.from_numpy(np.ascontiguousarray(image[None, :, :height, :width]))
+                .float().to(device))
+    for module, momentum in zip(norms, momenta, strict=True):
+        module.momentum = momentum
+    net.eval()
+
+
+def recalibrate_model_file(model_path: str | os.PathLike, images: Sequence[np.ndarray],
+                           diameters_px: Sequence[float], out_path: str | os.PathLike,
+                           device: str = "cpu") -> Path:
+    """:func:`recalibrate_batch_norm` for a saved model; writes it (half precision).
+
+    Parameters
+    ----------
+    model_path : path-like
+        Weights written by :func:`train_model` (or a checkpoint of it).
+    images : sequence of ndarray
+        Its training images, as given to :func:`train_model`.
+    diameters_px : sequence of float
+        Their object diameters in pixels.
+    out_path : path-like
+        Where to write the recalibrated weights.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+
+    Returns
+    -------
+    Path
+    """
+    from cellpose import transforms
+
+    chosen = torch_device(device)
+    net, network_px, _ = _initial_network(os.fspath(model_path), "nuclei", SMALL_NETWORK,
+                                          chosen)
+    prepared = [transforms.normalize_img(resample_image(two_channels(image),
+                                                        (network_px / diameter,) * 2), axis=0)
+                for image, diameter in zip(images, diameters_px, strict=True)]
+    recalibrate_batch_norm(net, prepared, chosen)
+    _save_half(net, Path(out_path))
+    return Path(out_path)
 
 
 def validation_ap50(backend, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
