@@ -1,7 +1,7 @@
 """Training and fine-tuning Cellpose 3 networks: arrays in, a model file out.
 
 Each training image is resampled so that its objects are as wide as the network expects
-(the same resampling :func:`segment.backends.segment_objects` applies at inference), turned
+(the same resampling :func:`spmito.segment.backends.segment_objects` applies at inference), turned
 into Cellpose flows, and served as random rotated, rescaled, flipped crops with intensity
 augmentations (noise, blur, gamma, a missing helper channel). The loss is Cellpose's: mean
 squared error on the flows (x5) plus binary cross-entropy on the cell probability.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segment.backends import (
+from spmito.segment.backends import (
     Cellpose3Backend,
     build_network,
     resample_image,
@@ -32,7 +32,7 @@ from segment.backends import (
     segment_objects,
     torch_device,
 )
-from segment.weights import (
+from spmito.segment.weights import (
     ModelRef,
     file_sha256,
     load_state_dict,
@@ -531,7 +531,7 @@ def validation_ap50(backend, images: Sequence[np.ndarray], masks: Sequence[np.nd
 
     Parameters
     ----------
-    backend : segment.backends.Backend
+    backend : spmito.segment.backends.Backend
         A loaded backend.
     images, masks : sequence of ndarray
         As in :func:`train_model`.
