@@ -99,7 +99,7 @@ def expected_diameter_px(sample: NucleusImage, how: str, network_px: float) -> f
     ``"network"``: the network's own diameter, so the image is not rescaled.
     """
     from benchmarks.eval_segmentation import otsu_diameter_px
-    from spmito.segment.training import median_diameter_px
+    from spmito.segment.training_data import median_diameter_px
 
     if how == "truth":
         return median_diameter_px(sample.truth)

@@ -93,7 +93,7 @@ def synthetic_pairs(n_fields: int, seed: int, target: str, planes_per_stack: int
     stack that contributes ``planes_per_stack`` planes (with the cells' full lateral
     diameter), the others are 2-D fields.
     """
-    from spmito.segment.training import median_diameter_px, stack_planes
+    from spmito.segment.training_data import median_diameter_px, stack_planes
 
     channel_roles = TARGET_ROLES[target]
     truth_name = "cells" if target == "cells" else "nuclei"
@@ -139,7 +139,7 @@ def file_pairs(images: list[str], masks: list[str], target: str, channels: str |
     """Training pairs from image files and label files (same order, same grids)."""
     from spmito.imaging.channels import parse_channels
     from spmito.imaging.io import parse_voxel_size, read_labels, read_stack
-    from spmito.segment.training import median_diameter_px, stack_planes
+    from spmito.segment.training_data import median_diameter_px, stack_planes
 
     image_files, mask_files = _expand(images), _expand(masks)
     if len(image_files) != len(mask_files) or not image_files:

@@ -37,7 +37,7 @@ FIRST_HELD_OUT_SHEET = 10_000
 
 def sheet_pairs(indices: range, seed: int = SHEET_SEED) -> TrainingPairs:
     """(cell, hoechst) images and cell labels of synthetic adherent-cell fields."""
-    from spmito.segment.training import median_diameter_px
+    from spmito.segment.training_data import median_diameter_px
 
     pairs = TrainingPairs()
     for index in indices:

@@ -29,12 +29,8 @@ import numpy as np
 
 from benchmarks.dsb_nuclei import image_ids, load_split, read_image
 from spmito.imaging.train import synthetic_pairs
-from spmito.segment.training import (
-    TrainingSettings,
-    median_diameter_px,
-    recalibrate_model_file,
-    train_model,
-)
+from spmito.segment.training import TrainingSettings, recalibrate_model_file, train_model
+from spmito.segment.training_data import median_diameter_px
 
 #: Network diameter (px): Cellpose's nucleus models work at 17 px.
 NETWORK_DIAMETER_PX = 17.0
