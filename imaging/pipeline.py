@@ -113,14 +113,14 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
     """
     import_cellpose()  # before any network runs: Cellpose's numba kernels from the disk cache
     report = progress or (lambda step, fraction: None)
-    spacing = stack.voxel_size_um
+    voxel_size_um = stack.voxel_size_um
     images = _channels(stack, "hoechst", "cell", "mito")
     grow_from_nuclei = given_cells is None and params.cell_method == "nuclei"
     if not grow_from_nuclei:
         report("cells", 0.0)
         if given_cells is None:
             cell_image = images["cell"] if images["cell"] is not None else images["hoechst"]
-            segmentation = segment_cells(cell_image, images["hoechst"], spacing_um=spacing,
+            segmentation = segment_cells(cell_image, images["hoechst"], spacing_um=voxel_size_um,
                                          diameter_um=params.cell_diameter_um,
                                          model=params.model, device=params.device,
                                          mode_3d=params.mode_3d)
@@ -128,21 +128,21 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
         else:
             cells, provenance = _check_given_mask(given_cells, stack), {"backend": "given mask"}
     report("nuclei", 0.0 if grow_from_nuclei else 0.3)
-    nuclei = segment_nuclei(images["hoechst"], spacing_um=spacing,
+    nuclei = segment_nuclei(images["hoechst"], spacing_um=voxel_size_um,
                             diameter_um=params.nucleus_diameter_um, model=params.nucleus_model,
                             device=params.device, mode_3d=params.mode_3d)
     if grow_from_nuclei:
         report("cells", 0.3)
-        cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, spacing)
-    provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(spacing)}
+        cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, voxel_size_um)
+    provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(voxel_size_um)}
     report("mitochondria", 0.55)
-    mito = segment_mitochondria(images["mito"], spacing, params.mito_params,
+    mito = segment_mitochondria(images["mito"], voxel_size_um, params.mito_params,
                                 mask=cells > 0)
     return cells, nuclei.labels, mito, provenance
 
 
 def _cells_from_nuclei(nuclei: np.ndarray, images: dict[str, np.ndarray | None],
-                       params: RunParams, spacing: tuple[float, ...]
+                       params: RunParams, voxel_size_um: tuple[float, ...]
                        ) -> tuple[np.ndarray, dict]:
     """Cells grown from the nuclei, with their provenance.
 
@@ -151,10 +151,10 @@ def _cells_from_nuclei(nuclei: np.ndarray, images: dict[str, np.ndarray | None],
     if images["cell"] is not None:
         signal, grown_over = images["cell"], "cell"
     else:
-        signal = cell_signal_without_stain(images["mito"], images["hoechst"], spacing)
+        signal = cell_signal_without_stain(images["mito"], images["hoechst"], voxel_size_um)
         grown_over = "mito+hoechst"
     max_distance_um = params.cell_max_distance_um or params.cell_diameter_um
-    cells = cells_from_nuclei(nuclei, signal, spacing, max_distance_um)
+    cells = cells_from_nuclei(nuclei, signal, voxel_size_um, max_distance_um)
     return cells, {"backend": "cells from nuclei", "grown_over": grown_over,
                    "max_distance_um": max_distance_um}
 
@@ -175,9 +175,9 @@ def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np
         The mitochondria split by cell (and, in 3-D, without the nucleus): the label image
         whose values are ``mito_table["mito_id"]``.
     """
-    spacing = stack.voxel_size_um
+    voxel_size_um = stack.voxel_size_um
     images = _channels(stack, "hoechst", "mito", "viability")
-    measured = measure_image(cells, nuclei, mito, spacing, hoechst_img=images["hoechst"],
+    measured = measure_image(cells, nuclei, mito, voxel_size_um, hoechst_img=images["hoechst"],
                              mito_img=images["mito"], viability_img=images["viability"],
                              flatfield=_flatfield(params.flatfield), annulus_um=params.annulus_um,
                              min_size=params.mito_params.min_size(stack.ndim),
@@ -344,7 +344,7 @@ def _fresh_ids_for_new_pieces(pieces: np.ndarray, mito_table: pd.DataFrame,
     return lookup[pieces], mito_table.assign(mito_id=lookup[mito_table["mito_id"].to_numpy()])
 
 
-def _grown_box(mask: np.ndarray, margin_um: float, spacing: tuple[float, ...]
+def _grown_box(mask: np.ndarray, margin_um: float, voxel_size_um: tuple[float, ...]
                ) -> tuple[slice, ...] | None:
     """Bounding box of ``mask`` grown by ``margin_um`` on each side, clipped to the image.
 
@@ -352,7 +352,7 @@ def _grown_box(mask: np.ndarray, margin_um: float, spacing: tuple[float, ...]
     the mask is empty. A 3-D box keeps every plane.
     """
     box = []
-    for axis, (size, step) in enumerate(zip(mask.shape, spacing)):
+    for axis, (size, step) in enumerate(zip(mask.shape, voxel_size_um)):
         others = tuple(a for a in range(mask.ndim) if a != axis)
         hit = np.flatnonzero(mask.any(axis=others))
         if hit.size == 0:
