@@ -32,7 +32,7 @@ test: $(STAMP) system-deps
 	PYTHONWARNINGS="$(NPE2_WARNINGS)" $(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check imaging segment measure plugins tests
+	$(VENV)/bin/ruff check spmito imaging segment measure plugins tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) spmito-demo .pytest_cache

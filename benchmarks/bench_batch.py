@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from imaging.batch import run_batch
-from imaging.params import RunParams
-from imaging.sheet import read_sample_sheet
-from imaging.synthetic import SynthParams, write_synthetic_set
+from spmito.imaging.batch import run_batch
+from spmito.imaging.params import RunParams
+from spmito.imaging.sheet import read_sample_sheet
+from spmito.imaging.synthetic import SynthParams, write_synthetic_set
 
 CELLPOSE_STEPS = ("cells", "nuclei")
 

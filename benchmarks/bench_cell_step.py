@@ -1,8 +1,8 @@
 """Cost of the cell step per 1024² field: cell models side by side, and cells from nuclei.
 
 Times, on one synthetic 2-D field of 1024² pixels (0.1 µm), best of ``--repeats`` after a
-warm-up: :func:`segment.cells.segment_cells` with each given cell model (compare the models
-within one run: the machine is shared), and :func:`segment.propagate.cells_from_nuclei` over
+warm-up: :func:`spmito.segment.cells.segment_cells` with each given cell model (compare the models
+within one run: the machine is shared), and :func:`spmito.segment.propagate.cells_from_nuclei` over
 the cell stain and, without one, over the mitochondria channel plus the Hoechst haze (with the
 field's true nuclei; the nucleus step is timed by the nucleus benchmarks).
 
@@ -13,40 +13,27 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import time
+import sys
+from pathlib import Path
 
-from imaging.synthetic import SynthParams, make_field
-from segment.cells import segment_cells
-from segment.propagate import cell_signal_without_stain, cells_from_nuclei
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def best_seconds(run, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls of ``run`` after one warm-up call."""
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+from benchmarks._timing import best_seconds, speed_parser, start_torch  # noqa: E402
+from spmito.imaging.synthetic import SynthParams, make_field  # noqa: E402
+from spmito.segment.cells import segment_cells  # noqa: E402
+from spmito.segment.propagate import cell_signal_without_stain, cells_from_nuclei  # noqa: E402
 
 
 def main() -> None:
     """Print seconds per 1024² field for each cell path."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = speed_parser(__doc__.split("\n\n")[0], threads=2)
     parser.add_argument("--models", nargs="+", default=["bundled"])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
+    torch_line = start_torch(args.threads)
     field = make_field(SynthParams.for_ndim(2, size_px=1024), 1)
     spacing = field.params.spacing_um
     cell, hoechst, mito = (field.channel(c) for c in ("cell", "hoechst", "mito"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
-          f"{int(field.cells.max())} cells")
+    print(f"{torch_line}; {int(field.cells.max())} cells")
     for model in args.models:
         seconds = best_seconds(lambda m=model: segment_cells(cell, hoechst, spacing, 12.0,
                                                              model=m, device="cpu"),

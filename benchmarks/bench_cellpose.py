@@ -1,6 +1,6 @@
 """Cell segmentation speed: seconds per megapixel (input voxels) with the bundled model.
 
-Times :func:`segment.cells.segment_cells` on synthetic fields, after one warm-up call
+Times :func:`spmito.segment.cells.segment_cells` on synthetic fields, after one warm-up call
 (model loading is timed separately), for 2-D images, 3-D stacks stitched from 2-D masks,
 and 3-D stacks with 3-D flows; on the CPU, and on the GPU when torch sees one.
 
@@ -11,12 +11,16 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
+from pathlib import Path
 
-from imaging.synthetic import SynthParams, make_field
-from segment.backends import get_backend
-from segment.cells import segment_cells
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._timing import best_seconds, speed_parser, start_torch  # noqa: E402
+from spmito.imaging.synthetic import SynthParams, make_field  # noqa: E402
+from spmito.segment.backends import get_backend  # noqa: E402
+from spmito.segment.cells import segment_cells  # noqa: E402
 
 CASES = (
     ("2-D 1024x1024, 0.1 µm", SynthParams.for_ndim(2, size_px=1024), "stitch"),
@@ -36,28 +40,18 @@ def seconds_per_megapixel(params: SynthParams, mode_3d: str, device: str,
     """Best-of-``repeats`` seconds per megapixel, seconds of that call, megapixels."""
     field = make_field(params, 1)
     cell, hoechst = field.channel("cell"), field.channel("hoechst")
-    segment_cells(cell, hoechst, params.spacing_um, 12.0, device=device, mode_3d=mode_3d)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        segment_cells(cell, hoechst, params.spacing_um, 12.0, device=device, mode_3d=mode_3d)
-        times.append(time.perf_counter() - started)
-    best, megapixels = min(times), cell.size / 1e6
+    def segment() -> object:
+        return segment_cells(cell, hoechst, params.spacing_um, 12.0, device=device,
+                             mode_3d=mode_3d)
+
+    best, megapixels = best_seconds(segment, repeats), cell.size / 1e6
     return best / megapixels, best, megapixels
 
 
 def main() -> None:
     """Print the timing table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice)")
-    args = parser.parse_args()
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)")
+    args = speed_parser(__doc__.split("\n\n")[0]).parse_args()
+    print(start_torch(args.threads))
     for device in _devices():
         started = time.perf_counter()
         get_backend("bundled", "cells", device)

@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imaging.synthetic import SynthParams, make_field  # noqa: E402
-from measure.cells import measure_image  # noqa: E402
-from segment.mito import segment_mitochondria  # noqa: E402
+from spmito.imaging.synthetic import SynthParams, make_field  # noqa: E402
+from spmito.measure.objects.cells import measure_image  # noqa: E402
+from spmito.segment.mito import segment_mitochondria  # noqa: E402
 
 
 def tiled_field(ndim: int, tiles: int, seed: int, **overrides):
@@ -107,8 +107,8 @@ def bounded_memory_3d() -> None:
 _THREE_D_CHILD = """
 import time
 import numpy as np
-from measure.cells import measure_image
-from segment.mito import segment_mitochondria
+from spmito.measure.objects.cells import measure_image
+from spmito.segment.mito import segment_mitochondria
 load = lambda name: np.load(r"{folder}/" + name + ".npy")
 hoechst, mito, cells, nuclei = (load(n) for n in ("hoechst", "mito", "cells", "nuclei"))
 spacing = {spacing}

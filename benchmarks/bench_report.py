@@ -4,7 +4,7 @@
 
 DIR is a finished output folder (e.g. of ``spmito demo``). The scaled report repeats DIR's
 images with worst-case overlays (noise, which JPEG cannot compress, capped like the real
-ones by ``imaging.qc.OVERLAY_MAX_BYTES``), so its size is an upper bound for N fields. The
+ones by ``spmito.imaging.qc.OVERLAY_MAX_BYTES``), so its size is an upper bound for N fields. The
 render time is Chromium's load event (headless, 1280×800), when chromium and chromedriver
 are installed.
 """
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imaging.params import read_run_params
-from imaging.qc import OVERLAY_MAX_BYTES
-from imaging.report_content import build_report
-from measure.figures import save_rgb
-from measure.population import Gate
+from spmito.imaging.params import read_run_params
+from spmito.imaging.qc import OVERLAY_MAX_BYTES
+from spmito.imaging.report_content import build_report
+from spmito.measure.analysis.figures import save_rgb
+from spmito.measure.analysis.population import Gate
 
 
 def scaled_report(run_dir: Path, out_dir: Path, n_images: int) -> Path:

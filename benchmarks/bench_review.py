@@ -3,12 +3,12 @@
 Run: ``python benchmarks/bench_review.py`` (about a minute: most of it makes the field).
 
 Each action goes through the napari review session exactly as a click or a shortcut does:
-the label edit (:mod:`segment.edits`) applied with ``Labels.data_setitem`` as one undo step,
-:func:`imaging.pipeline.remeasure_cells` on the changed cells only, and the layer's
+the label edit (:mod:`spmito.segment.edits`) applied with ``Labels.data_setitem`` as one undo step,
+:func:`spmito.imaging.pipeline.remeasure_cells` on the changed cells only, and the layer's
 features and class colours refreshed. The napari layer has no viewer (no drawing).
 
 Cells come from the synthetic truth (not Cellpose: segmentation is not part of an edit);
-the measurement is the project's (:func:`imaging.pipeline.measure_labels`).
+the measurement is the project's (:func:`spmito.imaging.pipeline.measure_labels`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imaging.channels import roles_from_channel_names  # noqa: E402
-from imaging.params import RunParams  # noqa: E402
-from imaging.pipeline import ImageResult  # noqa: E402
-from imaging.stack import Stack  # noqa: E402
-from imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field  # noqa: E402
+from spmito.imaging.channels import roles_from_channel_names  # noqa: E402
+from spmito.imaging.params import RunParams  # noqa: E402
+from spmito.imaging.pipeline import ImageResult  # noqa: E402
+from spmito.imaging.stack import Stack  # noqa: E402
+from spmito.imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field  # noqa: E402
 
 TARGET_MS = 100.0
 
@@ -61,21 +61,21 @@ def make_session(size_px: int, pixel_size_um: float, seed: int, recolour: Stopwa
     """
     import napari
 
-    import imaging.pipeline
-    import plugins.review
-    from plugins.review import ReviewSession
+    import spmito.imaging.pipeline
+    import spmito.plugins.review
+    from spmito.plugins.review import ReviewSession
 
     class TimedLabels(napari.layers.Labels):
         colormap = property(napari.layers.Labels.colormap.fget,
                             recolour.wrap(napari.layers.Labels.colormap.fset))
 
-    plugins.review.remeasure_cells = remeasure.wrap(imaging.pipeline.remeasure_cells)
+    spmito.plugins.review.remeasure_cells = remeasure.wrap(spmito.imaging.pipeline.remeasure_cells)
     field = make_field(SynthParams.for_ndim(2, size_px=size_px, pixel_size_um=pixel_size_um),
                        seed)
     stack = Stack(field.image, field.axes, CHANNEL_NAMES,
                   roles_from_channel_names(CHANNEL_NAMES), field.params.spacing_um)
     params = RunParams()
-    cells, mito, pieces = imaging.pipeline.measure_labels(stack, field.cells, field.nuclei,
+    cells, mito, pieces = spmito.imaging.pipeline.measure_labels(stack, field.cells, field.nuclei,
                                                           field.mito, params)
     result = ImageResult(field.cells.copy(), field.nuclei, pieces, cells, mito,
                          field.params.spacing_um)

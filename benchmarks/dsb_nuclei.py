@@ -85,7 +85,7 @@ class Counts:
 
 def count_matches(truth: np.ndarray, predicted: np.ndarray) -> Counts:
     """Matched, true and predicted nuclei of one image."""
-    from segment.evaluation import iou_matches
+    from spmito.segment.evaluation import iou_matches
 
     return Counts(len(iou_matches(truth, predicted)), int(len(np.unique(truth)) - 1),
                   int(len(np.unique(predicted)) - 1))
@@ -99,7 +99,7 @@ def expected_diameter_px(sample: NucleusImage, how: str, network_px: float) -> f
     ``"network"``: the network's own diameter, so the image is not rescaled.
     """
     from benchmarks.eval_segmentation import otsu_diameter_px
-    from segment.training import median_diameter_px
+    from spmito.segment.training_data import median_diameter_px
 
     if how == "truth":
         return median_diameter_px(sample.truth)
@@ -113,8 +113,8 @@ def expected_diameter_px(sample: NucleusImage, how: str, network_px: float) -> f
 def segment_sample(sample: NucleusImage, model: str = "bundled", diameter: str = "truth"
                    ) -> np.ndarray:
     """Nuclei found by ``model`` in one image (labels on the image grid)."""
-    from segment.backends import get_backend
-    from segment.nuclei import segment_nuclei
+    from spmito.segment.backends import get_backend
+    from spmito.segment.nuclei import segment_nuclei
 
     network_px = get_backend(model, "nuclei", "cpu").diameter_px
     diameter_px = expected_diameter_px(sample, diameter, network_px)

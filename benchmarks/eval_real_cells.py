@@ -2,13 +2,13 @@
 
 Real fields with a Hoechst channel and a cell stain but no hand-drawn cells
 (``../shared/data/real/``). For each field and each cell path it prints the two QC shares of
-:func:`segment.nuclei.nucleus_cell_agreement` (nuclei inside a cell, cells with exactly one
+:func:`spmito.segment.nuclei.nucleus_cell_agreement` (nuclei inside a cell, cells with exactly one
 nucleus), the share of the stained area that the cells cover, and the seconds of the cell
 step, and writes an overlay PNG (cell outlines in yellow, nucleus outlines in cyan over the
 stain in red and Hoechst in blue) into ``--out`` to look at.
 
 Cell paths: ``cellpose`` (the cell model on the stain plus Hoechst), ``nuclei`` (each nucleus
-grown over the stain, :func:`segment.propagate.cells_from_nuclei`) and ``nuclei-nostain``
+grown over the stain, :func:`spmito.segment.propagate.cells_from_nuclei`) and ``nuclei-nostain``
 (grown over the mitochondria channel plus the Hoechst haze, where a field has one). Nuclei come
 from the bundled nucleus model, or with ``--classical-nuclei`` from the Otsu + watershed
 baseline of ``benchmarks/eval_segmentation.py``.
@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.eval_segmentation import classical_nuclei
-from segment.cells import segment_cells
-from segment.nuclei import nucleus_cell_agreement, segment_nuclei
-from segment.propagate import (
+from spmito.segment.cells import segment_cells
+from spmito.segment.nuclei import nucleus_cell_agreement, segment_nuclei
+from spmito.segment.propagate import (
     cell_signal_without_stain,
     cells_from_nuclei,
     foreground_threshold,

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from imaging.synthetic import SynthParams, make_field
-from segment.cells import segment_cells
-from segment.evaluation import average_precision_50, nucleus_matching_score
-from segment.nuclei import segment_nuclei
+from spmito.imaging.synthetic import SynthParams, make_field
+from spmito.segment.cells import segment_cells
+from spmito.segment.evaluation import average_precision_50, nucleus_matching_score
+from spmito.segment.nuclei import segment_nuclei
 
 #: Seeds of the evaluation fields; training fields use SeedSequence([seed, i]) streams,
 #: which no plain integer seed reproduces.

@@ -37,11 +37,12 @@ sys.path.insert(0, str(ROOT))
 import dask.array  # noqa: E402, F401 - imported once here, not in every child
 import zarr  # noqa: E402, F401
 
-from imaging.batch import inputs_to_sheet, read_input_stack, tasks_from_sheet  # noqa: E402
-from imaging.errors import SpmitoError  # noqa: E402
-from imaging.io import read_stack  # noqa: E402
-from imaging.params import RunParams  # noqa: E402
-from imaging.sheet import safe_image_id  # noqa: E402
+from spmito.imaging.batch import inputs_to_sheet, tasks_from_sheet  # noqa: E402
+from spmito.imaging.errors import SpmitoError  # noqa: E402
+from spmito.imaging.io import read_stack  # noqa: E402
+from spmito.imaging.outputs import read_input_stack  # noqa: E402
+from spmito.imaging.params import RunParams  # noqa: E402
+from spmito.imaging.sheet import safe_image_id  # noqa: E402
 from tests.imaging.bad_inputs import (  # noqa: E402
     mutate_sheet,
     mutate_tiff,
@@ -122,17 +123,22 @@ def _keep(path: Path, out: Path, name: str) -> None:
     shutil.copy(path, out / name)
 
 
+def _run_and_keep(case, path: Path, seed: int, timeout_s: float, out: Path, kind: str) -> dict:
+    """Run one case; keep its input in ``out`` when it escaped as a raw error or hung."""
+    result = run_case(case, path, seed, timeout_s)
+    result["seed"] = seed
+    if result["outcome"] in ("raw", "hang"):
+        _keep(path, out, path.name)
+        print(f"{kind} seed {seed}: {result}", flush=True)
+    return result
+
+
 def fuzz_images(n: int, first_seed: int, work: Path, out: Path, timeout_s: float) -> list:
     results = []
     for seed in range(first_seed, first_seed + n):
         path = work / f"case_{seed}{'.ome.tif' if seed % 3 else '.tif'}"
         mutate_tiff(path, seed)
-        result = run_case(read_image_case, path, seed, timeout_s)
-        result["seed"] = seed
-        if result["outcome"] in ("raw", "hang"):
-            _keep(path, out, path.name)
-            print(f"image seed {seed}: {result}", flush=True)
-        results.append(result)
+        results.append(_run_and_keep(read_image_case, path, seed, timeout_s, out, "image"))
         path.unlink(missing_ok=True)
     return results
 
@@ -147,12 +153,7 @@ def fuzz_sheets(n: int, first_seed: int, work: Path, out: Path, timeout_s: float
     for seed in range(first_seed, first_seed + n):
         sheet = work / f"sheet_{seed}.csv"
         sheet.write_text(mutate_sheet(images, seed), encoding="utf-8", errors="surrogatepass")
-        result = run_case(sheet_case, sheet, seed, timeout_s)
-        result["seed"] = seed
-        if result["outcome"] in ("raw", "hang"):
-            _keep(sheet, out, sheet.name)
-            print(f"sheet seed {seed}: {result}", flush=True)
-        results.append(result)
+        results.append(_run_and_keep(sheet_case, sheet, seed, timeout_s, out, "sheet"))
     return results
 
 

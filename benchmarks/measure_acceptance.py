@@ -13,9 +13,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from measure.population import assign_populations
-from measure.simulate import simulate_cells
-from measure.stats import compare_populations, well_table
+from spmito.measure.analysis.population import assign_populations
+from spmito.measure.analysis.simulate import simulate_cells
+from spmito.measure.analysis.stats import compare_populations, well_table
 
 warnings.simplefilter("ignore")
 

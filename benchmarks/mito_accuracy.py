@@ -24,7 +24,7 @@ from benchmarks.mito_eval import (  # noqa: E402
     summarise,
     synthetic_fields,
 )
-from segment.mito import MitoParams  # noqa: E402
+from spmito.segment.mito import MitoParams  # noqa: E402
 
 METHODS = {"spmito adaptive": MitoParams(), "spmito ridge": MitoParams(method="ridge"),
            "global Otsu + CC": BASELINE}

@@ -33,8 +33,8 @@ from benchmarks.mito_eval import (  # noqa: E402
     summarise,
     synthetic_fields,
 )
-from measure.cells import measure_image  # noqa: E402
-from segment.mito import MitoParams, segment_mitochondria  # noqa: E402
+from spmito.measure.objects.cells import measure_image  # noqa: E402
+from spmito.segment.mito import MitoParams, segment_mitochondria  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "mito_counting_limits.md"
 NUMBERS = OUTPUT.with_suffix(".csv")
@@ -180,7 +180,7 @@ the noise is two. This page says when that number can be read as "number of mito
 
 ## How it was measured
 
-Synthetic fields (`imaging.synthetic`) with known mitochondria: puncta, tubules and branched
+Synthetic fields (`spmito.imaging.synthetic`) with known mitochondria: puncta, tubules and branched
 networks 0.2–0.5 µm wide, per-object brightness CV 20 %, at a given SNR (median object signal
 over the background noise) and a given smallest distance between two objects (gap). Widefield
 PSF at NA 1.3: lateral FWHM {fwhm_lateral:.2f} µm, axial FWHM {fwhm_axial:.2f} µm; pixel 0.1 µm

@@ -1,8 +1,8 @@
 """Shared helpers of the mitochondria accuracy scripts: per-cell errors against synthetic truth.
 
 Counts and sizes are measured inside the TRUE cell and nucleus masks (cell segmentation is not
-under test here), counted as ``measure.cells.measure_cells`` counts them
-(:func:`measure.mito.count_per_cell`).
+under test here), counted as ``spmito.measure.objects.cells.measure_cells`` counts them
+(:func:`spmito.measure.objects.mito.count_per_cell`).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from imaging.synthetic import SynthParams, make_field
-from measure.mito import count_per_cell
-from segment.mito import MitoParams, segment_mitochondria
+from spmito.imaging.synthetic import SynthParams, make_field
+from spmito.measure.objects.mito import count_per_cell
+from spmito.segment.mito import MitoParams, segment_mitochondria
 
 #: The global-Otsu + connected-components baseline.
 BASELINE = MitoParams(method="otsu")

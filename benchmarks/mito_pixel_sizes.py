@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mito_eval import per_cell_errors, summarise, synthetic_fields  # noqa: E402
 
-from segment.mito import MitoParams  # noqa: E402
+from spmito.segment.mito import MitoParams  # noqa: E402
 
 SEED = 2026
 FIELD_UM = 51.2

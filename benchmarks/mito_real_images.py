@@ -1,7 +1,8 @@
 """Mitochondria segmentation on the real images: truth-free checks and overlay PNGs.
 
 For every image of ``tests/segment/real_mito_images.py`` (``../shared/data/real``): the object
-count, the coverage of the bright signal and the precision (:mod:`measure.mito_checks`), the
+count, the coverage of the bright signal and the precision
+(:mod:`spmito.measure.objects.mito_checks`), the
 plain method's count, the run time, and an overlay PNG (the channel beside itself with object
 outlines in red; 3-D stacks as maximum projections, outlines of the projected objects) written to
 ``test-artifacts/mito_real/<name>.png``. Also the binning check: each 2-D image binned 2x
@@ -24,8 +25,8 @@ from scipy import ndimage as ndi
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from measure.mito_checks import check_segmentation  # noqa: E402
-from segment.mito import MitoParams, segment_mitochondria  # noqa: E402
+from spmito.measure.objects.mito_checks import check_segmentation  # noqa: E402
+from spmito.segment.mito import MitoParams, segment_mitochondria  # noqa: E402
 from tests.segment.real_mito_images import (  # noqa: E402
     RealImage,
     all_images,

@@ -3,7 +3,7 @@
 Importing this package imports neither Qt, napari nor torch.
 """
 
-from imaging.errors import SpmitoError, SpmitoInputError
-from imaging.stack import ROLES, Stack
+from spmito.imaging.errors import SpmitoError, SpmitoInputError
+from spmito.imaging.stack import ROLES, Stack
 
 __all__ = ["ROLES", "SpmitoError", "SpmitoInputError", "Stack"]

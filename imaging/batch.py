@@ -1,6 +1,6 @@
 """The headless batch: many images -> per-image outputs -> batch-level summaries.
 
-Per image (possibly on Dask workers): read, analyse with :mod:`imaging.pipeline`, write
+Per image (possibly on Dask workers): read, analyse with :mod:`spmito.imaging.pipeline`, write
 label images and tables atomically, then ``done.json`` last. ``done.json`` records the
 input's sha256 and the analysis-parameter hash; ``--resume`` skips an image whose
 ``done.json`` matches both. A failing image is recorded (``failures.csv``) and the batch goes
@@ -22,16 +22,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
-from imaging.atomic import atomic_path, write_text_atomic
-from imaging.errors import SpmitoError, SpmitoInputError
-from imaging.params import RunParams
-from imaging.provenance import host_info, now_iso, package_versions, sha256_file
+from spmito.imaging import summary
+from spmito.imaging.atomic import write_text_atomic
+from spmito.imaging.errors import SpmitoError, SpmitoInputError
+from spmito.imaging.io import read_labels
+from spmito.imaging.outputs import (
+    done_record,
+    read_done,
+    read_input_stack,
+    write_done,
+    write_image_outputs,
+    write_table_csv,
+)
+from spmito.imaging.params import RunParams
+from spmito.imaging.pipeline import analyse_stack
+from spmito.imaging.provenance import host_info, now_iso, package_versions, sha256_file
+from spmito.imaging.sheet import read_sample_sheet, sheet_from_paths, unique_image_ids
+from spmito.segment._numba_cache import import_cellpose
+from spmito.segment.weights import ModelNotFoundError, resolve_model
 
 log = logging.getLogger("spmito")
 
 FAILURE_COLUMNS = ["path", "image_id", "error", "message"]
-LABEL_FILES = ("cells", "nuclei", "mito")
 
 
 @dataclass(frozen=True)
@@ -61,27 +75,11 @@ class ImageStatus:
     files_sha256: dict = field(default_factory=dict)
 
 
-def image_dir(out_dir: Path, image_id: str) -> Path:
-    """``DIR/images/<image_id>``."""
-    return Path(out_dir) / "images" / image_id
-
-
-def done_record(task: ImageTask, params: RunParams) -> dict:
-    """The fingerprint that ``--resume`` compares (input and mask sha256, parameter hash)."""
-    record = {"image_id": task.image_id, "input": task.path,
-              "input_sha256": sha256_file(task.path),
-              "params_sha256": params.analysis_hash()}
-    if task.cells_mask:
-        record["cells_mask_sha256"] = sha256_file(task.cells_mask)
-    return record
-
-
 def is_done(task: ImageTask, params: RunParams, out_dir: Path) -> bool:
     """Whether ``done.json`` of the image matches its input and parameters."""
-    done_path = image_dir(out_dir, task.image_id) / "done.json"
     try:
-        done = json.loads(done_path.read_text())
-        expected = done_record(task, params)
+        done = read_done(out_dir, task.image_id)
+        expected = _task_record(task, params)
     except (OSError, ValueError):  # no done.json yet, or the input is gone
         return False
     return all(done.get(key) == value for key, value in expected.items())
@@ -125,67 +123,31 @@ def process_image(task: ImageTask, params: RunParams, out_dir: str | Path) -> Im
                        provenance=provenance, files_sha256=files_sha256)
 
 
-def read_input_stack(path: str | Path, params: RunParams):
-    """Read an input image with the run's reading options (axes, roles, voxel size, ...)."""
-    from imaging.io import read_stack
-
-    return read_stack(path, axes=params.axes, channels=params.channels,
-                      voxel_size_um=params.voxel_size_um, timepoint=params.timepoint,
-                      allow_external_files=params.allow_external_files,
-                      allow_unusual_voxel_size=params.allow_unusual_voxel_size)
+def _task_record(task: ImageTask, params: RunParams) -> dict:
+    """The ``done.json`` fingerprint of a task (:func:`spmito.imaging.outputs.done_record`)."""
+    return done_record(task.image_id, task.path, params, task.cells_mask)
 
 
 def _analyse_and_write(task: ImageTask, params: RunParams, out_dir: Path
                        ) -> tuple[dict, dict]:
     """Analyse and write one image; its provenance and the sha256 of files read besides it."""
-    from imaging.io import read_labels
-    from imaging.pipeline import analyse_stack
-
     stack = read_input_stack(task.path, params)
     given_cells = read_labels(task.cells_mask)[0] if task.cells_mask else None
-    result = analyse_stack(stack, params, cells_mask=given_cells)
+    result = analyse_stack(stack, params, given_cells=given_cells)
     write_image_outputs(out_dir, task.image_id, result)
-    record = done_record(task, params)
+    record = _task_record(task, params)
     # pixels from other files (an allowed multi-file OME-TIFF): every one is fingerprinted
     files_sha256 = {path: sha256_file(path) for path in stack.metadata.get("files", [])[1:]}
     if files_sha256:
         record["files_sha256"] = files_sha256
-    record.update(finished=now_iso(), n_cells=int(len(result.cell_table)),
-                  provenance=result.provenance,
-                  labels_sha256={name: sha256_file(image_dir(out_dir, task.image_id)
-                                                   / f"{name}.ome.tif")
-                                 for name in LABEL_FILES})
-    write_text_atomic(image_dir(out_dir, task.image_id) / "done.json",
-                      json.dumps(record, indent=2, default=str) + "\n")
+    write_done(out_dir, task.image_id, record, len(result.cell_table), result.provenance)
     return result.provenance, files_sha256
-
-
-def write_image_outputs(out_dir: Path, image_id: str, result) -> None:
-    """Write label images and per-image tables of one image, each atomically."""
-    from imaging.io import write_labels
-
-    folder = image_dir(out_dir, image_id)
-    for name in LABEL_FILES:
-        write_labels(folder / f"{name}.ome.tif", getattr(result, name), result.voxel_size_um,
-                     uuid_key=f"{image_id}/{name}")
-    write_table_csv(folder / "cells.csv", result.cell_table.assign(image_id=image_id))
-    write_table_csv(folder / "mito.csv", result.mito_table.assign(image_id=image_id))
-
-
-def write_table_csv(path: Path, table: pd.DataFrame) -> None:
-    """Write a table as CSV atomically, ``image_id`` first when present."""
-    if "image_id" in table.columns:
-        table = table[["image_id", *[c for c in table.columns if c != "image_id"]]]
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
 
 
 # ------------------------------------------------------------------------- execution
 
 
 def _progress_bar(total: int):
-    from tqdm import tqdm
-
     return tqdm(total=total, desc="images", unit="image", dynamic_ncols=True)
 
 
@@ -294,7 +256,7 @@ def tasks_from_sheet(sheet: pd.DataFrame,
     """One task per sample-sheet row.
 
     ``problems`` (one per row) default to the sheet's ``attrs["row_errors"]``
-    (:func:`imaging.sheet.read_sample_sheet` with ``bad_rows="keep"``).
+    (:func:`spmito.imaging.sheet.read_sample_sheet` with ``bad_rows="keep"``).
     """
     if problems is None:
         row_errors = sheet.attrs.get("row_errors", {})
@@ -345,9 +307,6 @@ def check_models(params: RunParams) -> None:
 
     A missing model is a usage error of the whole run, not a failure of each image.
     """
-    from segment._numba_cache import import_cellpose
-    from segment.weights import ModelNotFoundError, resolve_model
-
     import_cellpose()
     try:
         resolve_model(params.model, "cells")
@@ -392,8 +351,6 @@ class BatchOutcome:
 
 def inputs_to_sheet(inputs: list[str]) -> pd.DataFrame:
     """A sample sheet from ``spmito run`` inputs: one ``.csv`` sheet, or files and folders."""
-    from imaging.sheet import read_sample_sheet, sheet_from_paths
-
     sheets = [p for p in inputs if str(p).lower().endswith(".csv")]
     if sheets and len(inputs) > 1:
         raise SpmitoInputError(sheets[0], "a sample sheet must be the only input",
@@ -402,17 +359,14 @@ def inputs_to_sheet(inputs: list[str]) -> pd.DataFrame:
         sheet_from_paths(inputs)
 
 
-def _summarise_safely(out_dir: Path, params: RunParams, statuses: list[ImageStatus]
-                      ) -> tuple[list[str], bool]:
+def _summarise_safely(out_dir: Path, params: RunParams) -> tuple[list[str], bool]:
     """The batch-level steps; an unexpected error there is logged, not raised.
 
     Every per-image output is on disk by then; a crash here must not hide them behind a
     traceback and a run.json stuck at "running".
     """
-    from imaging.summary import summarise
-
     try:
-        return summarise(out_dir, params, statuses, gate_file=params.gate_file), False
+        return summary.summarise(out_dir, params, gate_file=params.gate_file), False
     except Exception as error:  # noqa: BLE001 - reported in run.json, the log and the exit status
         log.error("the batch-level summary failed:\n%s", traceback.format_exc())
         return [f"the batch-level summary failed ({type(error).__name__}: {error}); the "
@@ -426,7 +380,7 @@ def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
     Parameters
     ----------
     sheet : DataFrame
-        Sample sheet (:mod:`imaging.sheet`), absolute paths.
+        Sample sheet (:mod:`spmito.imaging.sheet`), absolute paths.
     out_dir : path-like
         Output folder (contract.md layout).
     params : RunParams
@@ -438,8 +392,6 @@ def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
     -------
     BatchOutcome
     """
-    from imaging.sheet import unique_image_ids
-
     out_dir = Path(out_dir)
     handler = add_log_file(out_dir)
     try:
@@ -459,7 +411,7 @@ def run_batch(sheet: pd.DataFrame, out_dir: str | Path, params: RunParams,
         log.info("run: %d image(s) into %s", len(tasks), out_dir)
         statuses = execute(tasks, params, out_dir, progress)
         write_failures(out_dir, statuses)
-        notes, summary_failed = _summarise_safely(out_dir, params, statuses)
+        notes, summary_failed = _summarise_safely(out_dir, params)
         write_run_json(out_dir, params, sheet, statuses, started, {
             "status": "summary failed" if summary_failed else "finished", "notes": notes})
         return BatchOutcome(statuses, notes, summary_failed)

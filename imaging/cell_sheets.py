@@ -1,6 +1,6 @@
 """Synthetic adherent cells with exact labels: the variety the bundled cell model trains on.
 
-:mod:`imaging.synthetic` renders round myeloma-like cells with a membrane stain. Real cell
+:mod:`spmito.imaging.synthetic` renders round myeloma-like cells with a membrane stain. Real cell
 stains look different, and a model that saw only rings misses real cells. This module
 renders 2-D fields of irregular, spread cells, from scattered cells to confluent sheets,
 8–60 µm across, with a nucleus each and one of these cell stains:
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
+
+from spmito.imaging.camera import camera_counts, smooth_field
 
 CELL_STAINS = ("membrane", "er", "cytoplasm", "actin")
 
@@ -249,20 +251,12 @@ def _nuclei(rng: np.random.Generator, params: CellSheetParams, shape: tuple[int,
     return nuclei
 
 
-def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma_px, amplitude: float
-                  ) -> np.ndarray:
-    """1 + a smooth zero-mean random field of relative amplitude ``amplitude`` (>= 0.1)."""
-    noise = ndi.gaussian_filter(rng.normal(size=shape).astype(np.float32), sigma_px)
-    noise /= noise.std() + 1e-12
-    return np.clip(1.0 + amplitude * noise, 0.1, None)
-
-
 def _stain(rng: np.random.Generator, params: CellSheetParams, cells: np.ndarray,
            nuclei: np.ndarray, scaled_distance: np.ndarray) -> np.ndarray:
     """The cell stain in photons, before optics and noise."""
     px = params.pixel_size_um
     inside = cells > 0
-    fine = _smooth_field(rng, cells.shape, 0.6 / px, 0.5)
+    fine = smooth_field(rng, cells.shape, 0.6 / px, 0.5, floor=0.1)
     if params.stain == "membrane":
         ring = find_boundaries(cells, mode="inner")
         ring = ndi.binary_dilation(ring, iterations=max(1, round(0.4 / px))) & inside
@@ -271,14 +265,14 @@ def _stain(rng: np.random.Generator, params: CellSheetParams, cells: np.ndarray,
         pattern = inside * np.clip(1.15 - scaled_distance, 0.1, None) ** 1.5 * fine
         pattern[nuclei > 0] *= 0.35
     elif params.stain == "cytoplasm":
-        pattern = inside * _smooth_field(rng, cells.shape, 0.4 / px, 0.15)
+        pattern = inside * smooth_field(rng, cells.shape, 0.4 / px, 0.15, floor=0.1)
         pattern[nuclei > 0] *= 0.6
     else:
         pattern = _actin(rng, params, cells)
     n_cells = int(cells.max())
     per_cell = np.exp(rng.normal(0, params.brightness_cv, size=n_cells + 1))
     per_cell[1:][rng.random(n_cells) < params.dim_fraction] *= rng.uniform(0.1, 0.25)
-    uneven = _smooth_field(rng, cells.shape, 4.0 / px, params.unevenness)
+    uneven = smooth_field(rng, cells.shape, 4.0 / px, params.unevenness, floor=0.1)
     return (params.peak_photons * pattern * per_cell[cells] * uneven).astype(np.float32)
 
 
@@ -306,7 +300,7 @@ def _hoechst(rng: np.random.Generator, params: CellSheetParams, cells: np.ndarra
     """Nuclei of varied brightness with chromatin texture, and a faint haze over the cell."""
     n_cells = int(cells.max())
     per_nucleus = np.exp(rng.normal(0, 0.35, size=n_cells + 1))
-    texture = _smooth_field(rng, cells.shape, 0.5 / params.pixel_size_um, 0.25)
+    texture = smooth_field(rng, cells.shape, 0.5 / params.pixel_size_um, 0.25, floor=0.1)
     nuclear = 800.0 * per_nucleus[nuclei] * texture * (nuclei > 0)
     return (nuclear + 800.0 * rng.uniform(0.0, 0.05) * (cells > 0)).astype(np.float32)
 
@@ -314,6 +308,4 @@ def _hoechst(rng: np.random.Generator, params: CellSheetParams, cells: np.ndarra
 def _camera(rng: np.random.Generator, params: CellSheetParams, photons: np.ndarray
             ) -> np.ndarray:
     """Poisson shot noise, read noise, an offset of 100, uint16."""
-    electrons = rng.poisson(np.clip(photons + params.background_photons, 0, None))
-    adu = electrons + rng.normal(0.0, params.read_noise, size=photons.shape) + 100
-    return np.clip(np.rint(adu), 0, 65535).astype(np.uint16)
+    return camera_counts(rng, photons, params.background_photons, params.read_noise)

@@ -22,8 +22,8 @@ import re
 from collections.abc import Mapping, Sequence
 from os import PathLike
 
-from imaging.errors import ChannelError, SpmitoInputError
-from imaging.stack import ROLES
+from spmito.imaging.errors import ChannelError, SpmitoInputError
+from spmito.imaging.stack import ROLES
 
 #: Channel names (stains, dyes, proteins) recognised for each role, lower case.
 ROLE_ALIASES: dict[str, tuple[str, ...]] = {

@@ -11,7 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from imaging.errors import SpmitoError
+from spmito.imaging.choices import CELL_METHODS, DEVICES, GATES
+from spmito.imaging.errors import SpmitoError
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
@@ -91,7 +92,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="NAME|PATH",
                    help="Cellpose model: 'bundled' (default, ships with spmito), a pretrained "
                    "name (cyto3, nuclei, ...) found in CELLPOSE_LOCAL_MODELS_PATH, or a file")
-    p.add_argument("--cell-method", choices=("cellpose", "nuclei"),
+    p.add_argument("--cell-method", choices=CELL_METHODS,
                    help="how cells are found: cellpose (the cell model, default) or nuclei "
                    "(each nucleus grows over the cell stain, bounded by its edges, its "
                    "neighbours and --cell-max-distance; without a cell stain over the "
@@ -112,8 +113,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cells-mask", metavar="PATH",
                    help="a cell label image to use instead of segmentation (single input "
                    "image; for many images use the sample sheet column cells_mask)")
-    p.add_argument("--gate", choices=("control_quantile", "control_robust", "mixture",
-                                      "dual_emission", "manual", "sheet"),
+    p.add_argument("--gate", choices=GATES,
                    help="how SP cells are called (default: control_quantile with >= 1000 "
                    "control cells, control_robust with 200-999, sheet for sorted plates)")
     p.add_argument("--gate-file", metavar="gate.json",
@@ -124,7 +124,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="address of an existing Dask scheduler, e.g. tcp://10.0.0.1:8786")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
                    help="skip images whose outputs match the input and parameters (default: on)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"),
+    p.add_argument("--device", choices=DEVICES,
                    help="where Cellpose runs; auto uses a GPU when torch sees one "
                    "(default: auto)")
     p.add_argument("--allow-external-files", action="store_true", default=None,
@@ -167,8 +167,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         "and classes corrected in napari.",
     )
     p.add_argument("dir", metavar="DIR", help="an output folder of spmito run")
-    p.add_argument("--gate", choices=("control_quantile", "control_robust", "mixture",
-                                      "dual_emission", "manual", "sheet"),
+    p.add_argument("--gate", choices=GATES,
                    help="gate to use instead of the one recorded in DIR/run.json")
     p.add_argument("--gate-file", metavar="gate.json", help="a manual gate to apply")
     _add_strict(p)
@@ -221,7 +220,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic", type=int, metavar="N",
                    help="train on N synthetic fields instead of --images/--masks")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
+    p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where training runs (default: auto)")
 
 
@@ -248,17 +247,22 @@ def _version() -> str:
         return "0+unknown"
 
 
+# Each command imports its module only when it runs (here, in _run, _report and _with_qc):
+# `spmito --help` and `spmito --version` then start in a fraction of a second instead of
+# loading pandas, scipy, scikit-image and matplotlib (about 3 s on a 2-core machine).
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "synth":
-        from imaging.synthetic import synth_command
+        from spmito.imaging.synthetic import synth_command
 
         return synth_command(args)
     if args.command == "train":
-        from imaging.train import train_command
+        from spmito.imaging.train import train_command
 
         return train_command(args)
     if args.command == "demo":
-        from imaging.demo import demo_command
+        from spmito.imaging.demo import demo_command
 
         return demo_command(args)
     if args.command == "run":
@@ -268,16 +272,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise SpmitoError(f"'spmito {args.command}' is not available in this version yet.")
 
 
-_RUN_FLAGS = ("channels", "voxel_size", "axes", "timepoint", "model", "nucleus_model",
-              "cell_method", "cell_max_distance",
-              "cell_diameter", "nucleus_diameter", "flatfield", "cells_mask", "gate", "gate_file",
-              "workers", "scheduler", "resume", "device", "strict", "allow_external_files",
-              "allow_unusual_voxel_size")
+def _run_flag_names() -> tuple[str, ...]:
+    """The ``spmito run`` options that become :class:`RunParams`, read off the parser."""
+    probe = argparse.ArgumentParser(add_help=False)
+    _add_run_options(probe)
+    _add_strict(probe)
+    return tuple(name for name in vars(probe.parse_args([])) if name != "config")
+
+
+#: Option names passed to :func:`spmito.imaging.params.resolve_params` (never out of step
+#: with the parser: taken from it).
+_RUN_FLAGS = _run_flag_names()
 
 
 def _run(args: argparse.Namespace) -> int:
-    from imaging.batch import inputs_to_sheet, run_batch
-    from imaging.params import resolve_params
+    from spmito.imaging.batch import inputs_to_sheet, run_batch
+    from spmito.imaging.params import resolve_params
 
     params = resolve_params({name: getattr(args, name) for name in _RUN_FLAGS}, args.config)
     outcome = run_batch(inputs_to_sheet(args.inputs), args.out, params)
@@ -286,7 +296,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from imaging.summary import report_command
+    from spmito.imaging.summary import report_command
 
     return _with_qc(report_command(args.dir, gate=args.gate, gate_file=args.gate_file),
                     args.dir, bool(args.strict))
@@ -294,7 +304,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _with_qc(exit_code: int, out_dir: str, strict: bool) -> int:
     """Print the QC summary of DIR/qc.csv; with ``--strict`` a failed check makes the status 1."""
-    from imaging.qc import qc_summary_lines, read_qc
+    from spmito.imaging.qc import qc_summary_lines, read_qc
 
     qc = read_qc(out_dir)
     for line in qc_summary_lines(qc):

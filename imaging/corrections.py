@@ -14,7 +14,7 @@ image id):
     The batch's labels, copied once before the first correction of the image is saved
     (to audit, revert, or train on the difference). Never rewritten.
 ``DIR/images/<id>/cells.csv``, ``mito.csv``
-    The tables re-measured by :func:`imaging.pipeline.remeasure_cells` after the edits,
+    The tables re-measured by :func:`spmito.imaging.pipeline.remeasure_cells` after the edits,
     written atomically, so that reopening the folder shows the corrected state.
 ``DIR/images/<id>/review.csv``
     One row per cell with a manual override; rewritten whole, atomically, at each save:
@@ -26,9 +26,10 @@ image id):
                            exclusion code applies) or empty (no override)
     =====================  ==========================================================
 ``DIR/manual_gate.json``
-    The gate set in the SP gating widget: the JSON of :class:`measure.population.Gate`
-    with ``method = "manual"`` and ``threshold_x`` (a cell is SP when ``hoechst_x`` is
-    below it). ``spmito report DIR`` applies it when present (like ``--gate-file``).
+    The gate set in the SP gating widget: the JSON of
+    :class:`spmito.measure.analysis.population.Gate` with ``method = "manual"`` and
+    ``threshold_x`` (a cell is SP when ``hoechst_x`` is below it). ``spmito report DIR``
+    applies it when present (like ``--gate-file``).
 ``DIR/edits.jsonl``
     Append-only log, one JSON object per line: ``time`` (ISO 8601, UTC), ``image_id``
     (empty for folder-wide actions such as the gate), ``action`` (``merge``, ``split_line``,
@@ -49,10 +50,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imaging.atomic import atomic_path, write_text_atomic
-from imaging.errors import SpmitoInputError
-from imaging.io import write_labels
-from imaging.provenance import now_iso, sha256_file
+from spmito.imaging.atomic import atomic_path, write_text_atomic
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.outputs import (
+    done_records,
+    image_dir,
+    label_path,
+    write_image_tables,
+    write_label_image,
+)
+from spmito.imaging.provenance import now_iso, sha256_file
+from spmito.measure.analysis.population import Gate
 
 __all__ = [
     "EDIT_LOG",
@@ -82,10 +90,6 @@ POPULATIONS = ("SP", "MP")
 _BOOL_TEXT = {"true": True, "false": False}
 
 
-def _image_dir(out_dir: str | os.PathLike, image_id: str) -> Path:
-    return Path(out_dir) / "images" / image_id
-
-
 # ------------------------------------------------------------------------------ labels
 
 
@@ -110,16 +114,14 @@ def write_corrected_labels(out_dir: str | os.PathLike, image_id: str,
     list of Path
         The label files written.
     """
-    folder = _image_dir(out_dir, image_id)
     written = []
     for name, image in labels.items():
-        target = folder / f"{name}.ome.tif"
-        original = folder / f"{name}.original.ome.tif"
+        target = label_path(out_dir, image_id, name)
+        original = target.with_name(f"{name}.original.ome.tif")
         if target.is_file() and not original.exists():
             with atomic_path(original) as tmp:
                 shutil.copyfile(target, tmp)
-        write_labels(target, image, voxel_size_um, uuid_key=f"{image_id}/{name}")
-        written.append(target)
+        written.append(write_label_image(out_dir, image_id, name, image, voxel_size_um))
     return written
 
 
@@ -127,13 +129,9 @@ def write_corrected_tables(out_dir: str | os.PathLike, image_id: str,
                            cell_table: pd.DataFrame, mito_table: pd.DataFrame) -> None:
     """Replace ``images/<id>/cells.csv`` and ``mito.csv`` with re-measured tables.
 
-    Same layout as the batch writes (:func:`imaging.batch.write_table_csv`), atomically.
+    Same layout as the batch writes (:func:`spmito.imaging.outputs.write_image_tables`).
     """
-    from imaging.batch import write_table_csv
-
-    folder = _image_dir(out_dir, image_id)
-    write_table_csv(folder / "cells.csv", cell_table.assign(image_id=image_id))
-    write_table_csv(folder / "mito.csv", mito_table.assign(image_id=image_id))
+    write_image_tables(out_dir, image_id, cell_table, mito_table)
 
 
 def corrected_images(out_dir: str | os.PathLike) -> list[str]:
@@ -148,11 +146,11 @@ def corrected_images(out_dir: str | os.PathLike) -> list[str]:
         Image ids, sorted.
     """
     corrected = []
-    for done_path in sorted(Path(out_dir).glob("images/*/done.json")):
-        recorded = json.loads(done_path.read_text(encoding="utf-8")).get("labels_sha256", {})
-        cells = done_path.parent / "cells.ome.tif"
+    for image_id, done in done_records(out_dir).items():
+        recorded = done.get("labels_sha256", {})
+        cells = label_path(out_dir, image_id, "cells")
         if "cells" in recorded and cells.is_file() and sha256_file(cells) != recorded["cells"]:
-            corrected.append(done_path.parent.name)
+            corrected.append(image_id)
     return corrected
 
 
@@ -184,7 +182,7 @@ def write_review(out_dir: str | os.PathLike, image_id: str, overrides: pd.DataFr
     Path
         The file written.
     """
-    path = _image_dir(out_dir, image_id) / REVIEW_CSV
+    path = image_dir(out_dir, image_id) / REVIEW_CSV
     table = _checked_overrides(overrides, path)
     has_override = table["population_override"].notna() | table["excluded_override"].notna()
     table = table[has_override].sort_values("cell_id")
@@ -207,7 +205,7 @@ def read_review(out_dir: str | os.PathLike, image_id: str) -> pd.DataFrame:
     SpmitoInputError
         When the file has other columns or values than ``review.csv`` allows.
     """
-    path = _image_dir(out_dir, image_id) / REVIEW_CSV
+    path = image_dir(out_dir, image_id) / REVIEW_CSV
     if not path.is_file():
         return empty_overrides()
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -274,8 +272,8 @@ def write_manual_gate(out_dir: str | os.PathLike, threshold_x: float, *, alpha: 
                       reference_wells: Sequence[str] = (), n_reference_cells: int = 0) -> Path:
     """Write ``DIR/manual_gate.json``: a manual threshold gate on ``hoechst_x``.
 
-    The file is :meth:`measure.population.Gate.to_json` of a manual gate, which the batch
-    reads with ``Gate.load`` and applies unchanged.
+    The file is :meth:`spmito.measure.analysis.population.Gate.to_json` of a manual gate,
+    which the batch reads with ``Gate.load`` and applies unchanged.
 
     Parameters
     ----------
@@ -295,8 +293,6 @@ def write_manual_gate(out_dir: str | os.PathLike, threshold_x: float, *, alpha: 
     Path
         The file written.
     """
-    from measure.population import Gate
-
     gate = Gate("manual", alpha=float(alpha), threshold_x=float(threshold_x),
                 reference_wells=[str(w) for w in reference_wells],
                 n_reference_cells=int(n_reference_cells))

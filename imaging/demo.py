@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imaging.batch import run_batch
-from imaging.params import RunParams
-from imaging.sheet import read_sample_sheet
-from imaging.synthetic import SynthParams, write_synthetic_set
+from spmito.imaging.batch import run_batch
+from spmito.imaging.params import RunParams
+from spmito.imaging.sheet import read_sample_sheet
+from spmito.imaging.synthetic import SynthParams, write_synthetic_set
 
 #: The demo plate: SP-enriched test wells (10 %; real myeloma lines hold 0.1–5 %) so that
 #: three replicates give SP cells enough for the SP-vs-MP comparison.

@@ -1,7 +1,7 @@
-"""Reading microscopy files into :class:`~imaging.stack.Stack` and writing label images.
+"""Reading microscopy files into :class:`~spmito.imaging.stack.Stack` and writing label images.
 
 :func:`read_stack` reads TIFF, OME-TIFF and ImageJ hyperstacks (with tifffile) into a
-:class:`~imaging.stack.Stack` with axes ``CYX`` or ``ZCYX``, channel roles and a voxel size
+:class:`~spmito.imaging.stack.Stack` with axes ``CYX`` or ``ZCYX``, channel roles and a voxel size
 in µm. The rules it follows:
 
 Axes
@@ -14,20 +14,21 @@ Axes
     tifffile's ``Q``/``I`` (planes of unknown meaning in a plain multi-page TIFF): spmito
     never guesses whether planes are z-slices or channels.
 Voxel size
-    From the file, see :mod:`imaging.tiffmeta`; ``voxel_size_um=`` wins. For a 3-D stack,
+    From the file, see :mod:`spmito.imaging.tiffmeta`; ``voxel_size_um=`` wins. For a 3-D stack,
     two values ``(y, x)`` replace the pixel size and keep the file's z step.
 Channels
     Names from OME ``Channel Name`` or ImageJ ``Labels``, else ``ch0, ch1, ...``; roles from
-    ``channels=`` or from the names (:mod:`imaging.channels`).
+    ``channels=`` or from the names (:mod:`spmito.imaging.channels`).
 Laziness
     Files whose pixels take more than :data:`LAZY_ABOVE_BYTES` are opened as a Dask array
     over tifffile's Zarr store: opening reads only the TIFF headers.
 Bad files
     Everything a damaged or hostile file can make tifffile, its codecs, the XML parser or
-    the operating system raise becomes spmito's own error (:func:`imaging.errors.input_errors`),
+    the operating system raise becomes spmito's own error
+    (:func:`spmito.imaging.errors.input_errors`),
     also when a lazy channel is first read. Before anything is allocated, the sizes a file
     declares are checked against its size (:data:`MAX_COMPRESSION_RATIO`), OME-XML is parsed
-    safely (:func:`imaging.tiffmeta.safe_xml_dict`), pixels outside the file or inside its
+    safely (:func:`spmito.imaging.tiffmeta.safe_xml_dict`), pixels outside the file or inside its
     header are refused, and so are complex and boolean pixels. Voxel sizes outside
     :data:`PLAUSIBLE_VOXEL_UM` are refused unless ``allow_unusual_voxel_size``. OME
     ``TiffData`` pointing at other files is refused unless ``allow_external_files``; then
@@ -36,15 +37,10 @@ Bad files
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import os
-import re
-import threading
 import uuid
-import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -52,24 +48,28 @@ from typing import Any, Literal
 import numpy as np
 import tifffile
 
-from imaging.atomic import atomic_path
-from imaging.channels import ChannelRef, parse_channels, resolve_roles
-from imaging.errors import (
+from spmito.imaging.atomic import atomic_path
+from spmito.imaging.channels import ChannelRef, parse_channels, resolve_roles
+from spmito.imaging.errors import (
     CorruptFileError,
     EmptyImageError,
     MissingVoxelSizeError,
     SpmitoInputError,
     UnsupportedAxesError,
-    describe_exception,
     input_errors,
 )
-from imaging.stack import Stack
-from imaging.tiffmeta import (
+from spmito.imaging.stack import Stack
+from spmito.imaging.tiffmeta import (
     RecordedVoxelSize,
-    ome_declared_bytes,
-    ome_external_files,
     recorded_channel_names,
     recorded_voxel_size,
+)
+from spmito.imaging.tiffopen import (
+    MAX_COMPRESSION_RATIO,
+    REEXPORT_FIX,
+    open_lazily,
+    open_series,
+    read_eagerly,
 )
 
 __all__ = [
@@ -89,278 +89,14 @@ __all__ = [
 #: ``lazy="auto"`` opens files whose uncompressed pixels exceed this many bytes lazily.
 LAZY_ABOVE_BYTES = 1 << 30
 
-#: Most pixel bytes a file may declare per byte it holds. zlib cannot pass about 1032:1 and
-#: a microscopy field, even a nearly empty one, stays far below; a higher claim is damage.
-MAX_COMPRESSION_RATIO = 2000
-
-#: Declared pixel bytes accepted whatever the file's size (small files, tiny headers).
-_ALWAYS_ACCEPTED_BYTES = 64 << 20
-
 #: Voxel sizes in µm accepted without ``allow_unusual_voxel_size``: from beyond the
 #: resolution of super-resolution microscopy to a slide scanner's coarsest objective.
 PLAUSIBLE_VOXEL_UM = (0.01, 100.0)
 
-#: The TIFF header: no pixel data starts inside it.
-_TIFF_HEADER_BYTES = 8
-
-#: Fewest file bytes a declared plane takes (its IFD alone takes 18; RGB planes share one).
-_MIN_BYTES_PER_PLANE = 8
-
 _SPATIAL_AXES = ("Z", "Y", "X")
-
-#: Words in tifffile's log messages that mean the file is damaged (tifffile logs, then goes on
-#: with whatever it could parse, e.g. a single page of a cut-off stack).
-_DAMAGE_HINTS = ("corrupt", "invalid offset", "invalid page offset", "is missing", "expected",
-                 "failed to read", "failed to reshape", "incompletely", "does not match",
-                 "circular", "incorrect stripoffsets", "incorrect stripbytecounts",
-                 "incorrect tileoffsets", "incorrect tilebytecounts", "missing data offset",
-                 "invalid tiffdata", "cannot handle discontiguous")
-
-#: tifffile's message when it drops a tag it cannot read; damage when the tag is one that
-#: lays out or calibrates the pixels (other tags, e.g. private ones, may be dropped).
-_DROPPED_LAYOUT_TAG = re.compile(
-    r"TiffTag (256|257|258|259|262|270|273|277|278|279|282|283|284|296|317|322|323|324|325"
-    r"|338|339|50838|50839) @\d+> invalid")
-
-_REEXPORT_FIX = "Copy or export the file again; check that the transfer finished"
 
 _RGB_NAMES = ("red", "green", "blue", "alpha")
 
-
-def _check_is_file(path: Path) -> None:
-    try:
-        exists, is_file = path.exists(), path.is_file()
-    except OSError as error:  # e.g. a name longer than the file system allows
-        raise CorruptFileError(path, f"cannot be looked up ({describe_exception(error)})",
-                               "Shorten the file or folder names") from error
-    if not exists:
-        problem = ("is a symbolic link to a file that does not exist" if path.is_symlink()
-                   else "the file does not exist")
-        raise CorruptFileError(path, problem, "Check the path and its spelling")
-    if not is_file:
-        raise CorruptFileError(path, "is a folder or a special file, not an image file",
-                               "Give the image file itself")
-
-
-class _TifffileLog(logging.Handler):
-    """Collects what tifffile logs in this thread while a file is being parsed.
-
-    Other threads (e.g. Dask workers reading other files) are ignored.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.thread = threading.get_ident()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.messages.append(record.getMessage())
-
-    def damage(self) -> list[str]:
-        """The messages that say the file is damaged."""
-        return [m for m in self.messages if any(hint in m.lower() for hint in _DAMAGE_HINTS)
-                or _DROPPED_LAYOUT_TAG.search(m)]
-
-
-@contextlib.contextmanager
-def _capture_tifffile_log() -> Iterator[_TifffileLog]:
-    logger = logging.getLogger("tifffile")
-    handler = _TifffileLog()
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-
-
-def _page_damage(page: Any, file_bytes: int) -> list[str]:
-    """What is wrong with where one page's pixel data lies in its file of ``file_bytes``."""
-    keyframe = page.keyframe
-    offsets, counts = page.dataoffsets, page.databytecounts
-    problems = []
-    if not keyframe.is_tiled and keyframe.rowsperstrip == 0:
-        problems.append("RowsPerStrip is 0")
-    if keyframe.is_tiled:
-        tile_bytes = (keyframe.tilewidth * keyframe.tilelength * keyframe.tiledepth
-                      * keyframe.samplesperpixel * keyframe.dtype.itemsize)
-        if tile_bytes > _ALWAYS_ACCEPTED_BYTES:
-            problems.append(f"tiles of {keyframe.tilewidth} x {keyframe.tilelength} pixels "
-                            f"({tile_bytes / 2**20:.4g} MiB each)")
-    for offset, count in zip(offsets, counts, strict=True):
-        if count and offset < _TIFF_HEADER_BYTES:
-            problems.append(f"pixel data at byte {offset}, inside the TIFF header")
-        if offset + count > file_bytes:
-            problems.append(f"pixel data end at byte {offset + count}, the file has "
-                            f"{file_bytes} bytes")
-    stored_whole_bytes = keyframe.bitspersample == keyframe.dtype.itemsize * 8
-    if keyframe.compression == 1 and stored_whole_bytes:
-        problems += _uncompressed_size_damage(keyframe, sum(counts))
-    return problems
-
-
-def _uncompressed_size_damage(keyframe: Any, stored: int) -> list[str]:
-    """An uncompressed page must hold its pixel bytes; strips may pad one strip at most.
-
-    More than that means a size tag (ImageLength, ImageWidth, ...) was damaged into a
-    smaller, plausible-looking image.
-    """
-    if stored < keyframe.nbytes:
-        return [f"an uncompressed page holds {stored} of its {keyframe.nbytes} pixel bytes"]
-    if keyframe.is_tiled or not keyframe.shape:
-        return []
-    row_bytes = keyframe.nbytes // max(keyframe.imagelength * keyframe.imagedepth, 1)
-    padding = row_bytes * min(keyframe.rowsperstrip, keyframe.imagelength)
-    if stored > keyframe.nbytes + padding:
-        return [f"an uncompressed page stores {stored} pixel bytes for an image of "
-                f"{keyframe.nbytes}: its size tags are damaged"]
-    return []
-
-
-def _structure_damage(series: tifffile.TiffPageSeries) -> list[str]:
-    """Pixel data that lies outside its file or inside the header (first damaged page)."""
-    if series.dataoffset is not None:  # one contiguous block: its ends and the first page
-        start, size = series.dataoffset, series.parent.filehandle.size
-        end = start + series.nbytes
-        if start < _TIFF_HEADER_BYTES:
-            return [f"pixel data at byte {start}, inside the TIFF header"]
-        if end > size:
-            return [f"pixel data end at byte {end}, the file has {size} bytes"]
-        pages = [series.keyframe]
-    else:
-        pages = [page for page in series.pages if page is not None]
-    for page in pages:
-        problems = _page_damage(page, page.parent.filehandle.size)
-        if problems:
-            return problems
-    return []
-
-
-def _files_read(series: tifffile.TiffPageSeries) -> dict[str, int]:
-    """Every file the series takes pixels from, with its size in bytes (main file first)."""
-    files = {str(series.parent.filehandle.path): series.parent.filehandle.size}
-    for page in series.pages:
-        if page is not None:
-            files.setdefault(str(page.parent.filehandle.path), page.parent.filehandle.size)
-    return files
-
-
-def _check_declared_bytes(declared: int, file_bytes: int, path: Path) -> None:
-    """Refuse pixel sizes no lossless compression of ``file_bytes`` bytes could hold."""
-    if declared <= max(_ALWAYS_ACCEPTED_BYTES, MAX_COMPRESSION_RATIO * file_bytes):
-        return
-    raise CorruptFileError(
-        path, f"the file declares {declared / 2**20:.4g} MiB of pixels but holds "
-        f"{file_bytes / 2**20:.4g} MiB, more than the {MAX_COMPRESSION_RATIO}:1 that "
-        "lossless compression of a microscope image can reach: its sizes are damaged",
-        _REEXPORT_FIX + "; if the file is genuine, save it uncompressed or with zlib")
-
-
-def _check_ome_declarations(tif: tifffile.TiffFile, path: Path,
-                            allow_external_files: bool) -> None:
-    """Refuse OME metadata that points at other files or declares impossible sizes.
-
-    Runs before tifffile lays out the series (which allocates per declared plane).
-    """
-    external = ome_external_files(tif)
-    if external and not allow_external_files:
-        raise SpmitoInputError(
-            path, f"its OME metadata takes pixels from other files ({', '.join(external[:3])}"
-            f"{', ...' if len(external) > 3 else ''}); spmito reads only the files it is given",
-            "If those files belong to this image (a multi-file OME-TIFF), pass "
-            "--allow-external-files; run.json then records the sha256 of every file read")
-    if external:
-        return  # the pixels are spread over several files: checked on the series
-    declared, planes = ome_declared_bytes(tif)
-    file_bytes = tif.filehandle.size
-    _check_declared_bytes(declared, file_bytes, path)
-    if planes > max(1, file_bytes // _MIN_BYTES_PER_PLANE):
-        raise CorruptFileError(path, f"the OME metadata declares {planes} planes, more than "
-                               f"a file of {file_bytes} bytes can hold", _REEXPORT_FIX)
-
-
-def _check_pixel_type(series: tifffile.TiffPageSeries, path: Path) -> None:
-    dtype = np.dtype(series.dtype)
-    if dtype.kind in "uif":
-        return
-    kind = {"c": "complex numbers", "b": "true/false values"}.get(dtype.kind, "not numbers")
-    raise SpmitoInputError(
-        path, f"its pixels are {kind} ({dtype}), not intensities",
-        "Save the intensities as integers or floats (e.g. the magnitude of a complex image; "
-        "a mask belongs in a label image, not in a channel)")
-
-
-def _open_tiff(path: Path) -> tifffile.TiffFile:
-    try:
-        return tifffile.TiffFile(path)
-    except Exception as error:  # noqa: BLE001 - whatever the cause, this is no TIFF to read
-        raise CorruptFileError(
-            path, f"is not a readable TIFF file ({describe_exception(error)})",
-            "spmito reads TIFF, OME-TIFF and ImageJ TIFF; convert other formats with "
-            "Fiji or bfconvert (Bio-Formats)") from error
-
-
-def _checked_series(tif: tifffile.TiffFile, path: Path, allow_external_files: bool,
-                    log: _TifffileLog) -> tuple[tifffile.TiffPageSeries, dict[str, int]]:
-    """The first series of ``tif`` and the files it reads, checked.
-
-    Refused when ``log`` (tifffile's complaints since the file was opened) or the series'
-    layout says that the file is damaged.
-    """
-    _check_ome_declarations(tif, path, allow_external_files)
-    if not tif.series:
-        raise CorruptFileError(path, "the TIFF file holds no image", _REEXPORT_FIX)
-    series = tif.series[0]
-    damage = log.damage() + _structure_damage(series)
-    files = _files_read(series)
-    if damage:
-        raise CorruptFileError(path, "the file is truncated or damaged "
-                               f"({'; '.join(dict.fromkeys(damage))})", _REEXPORT_FIX)
-    if len(files) > 1 and not allow_external_files:
-        raise SpmitoInputError(path, f"its pixels come from other files too "
-                               f"({', '.join(list(files)[1:4])})",
-                               "Pass --allow-external-files if they belong to this image")
-    _check_declared_bytes(series.nbytes, sum(files.values()), path)
-    _check_pixel_type(series, path)
-    return series, files
-
-
-def _open_series(path: Path, allow_external_files: bool = False
-                 ) -> tuple[tifffile.TiffFile, tifffile.TiffPageSeries, dict[str, int]]:
-    """Open ``path`` and its first image series, refusing missing, non-TIFF, damaged files.
-
-    Returns the open file (the caller closes it), the series and the files the series
-    takes pixels from, with their sizes.
-    """
-    _check_is_file(path)
-    with _capture_tifffile_log() as log:
-        tif = _open_tiff(path)
-        try:
-            with input_errors(path, "reading the TIFF structure"):
-                series, files = _checked_series(tif, path, allow_external_files, log)
-        except BaseException:
-            tif.close()
-            raise
-    return tif, series, files
-
-
-def _read_eagerly(series: tifffile.TiffPageSeries, path: Path) -> np.ndarray:
-    with input_errors(path, "decoding the pixel data"):
-        return series.asarray()
-
-
-def _open_lazily(path: Path) -> Any:
-    """A Dask array over tifffile's Zarr view of the first series; reads no pixels.
-
-    The file stays open while the array is in use and is closed when it is dropped.
-    """
-    import dask.array as da
-    import zarr
-
-    store = tifffile.imread(path, aszarr=True)
-    array = zarr.open(store, mode="r")
-    weakref.finalize(array, store.close)
-    return da.from_zarr(array)
 
 
 @dataclass(frozen=True)
@@ -536,7 +272,7 @@ def read_stack(
     allow_external_files: bool = False,
     allow_unusual_voxel_size: bool = False,
 ) -> Stack:
-    """Read a TIFF, OME-TIFF or ImageJ file into a :class:`~imaging.stack.Stack`.
+    """Read a TIFF, OME-TIFF or ImageJ file into a :class:`~spmito.imaging.stack.Stack`.
 
     Parameters
     ----------
@@ -547,7 +283,8 @@ def read_stack(
         (squeezed) shape, e.g. ``"ZYX"``, ``"ZCYX"``, ``"TZCYX"``, ``"YXS"``.
     channels : mapping of str to int or str, optional
         Role to channel index or name, e.g. ``{"hoechst": 0, "mito": "MitoTracker"}``.
-        Default: roles from the channel names (:func:`imaging.channels.role_of_channel_name`).
+        Default: roles from the channel names
+        (:func:`spmito.imaging.channels.role_of_channel_name`).
     voxel_size_um : sequence of float, optional
         ``(z, y, x)`` or ``(y, x)`` in µm; wins over the file's metadata. For a 3-D stack,
         ``(y, x)`` keeps the file's z step.
@@ -589,7 +326,7 @@ def read_stack(
     if lazy not in (True, False, "auto"):
         raise ValueError(f"lazy must be True, False or 'auto', got {lazy!r}")
     path = Path(path)
-    tif, series, files = _open_series(path, allow_external_files)
+    tif, series, files = open_series(path, allow_external_files)
     with tif, input_errors(path, "reading the image"):
         used_axes = series.axes if axes is None else axes.upper()
         plan = _plan_axes(tuple(series.shape), used_axes, path, timepoint)
@@ -601,10 +338,10 @@ def read_stack(
         voxel, voxel_source = _voxel_size_um(recorded_voxel_size(tif), voxel_size_um,
                                              "Z" in plan.kept, path, allow_unusual_voxel_size)
         read_lazily = lazy is True or (lazy == "auto" and series.nbytes > LAZY_ABOVE_BYTES)
-        data = _open_lazily(path) if read_lazily else _read_eagerly(series, path)
+        data = open_lazily(path) if read_lazily else read_eagerly(series, path)
         if tuple(data.shape) != tuple(series.shape):
             raise CorruptFileError(path, f"the pixels decode to shape {tuple(data.shape)}, but "
-                                   f"the file declares {tuple(series.shape)}", _REEXPORT_FIX)
+                                   f"the file declares {tuple(series.shape)}", REEXPORT_FIX)
         data = plan.apply(data)
     return Stack(
         data=data,
@@ -761,9 +498,9 @@ def read_flatfield(path: str | os.PathLike) -> np.ndarray:
         It is not a single 2-D plane, or it has non-positive or non-finite values.
     """
     path = Path(path)
-    tif, series, _ = _open_series(path)
+    tif, series, _ = open_series(path)
     with tif:
-        image = np.squeeze(_read_eagerly(series, path)).astype(np.float32)
+        image = np.squeeze(read_eagerly(series, path)).astype(np.float32)
     if image.ndim != 2:
         raise SpmitoInputError(path, f"a flat field must be one YX plane, got shape {image.shape}",
                                "Average your flat-field stack into one plane first.")
@@ -798,9 +535,9 @@ def read_labels(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, ...] 
         When it is not 2-D or 3-D.
     """
     path = Path(path)
-    tif, series, _ = _open_series(path)
+    tif, series, _ = open_series(path)
     with tif, input_errors(path, "reading the label image"):
-        labels = _read_eagerly(series, path)
+        labels = read_eagerly(series, path)
         recorded = recorded_voxel_size(tif)
     if labels.ndim not in (2, 3):
         raise UnsupportedAxesError(

@@ -16,14 +16,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from imaging.channels import parse_channels
-from imaging.errors import SpmitoInputError
-from imaging.io import parse_voxel_size
-
-GATES = ("control_quantile", "control_robust", "mixture", "dual_emission", "manual", "sheet")
-
-#: How cells are found: the Cellpose cell model, or each nucleus grown over the cell signal.
-CELL_METHODS = ("cellpose", "nuclei")
+from spmito.imaging.channels import parse_channels
+from spmito.imaging.choices import CELL_METHODS, GATES
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.io import parse_voxel_size
+from spmito.measure.objects.background import ANNULUS_INNER_UM, ANNULUS_OUTER_UM
+from spmito.segment.mito import MitoParams
 
 
 @dataclass(frozen=True)
@@ -37,15 +35,17 @@ class RunParams:
         ``cell_max_distance_um`` (how far a cell grown from its nucleus may reach; default the
         cell diameter), ``model`` (cells), ``nucleus_model``, ``cell_diameter_um``,
         ``nucleus_diameter_um``, ``device``,
-        ``mode_3d`` (``stitch`` or ``do_3d``), ``cells_mask`` (one image only), ``mito``
-        (keyword arguments of :class:`segment.mito.MitoParams`), ``annulus_um`` (inner, outer
-        radius of the Hoechst background annulus), ``flatfield`` (an image file).
+        ``mode_3d`` (``stitch`` or ``do_3d``), ``cells_mask`` (the path of a given cell label
+        image; one image only), ``mito`` (the ``[mito]`` table: keyword arguments of
+        :class:`spmito.segment.mito.MitoParams`, checked when the config is read; as
+        :attr:`mito_params`), ``annulus_um`` (inner, outer radius of the Hoechst background
+        annulus), ``flatfield`` (an image file).
     Batch level
         ``gate``, ``gate_file``, ``alpha``, ``workers``, ``scheduler``, ``resume``,
         ``strict`` (a failed plausibility check in ``qc.csv`` makes the exit status 1).
-    Reading permissions (:func:`imaging.io.read_stack`)
+    Reading permissions (:func:`spmito.imaging.io.read_stack`)
         ``allow_external_files`` (OME ``TiffData`` in other files), ``allow_unusual_voxel_size``
-        (outside :data:`imaging.io.PLAUSIBLE_VOXEL_UM`).
+        (outside :data:`spmito.imaging.io.PLAUSIBLE_VOXEL_UM`).
     """
 
     channels: Mapping[str, int | str] | None = None
@@ -62,7 +62,7 @@ class RunParams:
     mode_3d: str = "stitch"
     cells_mask: str | None = None
     mito: Mapping[str, Any] = field(default_factory=dict)
-    annulus_um: tuple[float, float] = (2.0, 6.0)
+    annulus_um: tuple[float, float] = (ANNULUS_INNER_UM, ANNULUS_OUTER_UM)
     flatfield: str | None = None
     gate: str | None = None
     gate_file: str | None = None
@@ -77,6 +77,15 @@ class RunParams:
     #: fields that do not change per-image results (the permissions only let more in)
     BATCH_ONLY = ("gate", "gate_file", "alpha", "workers", "scheduler", "resume", "strict",
                   "allow_external_files", "allow_unusual_voxel_size")
+
+    @property
+    def mito_params(self) -> MitoParams:
+        """The ``[mito]`` settings as :class:`~spmito.segment.mito.MitoParams` (defaults filled).
+
+        ``mito`` itself keeps only the keys given, so that ``run.json`` and the analysis hash
+        stay those of the settings the user wrote.
+        """
+        return MitoParams(**self.mito)
 
     def to_dict(self) -> dict:
         """Plain JSON-able parameters (for run.json)."""
@@ -147,8 +156,26 @@ def _normalise_keys(values: Mapping[str, Any], source: Path | None) -> dict:
         if name not in known:
             raise SpmitoInputError(source, f"unknown setting {key!r}",
                                    f"Known settings: {', '.join(sorted(known))}")
-        out[name] = value
+        out[name] = _checked_mito(value, source) if name == "mito" else value
     return out
+
+
+def _checked_mito(values: Any, source: Path | None) -> dict:
+    """The ``[mito]`` table, refused (naming the key and the file) unless MitoParams takes it."""
+    known = [f.name for f in fields(MitoParams)]
+    if not isinstance(values, Mapping):
+        raise SpmitoInputError(source, f"mito must be a table of settings, not {values!r}",
+                               f"Write a [mito] table with some of: {', '.join(known)}")
+    for key in values:
+        if key not in known:
+            raise SpmitoInputError(source, f"unknown [mito] setting {key!r}",
+                                   f"Known [mito] settings: {', '.join(known)}")
+    try:
+        MitoParams(**values)
+    except (TypeError, ValueError) as error:
+        raise SpmitoInputError(source, f"bad [mito] settings ({error})",
+                               "Give each [mito] setting as a number or true/false") from error
+    return dict(values)
 
 
 def _coerce(values: dict) -> dict:

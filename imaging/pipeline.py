@@ -15,9 +15,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from imaging.errors import SpmitoInputError
-from imaging.params import RunParams
-from imaging.stack import Stack
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.io import read_flatfield
+from spmito.imaging.params import RunParams
+from spmito.imaging.stack import Stack
+from spmito.measure.objects.cells import measure_image
+from spmito.segment._numba_cache import import_cellpose
+from spmito.segment.backends import ImageScaleError
+from spmito.segment.cells import segment_cells
+from spmito.segment.edits import mask_of_cells
+from spmito.segment.mito import segment_mitochondria
+from spmito.segment.nuclei import match_nuclei_to_cells, segment_nuclei
+from spmito.segment.propagate import cell_signal_without_stain, cells_from_nuclei
 
 #: ``progress(step, fraction)`` callback; steps are reported in this order (nuclei before
 #: cells when the cells are grown from the nuclei, ``cell_method="nuclei"``).
@@ -35,8 +44,12 @@ class ImageResult:
 
     Attributes
     ----------
-    cells, nuclei, mito : ndarray
+    cells, nuclei : ndarray
         Label images on the input grid (``(Y, X)`` or ``(Z, Y, X)``).
+    mito : ndarray
+        The mitochondria split by cell, on the same grid: each piece of a mitochondrion
+        inside one cell has its own label, the ``mito_id`` of ``mito_table`` (what
+        ``mito.ome.tif`` holds), not the segmentation's connected objects.
     cell_table : DataFrame
         One row per cell (contract.md ``cells.csv`` columns, without ``image_id`` and the
         batch-level population columns).
@@ -86,7 +99,7 @@ def _check_given_mask(mask: np.ndarray, stack: Stack) -> np.ndarray:
     return mask
 
 
-def segment_stack(stack: Stack, params: RunParams, cells_mask: np.ndarray | None = None,
+def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | None = None,
                   progress: ProgressCallback | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Cells (or the given mask), nuclei and mitochondria of one stack.
@@ -98,58 +111,50 @@ def segment_stack(stack: Stack, params: RunParams, cells_mask: np.ndarray | None
     provenance : dict
         Backend and model of the cell segmentation.
     """
-    from segment._numba_cache import import_cellpose
-
-    import_cellpose()
-    from segment.cells import segment_cells
-    from segment.mito import MitoParams, segment_mitochondria
-    from segment.nuclei import segment_nuclei
-
+    import_cellpose()  # before any network runs: Cellpose's numba kernels from the disk cache
     report = progress or (lambda step, fraction: None)
-    spacing = stack.voxel_size_um
+    voxel_size_um = stack.voxel_size_um
     images = _channels(stack, "hoechst", "cell", "mito")
-    grow_from_nuclei = cells_mask is None and params.cell_method == "nuclei"
+    grow_from_nuclei = given_cells is None and params.cell_method == "nuclei"
     if not grow_from_nuclei:
         report("cells", 0.0)
-        if cells_mask is None:
+        if given_cells is None:
             cell_image = images["cell"] if images["cell"] is not None else images["hoechst"]
-            segmentation = segment_cells(cell_image, images["hoechst"], spacing_um=spacing,
+            segmentation = segment_cells(cell_image, images["hoechst"], spacing_um=voxel_size_um,
                                          diameter_um=params.cell_diameter_um,
                                          model=params.model, device=params.device,
                                          mode_3d=params.mode_3d)
             cells, provenance = segmentation.labels, segmentation.provenance
         else:
-            cells, provenance = _check_given_mask(cells_mask, stack), {"backend": "given mask"}
+            cells, provenance = _check_given_mask(given_cells, stack), {"backend": "given mask"}
     report("nuclei", 0.0 if grow_from_nuclei else 0.3)
-    nuclei = segment_nuclei(images["hoechst"], spacing_um=spacing,
+    nuclei = segment_nuclei(images["hoechst"], spacing_um=voxel_size_um,
                             diameter_um=params.nucleus_diameter_um, model=params.nucleus_model,
                             device=params.device, mode_3d=params.mode_3d)
     if grow_from_nuclei:
         report("cells", 0.3)
-        cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, spacing)
-    provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(spacing)}
+        cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, voxel_size_um)
+    provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(voxel_size_um)}
     report("mitochondria", 0.55)
-    mito = segment_mitochondria(images["mito"], spacing, MitoParams(**params.mito),
+    mito = segment_mitochondria(images["mito"], voxel_size_um, params.mito_params,
                                 mask=cells > 0)
     return cells, nuclei.labels, mito, provenance
 
 
 def _cells_from_nuclei(nuclei: np.ndarray, images: dict[str, np.ndarray | None],
-                       params: RunParams, spacing: tuple[float, ...]
+                       params: RunParams, voxel_size_um: tuple[float, ...]
                        ) -> tuple[np.ndarray, dict]:
     """Cells grown from the nuclei, with their provenance.
 
     Over the cell stain, or without one over the mitochondria channel plus the Hoechst haze.
     """
-    from segment.propagate import cell_signal_without_stain, cells_from_nuclei
-
     if images["cell"] is not None:
         signal, grown_over = images["cell"], "cell"
     else:
-        signal = cell_signal_without_stain(images["mito"], images["hoechst"], spacing)
+        signal = cell_signal_without_stain(images["mito"], images["hoechst"], voxel_size_um)
         grown_over = "mito+hoechst"
     max_distance_um = params.cell_max_distance_um or params.cell_diameter_um
-    cells = cells_from_nuclei(nuclei, signal, spacing, max_distance_um)
+    cells = cells_from_nuclei(nuclei, signal, voxel_size_um, max_distance_um)
     return cells, {"backend": "cells from nuclei", "grown_over": grown_over,
                    "max_distance_um": max_distance_um}
 
@@ -159,7 +164,8 @@ def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np
                    ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Per-cell and per-mitochondrion tables of labelled images (one pass over the image).
 
-    ``cell_ids`` limits the tables to those cells (see :func:`measure.cells.measure_image`).
+    ``cell_ids`` limits the tables to those cells (see
+    :func:`spmito.measure.objects.cells.measure_image`).
 
     Returns
     -------
@@ -169,16 +175,12 @@ def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np
         The mitochondria split by cell (and, in 3-D, without the nucleus): the label image
         whose values are ``mito_table["mito_id"]``.
     """
-    from measure.cells import measure_image
-    from segment.mito import MitoParams
-    from segment.nuclei import match_nuclei_to_cells
-
-    spacing = stack.voxel_size_um
+    voxel_size_um = stack.voxel_size_um
     images = _channels(stack, "hoechst", "mito", "viability")
-    measured = measure_image(cells, nuclei, mito, spacing, hoechst_img=images["hoechst"],
+    measured = measure_image(cells, nuclei, mito, voxel_size_um, hoechst_img=images["hoechst"],
                              mito_img=images["mito"], viability_img=images["viability"],
                              flatfield=_flatfield(params.flatfield), annulus_um=params.annulus_um,
-                             min_size=MitoParams(**params.mito).min_size(stack.ndim),
+                             min_size=params.mito_params.min_size(stack.ndim),
                              cell_ids=cell_ids)
     matches = match_nuclei_to_cells(cells, nuclei)
     cell_table = matches.merge(measured.cells, on="cell_id", how="right")
@@ -189,13 +191,11 @@ def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np
 @functools.lru_cache(maxsize=2)
 def _flatfield(path: str | None) -> np.ndarray | None:
     """The flat-field image, read once per process."""
-    from imaging.io import read_flatfield
-
     return None if path is None else read_flatfield(path)
 
 
 def analyse_stack(stack: Stack, params: RunParams | None = None, *,
-                  cells_mask: np.ndarray | None = None,
+                  given_cells: np.ndarray | None = None,
                   progress: ProgressCallback | None = None) -> ImageResult:
     """Segment and measure one stack.
 
@@ -205,7 +205,7 @@ def analyse_stack(stack: Stack, params: RunParams | None = None, *,
         The image, with roles ``hoechst`` and ``mito`` (``cell`` recommended).
     params : RunParams, optional
         Analysis parameters (defaults when omitted).
-    cells_mask : ndarray, optional
+    given_cells : ndarray, optional
         A cell label image to use instead of segmenting cells.
     progress : callable, optional
         ``progress(step, fraction)`` with steps from :data:`STEPS`.
@@ -214,13 +214,11 @@ def analyse_stack(stack: Stack, params: RunParams | None = None, *,
     -------
     ImageResult
     """
-    from segment.backends import ImageScaleError
-
     params = params or RunParams()
     require_roles(stack)
     clock = _StepClock(progress)
     try:
-        cells, nuclei, mito, provenance = segment_stack(stack, params, cells_mask,
+        cells, nuclei, mito, provenance = segment_stack(stack, params, given_cells,
                                                         clock.report)
     except ImageScaleError as error:
         raise SpmitoInputError(stack.source, str(error),
@@ -287,9 +285,8 @@ def remeasure_cells(stack: Stack, result: ImageResult, cell_ids: Iterable[int],
     keep_cells = ~result.cell_table["cell_id"].isin(ids)
     keep_mito = ~result.mito_table["cell_id"].isin(ids)
     if edited_mask is None and ids.size:
-        from segment.edits import cells_mask
 
-        edited_mask = cells_mask(result.cells, ids)
+        edited_mask = mask_of_cells(result.cells, ids)
     new_cells, new_mito, mito = _measure_region(stack, result, ids, edited_mask, params)
     cell_table = pd.concat([result.cell_table[keep_cells], new_cells], ignore_index=True)
     mito_table = pd.concat([result.mito_table[keep_mito], new_mito], ignore_index=True)
@@ -347,7 +344,7 @@ def _fresh_ids_for_new_pieces(pieces: np.ndarray, mito_table: pd.DataFrame,
     return lookup[pieces], mito_table.assign(mito_id=lookup[mito_table["mito_id"].to_numpy()])
 
 
-def _grown_box(mask: np.ndarray, margin_um: float, spacing: tuple[float, ...]
+def _grown_box(mask: np.ndarray, margin_um: float, voxel_size_um: tuple[float, ...]
                ) -> tuple[slice, ...] | None:
     """Bounding box of ``mask`` grown by ``margin_um`` on each side, clipped to the image.
 
@@ -355,7 +352,7 @@ def _grown_box(mask: np.ndarray, margin_um: float, spacing: tuple[float, ...]
     the mask is empty. A 3-D box keeps every plane.
     """
     box = []
-    for axis, (size, step) in enumerate(zip(mask.shape, spacing)):
+    for axis, (size, step) in enumerate(zip(mask.shape, voxel_size_um)):
         others = tuple(a for a in range(mask.ndim) if a != axis)
         hit = np.flatnonzero(mask.any(axis=others))
         if hit.size == 0:

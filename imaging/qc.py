@@ -15,7 +15,6 @@ of ``qc.csv`` with a sentence that says what to do (contract.md, docs/contract-e
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -23,10 +22,27 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import mannwhitneyu
 
-from imaging.atomic import atomic_path
-from imaging.batch import image_dir, write_table_csv
-from imaging.params import RunParams
+from spmito.imaging.atomic import atomic_path
+from spmito.imaging.outputs import (
+    DONE_JSON,
+    LABEL_FILES,
+    image_dir,
+    label_path,
+    read_done,
+    read_input_stack,
+    read_label_images,
+    write_table_csv,
+)
+from spmito.imaging.params import RunParams
+from spmito.measure.analysis.figures import overlay_mosaic, save_rgb
+from spmito.segment.nuclei import nucleus_cell_agreement
+from spmito.segment.sampling import (
+    MAX_COUNT_PIXEL_UM,
+    MAX_COUNT_Z_STEP_UM,
+    too_coarse_to_count,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +67,6 @@ FEW_MITO_MAX_PERCENT = 50.0
 #: Median mitochondrion size (pixels in 2-D, voxels in 3-D) below which objects are at the
 #: pixel scale: the image under-samples them.
 MIN_OBJECT_PX = {2: 4.0, 3: 8.0}
-#: domain.md §3: counts are counts of resolvable objects above these sampling steps (µm).
-MAX_COUNT_PIXEL_UM, MAX_COUNT_Z_STEP_UM = 0.13, 0.3
 #: Issue #15: warn when fewer than this % of nuclei lie in a cell, or of cells hold one nucleus.
 MIN_AGREEMENT_PERCENT = 80.0
 #: Median cell or nucleus diameter outside [given / factor, given * factor] is implausible.
@@ -96,8 +110,7 @@ def _result(check: str, failed: bool, value: float, expected: float, message: st
 def _overlay_is_fresh(overlay: Path, folder: Path) -> bool:
     if not overlay.is_file():
         return False
-    sources = [folder / f"{n}.ome.tif" for n in ("cells", "nuclei", "mito")] + [
-        folder / "done.json"]
+    sources = [folder / f"{n}.ome.tif" for n in LABEL_FILES] + [folder / DONE_JSON]
     return overlay.stat().st_mtime >= max(p.stat().st_mtime for p in sources if p.is_file())
 
 
@@ -114,18 +127,14 @@ def inspect_image(out_dir: Path, image_id: str, params: RunParams) -> dict:
         ``nuclei_in_cell_percent``, ``cells_one_nucleus_percent`` (NaN without label
         images), ``overlay`` (the path relative to DIR, or ``""``), ``voxel_size_um``.
     """
-    from imaging.io import read_labels
-    from segment.nuclei import nucleus_cell_agreement
-
     folder = image_dir(out_dir, image_id)
-    done = json.loads((folder / "done.json").read_text())
+    done = read_done(out_dir, image_id)
     seen = {"nuclei_in_cell_percent": np.nan, "cells_one_nucleus_percent": np.nan,
             "overlay": "",
             "voxel_size_um": tuple(done.get("provenance", {}).get("voxel_size_um", ()))}
-    paths = {name: folder / f"{name}.ome.tif" for name in ("cells", "nuclei", "mito")}
-    if not all(p.is_file() for p in paths.values()):
+    if not all(label_path(out_dir, image_id, name).is_file() for name in LABEL_FILES):
         return seen  # tables without label images (e.g. written by another tool)
-    labels = {name: read_labels(path)[0] for name, path in paths.items()}
+    labels = read_label_images(out_dir, image_id)
     agreement = nucleus_cell_agreement(labels["cells"], labels["nuclei"])
     seen["nuclei_in_cell_percent"] = 100 * agreement["nuclei_in_cell_fraction"]
     seen["cells_one_nucleus_percent"] = 100 * agreement["cells_one_nucleus_fraction"]
@@ -142,11 +151,7 @@ def inspect_image(out_dir: Path, image_id: str, params: RunParams) -> dict:
 
 
 def _write_overlay(path: Path, source: str, labels: dict, params: RunParams) -> None:
-    from imaging.io import read_stack
-    from measure.figures import overlay_mosaic, save_rgb
-
-    stack = read_stack(source, axes=params.axes, channels=params.channels,
-                       voxel_size_um=params.voxel_size_um, timepoint=params.timepoint)
+    stack = read_input_stack(source, params)
     planes = {role: stack.channel(role, validate=False)
               for role in ("hoechst", "cell", "mito") if stack.has_role(role)}
     mosaic, _ = overlay_mosaic(planes, labels["cells"], labels["nuclei"], labels["mito"])
@@ -246,10 +251,8 @@ def image_checks(row: pd.Series, params: RunParams) -> list[CheckResult]:
             " image with smaller pixels or report total size only.", image_id))
     voxel = row["voxel_size_um"]
     if len(voxel):
-        coarse = voxel[-1] > MAX_COUNT_PIXEL_UM or (
-            len(voxel) == 3 and voxel[0] > MAX_COUNT_Z_STEP_UM)
         results.append(_result(
-            "coarse_sampling", coarse, voxel[-1], MAX_COUNT_PIXEL_UM,
+            "coarse_sampling", too_coarse_to_count(voxel), voxel[-1], MAX_COUNT_PIXEL_UM,
             f"Voxel size {tuple(round(v, 4) for v in voxel)} µm: above "
             f"{MAX_COUNT_PIXEL_UM} µm pixels or {MAX_COUNT_Z_STEP_UM} µm z steps mitochondria "
             "counts are counts of resolvable objects; prefer total size as the endpoint.",
@@ -322,8 +325,6 @@ def run_checks(cells: pd.DataFrame, wells: pd.DataFrame, gates: list) -> list[Ch
 
 def sorted_auc(cells: pd.DataFrame) -> float:
     """P(Hoechst of a sorted MP cell > that of a sorted SP cell) over kept cells; NaN if none."""
-    from scipy.stats import mannwhitneyu
-
     column = "sheet_population" if "sheet_population" in cells else "population"
     value = "hoechst_x" if "hoechst_x" in cells else "hoechst_integrated"
     if column not in cells or value not in cells:

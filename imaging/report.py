@@ -4,7 +4,7 @@ Laid out for reading in a browser window and on paper: the answer first (a row o
 then sections with a navigation bar. Tables never widen the page: cells do not wrap, long
 texts are cut with the whole text in a tooltip, and a wide table scrolls inside its own box.
 The per-image gallery is a table that sorts by any column and filters to flagged images with
-a few lines of inline JavaScript. This module only renders; :mod:`imaging.report_content`
+a few lines of inline JavaScript. This module only renders; :mod:`spmito.imaging.report_content`
 decides what goes in.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imaging.atomic import write_text_atomic
+from spmito.imaging.atomic import write_text_atomic
 
 #: Longest text shown in a table cell; longer texts are cut and shown whole in a tooltip.
 MAX_CELL_CHARS = 36

@@ -1,6 +1,6 @@
 """What ``report.html`` says: headline numbers, interpretation, QC, methods, provenance.
 
-Rendering is :mod:`imaging.report`; the numbers come from the batch tables.
+Rendering is :mod:`spmito.imaging.report`; the numbers come from the batch tables.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from imaging.params import RunParams
-from imaging.provenance import now_iso, package_versions
-from imaging.qc import QC_COLUMNS
-from imaging.report import Card, Section, format_value, gallery_html, write_report
+from spmito.imaging.outputs import done_records
+from spmito.imaging.params import RunParams
+from spmito.imaging.provenance import now_iso, package_versions
+from spmito.imaging.qc import QC_COLUMNS
+from spmito.imaging.report import Card, Section, format_value, gallery_html, write_report
+from spmito.measure.analysis.stats import wilson_interval
 
 _PITFALLS = (
     "SP cells pump out MitoTracker Green, JC-1 and TMRM: use TOM20 immunofluorescence, or "
@@ -44,8 +46,6 @@ def _test_wells(wells: pd.DataFrame) -> pd.DataFrame:
 def headline_cards(cells: pd.DataFrame, wells: pd.DataFrame, stats: pd.DataFrame,
                    gates: list, qc: pd.DataFrame, n_images: int, n_failed: int) -> list[Card]:
     """The answer first: SP %, ΔSP %, the primary SP-vs-MP endpoint, QC, cells analysed."""
-    from measure.stats import wilson_interval
-
     cards = []
     test = _test_wells(wells)
     if len(test) and test["n_cells"].sum() > 0:
@@ -185,10 +185,8 @@ def _message_table(warned: pd.DataFrame) -> str:
 
 def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
     """A methods paragraph generated from the parameters actually used."""
-    from segment.mito import MitoParams
-
     versions = package_versions()
-    mito = asdict(MitoParams(**params.mito))
+    mito = asdict(params.mito_params)
     mito_text = ", ".join(f"{k} = {v}" for k, v in mito.items())
     model = provenance.get("model", params.model)
     sha = str(provenance.get("model_sha256", ""))[:12]
@@ -263,7 +261,7 @@ def build_report(out_dir: Path, params: RunParams, cells: pd.DataFrame, wells: p
     qc = pd.DataFrame(columns=list(QC_COLUMNS)) if qc is None else qc
     run = json.loads((out_dir / "run.json").read_text()) if (out_dir / "run.json").is_file() \
         else {}
-    done = [json.loads(p.read_text()) for p in sorted((out_dir / "images").glob("*/done.json"))]
+    done = list(done_records(out_dir).values())
     provenance = next((d.get("provenance", {}) for d in done if d.get("provenance")), {})
     n_images = cells["image_id"].nunique() if "image_id" in cells else 0
     by_name = {Path(p).name: (p, c) for p, c in figures}

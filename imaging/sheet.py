@@ -30,8 +30,8 @@ from typing import Literal
 
 import pandas as pd
 
-from imaging.errors import SampleSheetError
-from imaging.stack import IMAGE_SUFFIXES, image_stem
+from spmito.imaging.errors import SampleSheetError
+from spmito.imaging.stack import IMAGE_SUFFIXES, image_stem
 
 #: Columns spmito knows; ``path`` is required.
 KNOWN_COLUMNS = ("path", "image_id", "plate", "well", "field", "replicate", "condition",

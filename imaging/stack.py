@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from imaging.errors import (
+from spmito.imaging.errors import (
     ChannelError,
     EmptyImageError,
     InvalidValuesError,

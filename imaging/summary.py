@@ -2,7 +2,7 @@
 
 ``spmito run`` calls :func:`summarise` after the images; ``spmito report DIR`` calls it
 again, so corrections made in napari (cell labels, class and exclusion overrides, a manual
-gate; :mod:`imaging.corrections`) are taken up: an image whose labels were edited is
+gate; :mod:`spmito.imaging.corrections`) are taken up: an image whose labels were edited is
 re-measured first. Steps: all cells with sample-sheet columns -> exclusions, Hoechst
 normalisation and SP/MP calls -> per-well SP %, replicate medians, SP-vs-MP statistics ->
 figures -> ``report.html``.
@@ -12,19 +12,46 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from imaging.atomic import atomic_path, write_text_atomic
-from imaging.batch import ImageStatus, image_dir, read_input_stack, write_table_csv
-from imaging.errors import SpmitoInputError
-from imaging.params import RunParams, read_run_params
-from imaging.qc import run_qc
+from spmito.imaging.atomic import atomic_path, write_text_atomic
+from spmito.imaging.corrections import (
+    corrected_images,
+    read_manual_gate,
+    read_overrides,
+)
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.outputs import (
+    finished_images,
+    read_done,
+    read_image_table,
+    read_input_stack,
+    read_label_images,
+    write_image_tables,
+    write_label_image,
+    write_parquet,
+    write_table_csv,
+)
+from spmito.imaging.params import RunParams, read_run_params
+from spmito.imaging.pipeline import measure_labels
+from spmito.imaging.qc import run_qc
+from spmito.imaging.report_content import build_report
+from spmito.measure.analysis import figures
+from spmito.measure.analysis.population import Gate, GatingError, assign_populations
+from spmito.measure.analysis.stats import (
+    STATS_COLUMNS,
+    WELL_COLUMNS,
+    compare_populations,
+    primary_endpoint,
+    replicate_table,
+    well_table,
+)
 
 #: Column order of DIR/cells.csv (contract.md); sheet columns and extras follow.
-CELL_COLUMNS = [
+CELLS_CSV_ORDER = [
     "image_id", "cell_id", "nucleus_id", "n_nuclei", "centroid_z", "centroid_y", "centroid_x",
     "cell_area_um2", "cell_volume_um3", "nucleus_area_um2", "nucleus_volume_um3",
     "hoechst_integrated", "hoechst_x", "population", "population_source", "sp_probability",
@@ -57,31 +84,16 @@ def remeasure_corrected(out_dir: Path, params: RunParams) -> list[str]:
     list of str
         The image ids re-measured.
     """
-    from imaging.corrections import corrected_images
-    from imaging.io import read_labels, write_labels
-    from imaging.pipeline import measure_labels
-
     edited = corrected_images(out_dir)
     for image_id in edited:
-        folder = image_dir(out_dir, image_id)
-        done = json.loads((folder / "done.json").read_text())
-        stack = read_input_stack(done["input"], params)
-        labels = {name: read_labels(folder / f"{name}.ome.tif")[0]
-                  for name in ("cells", "nuclei", "mito")}
+        stack = read_input_stack(read_done(out_dir, image_id)["input"], params)
+        labels = read_label_images(out_dir, image_id)
         cell_table, mito_table, pieces = measure_labels(stack, labels["cells"],
                                                         labels["nuclei"], labels["mito"], params)
         # mito.csv ids are the pieces' labels: keep the label image in step with the table
-        write_labels(folder / "mito.ome.tif", pieces, stack.voxel_size_um,
-                     uuid_key=f"{image_id}/mito")
-        write_table_csv(folder / "cells.csv", cell_table.assign(image_id=image_id))
-        write_table_csv(folder / "mito.csv", mito_table.assign(image_id=image_id))
+        write_label_image(out_dir, image_id, "mito", pieces, stack.voxel_size_um)
+        write_image_tables(out_dir, image_id, cell_table, mito_table)
     return edited
-
-
-def finished_images(out_dir: Path, sheet: pd.DataFrame) -> list[str]:
-    """Ids of the sheet's images that have finished outputs (a ``done.json``), in order."""
-    return [image_id for image_id in sheet["image_id"].astype(str)
-            if (image_dir(out_dir, image_id) / "done.json").is_file()]
 
 
 def collect_tables(out_dir: Path, sheet: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -90,10 +102,9 @@ def collect_tables(out_dir: Path, sheet: pd.DataFrame) -> tuple[pd.DataFrame, pd
     The sheet columns (all but file paths) are joined on ``image_id``.
     """
     cell_tables, mito_tables = [], []
-    for image_id in finished_images(out_dir, sheet):
-        folder = image_dir(out_dir, image_id)
-        cell_tables.append(pd.read_csv(folder / "cells.csv", dtype={"image_id": str}))
-        mito_tables.append(pd.read_csv(folder / "mito.csv", dtype={"image_id": str}))
+    for image_id in finished_images(out_dir, sheet["image_id"].astype(str)):
+        cell_tables.append(read_image_table(out_dir, image_id, "cells"))
+        mito_tables.append(read_image_table(out_dir, image_id, "mito"))
     if not cell_tables:
         return pd.DataFrame(columns=["image_id", "cell_id"]), pd.DataFrame(
             columns=["image_id", "mito_id"])
@@ -114,9 +125,6 @@ def _manual_gate(out_dir: Path, params: RunParams, gate_file: str | None):
     In this order: the ``--gate-file`` flag of this call, the gate saved in napari
     (``DIR/manual_gate.json``), the ``gate_file`` the run recorded.
     """
-    from imaging.corrections import read_manual_gate
-    from measure.population import Gate
-
     if gate_file:
         return Gate.load(gate_file)
     stored = read_manual_gate(out_dir)
@@ -132,9 +140,6 @@ def call_populations(cells: pd.DataFrame, out_dir: Path, params: RunParams,
     Returns the classified table and the gates; on a gating refusal (e.g. fewer than 200
     control cells) the cells keep no population and the reason goes into ``notes``.
     """
-    from imaging.corrections import read_overrides
-    from measure.population import GatingError, assign_populations
-
     overrides = read_overrides(out_dir)
     population = {(str(r.image_id), int(r.cell_id)): r.population_override
                   for r in overrides.itertuples() if r.population_override in ("SP", "MP")}
@@ -184,18 +189,8 @@ def _apply_exclusion_overrides(cells: pd.DataFrame, overrides: pd.DataFrame) -> 
 
 
 def _ordered_cells(cells: pd.DataFrame) -> pd.DataFrame:
-    first = [c for c in CELL_COLUMNS if c in cells.columns]
+    first = [c for c in CELLS_CSV_ORDER if c in cells.columns]
     return cells[first + [c for c in cells.columns if c not in first]]
-
-
-def write_parquet(path: Path, table: pd.DataFrame) -> None:
-    """Write a table as Parquet atomically (mixed object columns stored as text)."""
-    table = table.copy()
-    for column in [c for c in table.columns if table[c].dtype == object]:
-        table[column] = table[column].map(lambda v: None if v is None or v is pd.NA
-                                          or (isinstance(v, float) and np.isnan(v)) else str(v))
-    with atomic_path(path) as tmp:
-        table.to_parquet(tmp, index=False)
 
 
 def write_batch_tables(out_dir: Path, cells: pd.DataFrame, mito: pd.DataFrame,
@@ -218,19 +213,14 @@ def write_batch_tables(out_dir: Path, cells: pd.DataFrame, mito: pd.DataFrame,
 
 
 def _save_figure(figure, path: Path) -> Path:
-    from measure.figures import save_figure
-
     with atomic_path(path) as tmp:
-        save_figure(figure, tmp)
+        figures.save_figure(figure, tmp)
     return path
 
 
 def make_figures(out_dir: Path, cells: pd.DataFrame, wells: pd.DataFrame, stats: pd.DataFrame,
                  gates: list) -> list[tuple[Path, str]]:
     """Gating histograms, per-well SP %, SuperPlots and ECDFs as PNGs in DIR/figures."""
-    from measure import figures
-    from measure.stats import primary_endpoint
-
     folder = out_dir / "figures"
     made: list[tuple[Path, str]] = []
     pooled = [g for g in gates if g.method != "sheet" and g.applies_to
@@ -259,8 +249,7 @@ def make_figures(out_dir: Path, cells: pd.DataFrame, wells: pd.DataFrame, stats:
 
 
 def summarise(out_dir: str | Path, params: RunParams | None = None,
-              statuses: list[ImageStatus] | None = None, gate_file: str | None = None
-              ) -> list[str]:
+              gate_file: str | None = None) -> list[str]:
     """Run the batch-level steps on DIR and write tables, figures and ``report.html``.
 
     Parameters
@@ -269,8 +258,6 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
         An output folder of ``spmito run``.
     params : RunParams, optional
         Run parameters (default: those recorded in ``DIR/run.json``).
-    statuses : list of ImageStatus, optional
-        Image outcomes of the run that just finished (default: read ``failures.csv``).
     gate_file : str, optional
         A manual gate to apply (``--gate-file``); wins over the gate saved in napari, which
         wins over the ``gate_file`` recorded in ``run.json``.
@@ -280,14 +267,6 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
     list of str
         Notes for the user (the report holds them too).
     """
-    from measure.stats import (
-        STATS_COLUMNS,
-        WELL_COLUMNS,
-        compare_populations,
-        replicate_table,
-        well_table,
-    )
-
     out_dir = Path(out_dir)
     params = params or read_run_params(out_dir)
     sheet = _sheet(out_dir)
@@ -318,22 +297,20 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
     notes += list(dict.fromkeys(str(w.message) for w in caught
                                 if not issubclass(w.category, DeprecationWarning)))
     write_batch_tables(out_dir, classified, mito, wells, replicates, stats, gates)
-    figures = make_figures(out_dir, classified, wells, stats, gates) if len(classified) else []
-    images, qc = run_qc(out_dir, finished_images(out_dir, sheet), classified, mito, wells,
+    figure_files = (make_figures(out_dir, classified, wells, stats, gates)
+                    if len(classified) else [])
+    images, qc = run_qc(out_dir, finished_images(out_dir, sheet["image_id"].astype(str)),
+                        classified, mito, wells,
                         gates, params)
     failures = pd.read_csv(out_dir / "failures.csv") if (out_dir / "failures.csv").is_file() \
         else pd.DataFrame()
-    from imaging.report_content import build_report
-
-    build_report(out_dir, params, classified, wells, stats, replicates, gates, figures,
+    build_report(out_dir, params, classified, wells, stats, replicates, gates, figure_files,
                  failures, notes, images=images, qc=qc)
     return notes
 
 
 def report_command(out_dir: str, gate: str | None = None, gate_file: str | None = None) -> int:
     """``spmito report DIR``: redo the batch-level steps; prints where the report is."""
-    from dataclasses import replace
-
     folder = Path(out_dir)
     params = read_run_params(folder)
     if gate:

@@ -37,8 +37,9 @@ import pandas as pd
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
-from imaging.atomic import atomic_path, write_text_atomic
-from imaging.io import write_labels, write_ome_tiff
+from spmito.imaging.atomic import atomic_path, write_text_atomic
+from spmito.imaging.camera import camera_counts, smooth_field
+from spmito.imaging.io import write_labels, write_ome_tiff
 
 CHANNEL_NAMES = ("hoechst", "cell", "mito")
 
@@ -583,18 +584,10 @@ def _psf_sigma_px(params: SynthParams, wavelength_um: float) -> tuple[float, ...
     return tuple(s / p for s, p in zip(sigmas_um, params.spacing_um))
 
 
-def _smooth_texture(rng: np.random.Generator, shape: tuple[int, ...], sigma_px: float,
-                    amplitude: float) -> np.ndarray:
-    """1 + a smooth random field of the given relative amplitude (chromatin-like)."""
-    noise = ndi.gaussian_filter(rng.normal(size=shape).astype(np.float32), sigma_px)
-    noise /= noise.std() + 1e-12
-    return np.clip(1.0 + amplitude * noise, 0.2, None)
-
-
 def _hoechst_signal(rng, params, canvas, cells: list[_Cell], nuclei: np.ndarray):
     """Nuclear stain whose integral per nucleus is DNA content x stain / dimming."""
     unit_photons = 300.0 * _typical_nucleus_size(params) / float(np.prod(params.spacing_um))
-    texture = _smooth_texture(rng, canvas.shape, 0.5 / params.pixel_size_um, 0.25)
+    texture = smooth_field(rng, canvas.shape, 0.5 / params.pixel_size_um, 0.25, floor=0.2)
     n_cells = len(cells)
     texture_sum = ndi.sum_labels(texture, nuclei, index=np.arange(1, n_cells + 1))
     integral = np.array([unit_photons * c.dna_content * c.stain / c.hoechst_dimming
@@ -645,12 +638,9 @@ def _illumination(params: SynthParams, canvas: _Canvas) -> np.ndarray | float:
 
 
 def _camera(rng: np.random.Generator, params: SynthParams, photons: np.ndarray) -> np.ndarray:
-    """Poisson shot noise, Gaussian read noise, gain, offset; clipped to the bit depth."""
-    electrons = rng.poisson(np.clip(photons + params.background_photons, 0, None))
-    electrons = electrons + rng.normal(0.0, params.read_noise, size=photons.shape)
-    adu = electrons * params.camera_gain + params.camera_offset
-    dtype = np.uint8 if params.bit_depth == 8 else np.uint16
-    return np.clip(np.rint(adu), 0, np.iinfo(dtype).max).astype(dtype)
+    """Counts of the field's camera (:func:`spmito.imaging.camera.camera_counts`)."""
+    return camera_counts(rng, photons, params.background_photons, params.read_noise,
+                         params.camera_gain, params.camera_offset, params.bit_depth)
 
 
 def _saturated(params: SynthParams, adu: np.ndarray, mito: np.ndarray) -> np.ndarray:

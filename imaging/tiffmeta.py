@@ -33,7 +33,7 @@ from xml.parsers import expat
 
 import tifffile
 
-from imaging.errors import CorruptFileError
+from spmito.imaging.errors import CorruptFileError
 
 #: Deepest element nesting accepted in OME-XML (real files nest about 6 deep).
 MAX_XML_DEPTH = 64

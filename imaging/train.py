@@ -1,6 +1,6 @@
 """``spmito train``: train or fine-tune a Cellpose model on files or on synthetic fields.
 
-The training itself is :func:`segment.training.train_model` (arrays in, model file out);
+The training itself is :func:`spmito.segment.training.train_model` (arrays in, model file out);
 this module reads image/mask files, or synthesises varied fields, splits off the held-out
 pairs and prints progress and the final score.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imaging.errors import SpmitoInputError
-from imaging.synthetic import SynthParams, make_field
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.synthetic import SynthParams, make_field
 
 #: Channel roles fed to the network for each target: (channel to segment, helper channel).
 TARGET_ROLES = {"cells": ("cell", "hoechst"), "nuclei": ("hoechst", None)}
@@ -93,7 +93,7 @@ def synthetic_pairs(n_fields: int, seed: int, target: str, planes_per_stack: int
     stack that contributes ``planes_per_stack`` planes (with the cells' full lateral
     diameter), the others are 2-D fields.
     """
-    from segment.training import median_diameter_px, stack_planes
+    from spmito.segment.training_data import median_diameter_px, stack_planes
 
     channel_roles = TARGET_ROLES[target]
     truth_name = "cells" if target == "cells" else "nuclei"
@@ -137,9 +137,9 @@ def _expand(paths: list[str]) -> list[Path]:
 def file_pairs(images: list[str], masks: list[str], target: str, channels: str | None,
                voxel_size: str | None) -> TrainingPairs:
     """Training pairs from image files and label files (same order, same grids)."""
-    from imaging.channels import parse_channels
-    from imaging.io import parse_voxel_size, read_labels, read_stack
-    from segment.training import median_diameter_px, stack_planes
+    from spmito.imaging.channels import parse_channels
+    from spmito.imaging.io import parse_voxel_size, read_labels, read_stack
+    from spmito.segment.training_data import median_diameter_px, stack_planes
 
     image_files, mask_files = _expand(images), _expand(masks)
     if len(image_files) != len(mask_files) or not image_files:
@@ -197,7 +197,7 @@ def _gather_pairs(args: argparse.Namespace) -> tuple[TrainingPairs, dict]:
         print(f"synthesising {args.synthetic} varied fields (seed {args.seed}) ...", flush=True)
         pairs = synthetic_pairs(args.synthetic, args.seed, args.target, progress=True)
         return pairs, {"synthetic_fields": args.synthetic, "seed": args.seed,
-                       "generator": "imaging.train.varied_synth_params",
+                       "generator": "spmito.imaging.train.varied_synth_params",
                        "every_nth_3d": 4, "planes_per_stack": 4}
     if args.images and args.masks:
         pairs = file_pairs(args.images, args.masks, args.target, args.channels, args.voxel_size)
@@ -209,8 +209,8 @@ def _gather_pairs(args: argparse.Namespace) -> tuple[TrainingPairs, dict]:
 
 def train_command(args: argparse.Namespace) -> int:
     """``spmito train``: gather pairs, hold some out, train, print the validation AP@0.5."""
-    from segment.training import TrainingSettings, train_model
-    from segment.weights import ModelFormatError, ModelNotFoundError, resolve_model
+    from spmito.segment.training import TrainingSettings, train_model
+    from spmito.segment.weights import ModelFormatError, ModelNotFoundError, resolve_model
 
     try:
         if args.base:  # fail before minutes of data preparation

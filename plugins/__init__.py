@@ -2,9 +2,10 @@
 
 Holds no science: every widget calls the functions the batch calls.
 
-Layout (as napari-animation): logic without Qt in this package (:mod:`plugins.review`,
-:mod:`plugins.gating`, :mod:`plugins.analysis`, :mod:`plugins.layers`, the reader, writer
-and sample data), every Qt widget in :mod:`plugins._qt`.
+Layout (as napari-animation): logic without Qt in this package (:mod:`spmito.plugins.review`,
+:mod:`spmito.plugins.gating`, :mod:`spmito.plugins.analysis`, :mod:`spmito.plugins.layers`,
+the reader, writer
+and sample data), every Qt widget in :mod:`spmito.plugins._qt`.
 
 How a reviewer uses it
     Open an output folder (``napari DIR``: its first test image, with the Measurements
@@ -21,5 +22,5 @@ How a reviewer uses it
     gate on the ``hoechst_x`` histograms of test and control images; *Measurements* lists
     the cells (sort, filter, export; a row centres its cell, a click selects its row) and
     the ``qc.csv`` warnings. "Save" writes the corrections into the output folder
-    (:mod:`imaging.corrections`), where ``spmito report DIR`` applies them.
+    (:mod:`spmito.imaging.corrections`), where ``spmito report DIR`` applies them.
 """

@@ -13,7 +13,6 @@ the pixel size (the Segment & measure widget).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -23,14 +22,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imaging import corrections
-from imaging.errors import MissingVoxelSizeError
-from imaging.io import read_labels, read_stack
-from imaging.params import RunParams, read_run_params
-from imaging.pipeline import ImageResult
-from imaging.stack import IMAGE_SUFFIXES, Stack
-from plugins.layers import LayerDataTuple, image_layers, result_layers
-from plugins.review import CALL_COLUMNS, ReviewSession
+from spmito.imaging import corrections
+from spmito.imaging.errors import MissingVoxelSizeError
+from spmito.imaging.io import read_labels, read_stack
+from spmito.imaging.outputs import (
+    DONE_JSON,
+    LABEL_FILES,
+    image_dir,
+    label_path,
+    read_done,
+    read_image_table,
+    read_input_stack,
+)
+from spmito.imaging.params import RunParams, read_run_params
+from spmito.imaging.pipeline import ImageResult
+from spmito.imaging.stack import IMAGE_SUFFIXES, Stack
+from spmito.plugins.layers import LayerDataTuple, image_layers, result_layers
+from spmito.plugins.review import ReviewSession
+from spmito.plugins.review_table import CALL_COLUMNS
 
 log = logging.getLogger("spmito")
 
@@ -63,7 +72,7 @@ def image_folder(path: str | os.PathLike) -> Path | None:
     if (path / "cells.ome.tif").is_file() and path.parent.name == "images":
         return path
     images = plate_images(path)
-    return path / "images" / images[0] if images else None
+    return image_dir(path, images[0]) if images else None
 
 
 def plate_images(out_dir: str | os.PathLike) -> list[str]:
@@ -176,13 +185,13 @@ def open_review(out_dir: str | os.PathLike, image_id: str) -> ReviewSession:
         no longer where the batch read it.
     """
     out_dir = Path(out_dir)
-    folder = out_dir / "images" / image_id
+    folder = image_dir(out_dir, image_id)
     params = read_run_params(out_dir)
-    labels = {name: read_labels(folder / f"{name}.ome.tif") for name in ("cells", "nuclei",
-                                                                           "mito")}
+    labels = {name: read_labels(label_path(out_dir, image_id, name)) for name in LABEL_FILES}
     voxel_size_um = labels["cells"][1] or _stack_voxel_size(params)
     result = ImageResult(labels["cells"][0], labels["nuclei"][0], labels["mito"][0],
-                         _image_table(folder / "cells.csv"), _image_table(folder / "mito.csv"),
+                         _image_table(out_dir, image_id, "cells"),
+                         _image_table(out_dir, image_id, "mito"),
                          tuple(voxel_size_um))
     calls = _batch_calls(out_dir, image_id, result.cell_table)
     role = str(calls["role"].iloc[0]) if "role" in calls and len(calls) else ""
@@ -199,20 +208,18 @@ def _stack_voxel_size(params: RunParams) -> tuple[float, ...]:
 
 def _input_stack(folder: Path, params: RunParams) -> Stack | None:
     """The image the batch analysed, read as the batch read it (``None`` when missing)."""
-    done_path = folder / "done.json"
-    done = json.loads(done_path.read_text(encoding="utf-8")) if done_path.is_file() else {}
+    done = read_done(folder.parent.parent, folder.name) if (folder / DONE_JSON).is_file() else {}
     source = done.get("input")
     if not source or not Path(source).is_file():
         log.warning("%s: input image %r not found; labels only, edits are not re-measured",
                     folder, source)
         return None
-    return read_stack(source, axes=params.axes, channels=params.channels,
-                      voxel_size_um=params.voxel_size_um, timepoint=params.timepoint)
+    return read_input_stack(source, params)
 
 
-def _image_table(path: Path) -> pd.DataFrame:
+def _image_table(out_dir: Path, image_id: str, name: str) -> pd.DataFrame:
     """A per-image table without its ``image_id`` column."""
-    return pd.read_csv(path).drop(columns="image_id", errors="ignore")
+    return read_image_table(out_dir, image_id, name).drop(columns="image_id", errors="ignore")
 
 
 def _batch_calls(out_dir: Path, image_id: str, cell_table: pd.DataFrame) -> pd.DataFrame:

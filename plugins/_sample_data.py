@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from imaging.channels import roles_from_channel_names
-from imaging.stack import Stack
-from imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field
-from plugins.layers import LayerDataTuple, image_layers
+from spmito.imaging.channels import roles_from_channel_names
+from spmito.imaging.stack import Stack
+from spmito.imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field
+from spmito.plugins.layers import LayerDataTuple, image_layers
 
 SAMPLE_SEED = 0
 
 
 def synthetic_stack(ndim: int, seed: int = SAMPLE_SEED, **overrides) -> Stack:
-    """A synthetic field (:func:`imaging.synthetic.make_field`) as a Stack with roles."""
+    """A synthetic field (:func:`spmito.imaging.synthetic.make_field`) as a Stack with roles."""
     synthetic = make_field(SynthParams.for_ndim(ndim, **overrides), seed)
     return Stack(synthetic.image, synthetic.axes, CHANNEL_NAMES,
                  roles_from_channel_names(CHANNEL_NAMES), synthetic.params.spacing_um)

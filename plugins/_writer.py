@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from imaging.errors import SpmitoInputError
-from imaging.io import write_labels
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.io import write_labels
 
 #: How pint (napari's layer units) spells the unit the writer stores.
 _MICROMETRE = "micrometer"

@@ -1,20 +1,22 @@
 """Running the batch's per-image analysis from napari, with progress and cancel (no Qt).
 
 The Segment & measure widget runs :func:`analyse` in a thread worker; it calls
-:func:`imaging.pipeline.analyse_stack`, the function the batch calls, so the labels and
+:func:`spmito.imaging.pipeline.analyse_stack`, the function the batch calls, so the labels and
 tables equal the headless ones for the same stack and parameters.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
 
-from imaging.params import RunParams
-from imaging.pipeline import analyse_stack
-from imaging.stack import Stack
-from plugins.review import ReviewSession
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.params import RunParams
+from spmito.imaging.pipeline import analyse_stack
+from spmito.imaging.stack import Stack
+from spmito.plugins.review import ReviewSession
 
 
 class AnalysisCancelled(Exception):  # noqa: N818 - a request, not an error
@@ -22,7 +24,7 @@ class AnalysisCancelled(Exception):  # noqa: N818 - a request, not an error
 
 
 def analyse(stack: Stack, params: RunParams, *, image_id: str,
-            cells_mask: np.ndarray | None = None,
+            given_cells: np.ndarray | None = None,
             progress: Callable[[str, float], None] | None = None,
             cancelled: Callable[[], bool] = lambda: False) -> ReviewSession:
     """Segment and measure a stack; return a review session of the result.
@@ -35,7 +37,7 @@ def analyse(stack: Stack, params: RunParams, *, image_id: str,
         The analysis parameters (the widget's form).
     image_id : str
         The id the image will have in an output folder.
-    cells_mask : ndarray, optional
+    given_cells : ndarray, optional
         A cell label image to use instead of segmenting cells.
     progress : callable, optional
         ``progress(step, fraction)``, called from the worker thread.
@@ -53,7 +55,7 @@ def analyse(stack: Stack, params: RunParams, *, image_id: str,
         if progress is not None:
             progress(step, fraction)
 
-    result = analyse_stack(stack, params, cells_mask=cells_mask, progress=report)
+    result = analyse_stack(stack, params, given_cells=given_cells, progress=report)
     return ReviewSession(image_id, stack, result, params)
 
 
@@ -77,10 +79,6 @@ def parse_pixel_size(text: str, ndim: int) -> tuple[float, ...]:
     SpmitoInputError
         When the text is not 1 to ``ndim`` positive numbers (a 3-D image needs its z step).
     """
-    import re
-
-    from imaging.errors import SpmitoInputError
-
     fix = "Type the pixel size in µm, e.g. 0.65 or 0,65" + (
         "; for a 3-D stack also the z step first, e.g. 0,3; 0,65" if ndim == 3 else "")
     separators = r"[;\sx×,]+" if "." in text else r"[;\sx×]+"

@@ -5,7 +5,7 @@ open image, and the gate file the batch applies.
 
 ``hoechst_x`` comes from the batch (``DIR/cells.csv``, read with the output folder). Images
 segmented in napari have none until they are normalised on the controls with the batch's
-G0/G1 peak (:func:`normalise_on_controls`, which needs :mod:`measure.population`).
+G0/G1 peak (:func:`normalise_on_controls`, which needs :mod:`spmito.measure.analysis.population`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imaging import corrections
-from imaging.corrections import EditRecord
-from plugins.review import ReviewSession
+from spmito.imaging import corrections
+from spmito.imaging.corrections import EditRecord
+from spmito.measure.analysis.columns import CONTROL_ROLES
+from spmito.measure.analysis.population import g1_mode_log2
+from spmito.plugins.review import ReviewSession
 
 
 @dataclass
@@ -90,8 +92,7 @@ class GatingModel:
 
 def default_roles(sessions: Sequence[ReviewSession]) -> tuple[list, list]:
     """Split images into test and control by their sample-sheet role."""
-    control_roles = ("inhibitor_control", "gate_setting")
-    control = [s for s in sessions if s.role in control_roles]
+    control = [s for s in sessions if s.role in CONTROL_ROLES]
     return [s for s in sessions if s not in control], control
 
 
@@ -99,7 +100,7 @@ def normalise_on_controls(sessions: Sequence[ReviewSession],
                           control: Sequence[ReviewSession]) -> float:
     """Give every image ``hoechst_x`` = log2(I / m_ref), m_ref from the controls' G0/G1 peak.
 
-    Uses :func:`measure.population.g1_mode_log2`, the batch's estimate, on the kept
+    Uses :func:`spmito.measure.analysis.population.g1_mode_log2`, the batch's estimate, on the kept
     control cells.
 
     Returns
@@ -107,8 +108,6 @@ def normalise_on_controls(sessions: Sequence[ReviewSession],
     float
         log2 ``m_ref``.
     """
-    from measure.population import g1_mode_log2
-
     if not control:
         raise ValueError("choose one or more inhibitor-control images under 'Controls' "
                          "first: their G1 peak is the reference (for a single image, "

@@ -2,7 +2,7 @@
 
 Layers carry physical scale in µm (``scale`` = voxel size, ``units`` = µm) and, in their
 ``metadata``, ``spmito_role`` (a channel role, or ``cells``/``nuclei``/``mitochondria`` for
-labels) and, for label layers, ``spmito``: the :class:`~plugins.review.ReviewSession` of
+labels) and, for label layers, ``spmito``: the :class:`~spmito.plugins.review.ReviewSession` of
 the image.
 """
 
@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from imaging.errors import SpmitoInputError
-from imaging.stack import Stack
-from plugins.review import (
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.stack import Stack
+from spmito.plugins.review import ReviewSession
+from spmito.plugins.review_table import (
     DELETED_MARK,
     MARK_COLOURS,
     SELECTED_MARK,
-    ReviewSession,
     class_colours,
     layer_features,
 )
@@ -76,7 +76,7 @@ def result_layers(session: ReviewSession) -> list[LayerDataTuple]:
 
     The cells layer carries the session's main features (``index`` = cell id) so napari
     shows them for the cell under the cursor, and is coloured by class from the start
-    (:data:`~plugins.review.CLASS_COLOURS`). The marks layer outlines the selected and the
+    (:data:`~spmito.plugins.review.CLASS_COLOURS`). The marks layer outlines the selected and the
     deleted cells. Every layer carries the session in its metadata.
     """
     from napari.utils.colormaps import DirectLabelColormap

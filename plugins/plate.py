@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imaging.qc import QC_COLUMNS, read_qc
-from plugins._reader import plate_images
+from spmito.imaging.qc import QC_COLUMNS, read_qc
+from spmito.plugins._reader import plate_images
 
 #: Per-cell columns shown first in the table, in this order (the rest follow).
 FIRST_COLUMNS = ("cell_id", "population", "excluded", "hoechst_x", "cell_area_um2",
@@ -67,7 +67,7 @@ def _per_image(cells: pd.DataFrame) -> pd.DataFrame:
 def qc_warnings(out_dir: str | os.PathLike, image_id: str | None = None) -> pd.DataFrame:
     """The failed checks of ``DIR/qc.csv``: every one, or those of ``image_id`` and of the run.
 
-    Returns an empty table with :data:`imaging.qc.QC_COLUMNS` when there is no ``qc.csv``.
+    Returns an empty table with :data:`spmito.imaging.qc.QC_COLUMNS` when there is no ``qc.csv``.
     """
     table = read_qc(out_dir)
     if table is None:

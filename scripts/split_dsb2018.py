@@ -21,7 +21,7 @@ import numpy as np
 import tifffile
 
 from benchmarks.dsb_nuclei import DSB_DIR, SPLIT_FILE
-from segment.training import median_diameter_px
+from spmito.segment.training_data import median_diameter_px
 
 #: k-means on the 256 x 256 images: clusters and seed.
 N_CLUSTERS_256, KMEANS_SEED = 5, 1

@@ -1,8 +1,8 @@
 r"""Recipe of the bundled cell model: fine-tune it on varied synthetic cells, in rounds.
 
-Training data: ``--myeloma`` fields of :func:`imaging.train.synthetic_pairs` (the round
+Training data: ``--myeloma`` fields of :func:`spmito.imaging.train.synthetic_pairs` (the round
 myeloma-like cells the model already knows, so that it keeps them) and ``--sheets`` fields of
-:mod:`imaging.cell_sheets` (adherent cells 8–60 µm with membrane, ER, cytoplasm and actin
+:mod:`spmito.imaging.cell_sheets` (adherent cells 8–60 µm with membrane, ER, cytoplasm and actin
 stains, confluent to scattered, dim and uneven cells, out-of-focus fields). No real image is
 used, so the real fields of ``benchmarks/eval_real_cells.py`` stay held out.
 
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imaging.cell_sheets import make_cell_sheet, varied_sheet_params
-from imaging.train import TrainingPairs, synthetic_pairs
+from spmito.imaging.cell_sheets import make_cell_sheet, varied_sheet_params
+from spmito.imaging.train import TrainingPairs, synthetic_pairs
 
 #: Seed streams: sheets use SeedSequence([SHEET_SEED, i]); held-out sheets start at 10 000.
 SHEET_SEED = 15
@@ -37,7 +37,7 @@ FIRST_HELD_OUT_SHEET = 10_000
 
 def sheet_pairs(indices: range, seed: int = SHEET_SEED) -> TrainingPairs:
     """(cell, hoechst) images and cell labels of synthetic adherent-cell fields."""
-    from segment.training import median_diameter_px
+    from spmito.segment.training_data import median_diameter_px
 
     pairs = TrainingPairs()
     for index in indices:
@@ -64,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from segment.training import TrainingSettings, train_model
+    from spmito.segment.training import TrainingSettings, train_model
 
     torch.set_num_threads(args.threads)
     started = time.time()
@@ -76,9 +76,10 @@ def main() -> None:
     print(f"data: {len(train.images)} training images, {len(held.images)} held out, "
           f"{time.time() - started:.0f} s", flush=True)
     description = {"myeloma_fields": args.myeloma, "myeloma_generator":
-                   "imaging.train.synthetic_pairs(seed=0, every_nth_3d=0)",
+                   "spmito.imaging.train.synthetic_pairs(seed=0, every_nth_3d=0)",
                    "sheets": args.sheets, "sheet_generator":
-                   f"imaging.cell_sheets.varied_sheet_params, SeedSequence([{SHEET_SEED}, i])",
+                   "spmito.imaging.cell_sheets.varied_sheet_params, "
+                   f"SeedSequence([{SHEET_SEED}, i])",
                    "held_out": held.sources, "rounds": args.rounds,
                    "epochs_per_round": args.epochs_per_round, "torch_threads": args.threads,
                    "real_images": "none (the real fields stay held out)"}

@@ -2,7 +2,7 @@
 
 Reads the training groups of ``benchmarks/dsb2018_split.json`` (whole acquisition groups are
 held out, see scripts/split_dsb2018.py), adds 2-D synthetic fields from
-``imaging.train.synthetic_pairs`` (bright and dim nuclei), and fine-tunes the current
+``spmito.imaging.train.synthetic_pairs`` (bright and dim nuclei), and fine-tunes the current
 bundled nucleus model at a 17 px network diameter with scale (8-80 px nuclei), intensity,
 blur and noise augmentation. A time budget drives the learning-rate schedule, and the model
 is checkpointed after every epoch, so a run cut short still leaves a usable model (run
@@ -28,13 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.dsb_nuclei import image_ids, load_split, read_image
-from imaging.train import synthetic_pairs
-from segment.training import (
-    TrainingSettings,
-    median_diameter_px,
-    recalibrate_model_file,
-    train_model,
-)
+from spmito.imaging.train import synthetic_pairs
+from spmito.segment.training import TrainingSettings, recalibrate_model_file, train_model
+from spmito.segment.training_data import median_diameter_px
 
 #: Network diameter (px): Cellpose's nucleus models work at 17 px.
 NETWORK_DIAMETER_PX = 17.0
@@ -69,7 +65,7 @@ def gather_pairs(synthetic_fields: int, seed: int, limit: int | None = None
                     "train_images": len(ids),
                     "train_nuclei": int(sum(len(np.unique(m)) - 1 for m in masks))},
         "synthetic": {"fields_2d": synthetic_fields, "seed": seed,
-                      "generator": "imaging.train.varied_synth_params",
+                      "generator": "spmito.imaging.train.varied_synth_params",
                       "pairs": len(synthetic.images)},
     }
     return ([pair.image for pair in pairs] + synthetic.images, masks + synthetic.masks,
@@ -88,7 +84,7 @@ def recalibrate(model: Path, out: Path, images: list, diameters_px: list[float])
         "trained_from": str(model)}
     recipe["batch_norm_recalibration"] = {
         "images": min(200, len(images)), "seconds": round(time.time() - started, 1),
-        "function": "segment.training.recalibrate_batch_norm"}
+        "function": "spmito.segment.training.recalibrate_batch_norm"}
     out.with_suffix(".json").write_text(json.dumps(recipe, indent=2) + "\n")
     print(f"{time.strftime('%H:%M:%S')} wrote {out} (batch-norm statistics re-estimated)")
 

@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 from skimage.segmentation import relabel_sequential
 
-from segment.weights import (
+from spmito.segment.weights import (
     ModelRef,
     load_state_dict,
     network_diameter_px,
@@ -245,7 +245,7 @@ def get_backend(model: str = "bundled", kind: str = "cells", device: str = "auto
     ----------
     model : str or path-like
         ``"bundled"``, a cached Cellpose model name or a weights file
-        (:func:`segment.weights.resolve_model`).
+        (:func:`spmito.segment.weights.resolve_model`).
     kind : {"cells", "nuclei"}
         What ``"bundled"`` means.
     device : str

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from segment.backends import Segmentation, get_backend, segment_objects
+from spmito.segment.backends import Segmentation, get_backend, segment_objects
 
 
 def segment_cells(cell_img: np.ndarray, nuclear_img: np.ndarray | None,
@@ -32,16 +32,16 @@ def segment_cells(cell_img: np.ndarray, nuclear_img: np.ndarray | None,
         the network was trained on.
     model : str or path-like
         ``"bundled"`` (the spmito cell model), a cached Cellpose model name (``"cyto3"``)
-        or a weights file. Never downloads (:func:`segment.weights.resolve_model`).
+        or a weights file. Never downloads (:func:`spmito.segment.weights.resolve_model`).
     device : str
         ``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``.
     mode_3d : {"stitch", "do_3d"}
         3-D stacks: 2-D masks per plane stitched by overlap (default), or Cellpose's 3-D
         flows on a stack resampled to isotropic voxels.
     backend : str
-        Segmentation backend (:data:`segment.backends.BACKENDS`).
+        Segmentation backend (:data:`spmito.segment.backends.BACKENDS`).
     flow_threshold, cellprob_threshold, stitch_threshold : float
-        Cellpose's thresholds (see :func:`segment.backends.segment_objects`).
+        Cellpose's thresholds (see :func:`spmito.segment.backends.segment_objects`).
 
     Returns
     -------
@@ -50,7 +50,7 @@ def segment_cells(cell_img: np.ndarray, nuclear_img: np.ndarray | None,
 
     Raises
     ------
-    segment.weights.ModelNotFoundError
+    spmito.segment.weights.ModelNotFoundError
         An unknown model, a missing file, or a Cellpose model that is not cached.
     """
     cell_img = np.asarray(cell_img)

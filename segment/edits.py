@@ -28,7 +28,7 @@ __all__ = [
     "EditError",
     "LabelEdit",
     "bounding_box",
-    "cells_mask",
+    "mask_of_cells",
     "delete_cells",
     "merge_cells",
     "next_free_id",
@@ -211,14 +211,14 @@ def _cells_and_box(labels: np.ndarray, cell_ids: Iterable[int]
     asked = asked[asked > 0]
     if asked.size == 0:
         raise EditError("no cell given (0 is the background)")
-    mask = cells_mask(labels, asked)
+    mask = mask_of_cells(labels, asked)
     box = bounding_box(mask)
     if box is None:
         raise EditError(f"cell(s) {asked.tolist()} are not in the label image")
     return np.unique(labels[box][mask[box]]).astype(np.int64), box
 
 
-def cells_mask(labels: np.ndarray, cell_ids: Iterable[int]) -> np.ndarray:
+def mask_of_cells(labels: np.ndarray, cell_ids: Iterable[int]) -> np.ndarray:
     """Where ``labels`` holds one of ``cell_ids`` (boolean image).
 
     For a few ids, comparisons in the labels' own dtype beat :func:`numpy.isin` (which

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from segment.nuclei import match_nuclei_to_cells
+from spmito.segment.nuclei import match_nuclei_to_cells
 
 
 def average_precision_50(true_labels: np.ndarray, predicted_labels: np.ndarray) -> float:
@@ -79,7 +79,7 @@ class MatchingScore:
 def nucleus_matching_score(true_cells: np.ndarray, true_nuclei: np.ndarray,
                            predicted_cells: np.ndarray, predicted_nuclei: np.ndarray
                            ) -> MatchingScore:
-    """Score :func:`segment.nuclei.match_nuclei_to_cells` on predicted labels.
+    """Score :func:`spmito.segment.nuclei.match_nuclei_to_cells` on predicted labels.
 
     The truth is synthetic: a true nucleus carries its cell's id.
 

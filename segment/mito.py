@@ -68,6 +68,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from spmito.segment.sampling import MAX_COUNT_PIXEL_UM, pixel_too_coarse_to_count
+
 METHODS = ("adaptive", "ridge", "otsu")
 
 #: 2-D seeds: Gaussian tail (beyond 4.5) per pixel at the reference pixel size (µm).
@@ -276,8 +278,10 @@ def _warn_once(message: str) -> None:
 def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str | None:
     """What to tell the user when the pixels are too coarse to count mitochondria, or None.
 
-    Counting needs the lateral pixel at most half the optical resolution (Nyquist); coarser,
-    two mitochondria about a pixel apart merge and ``mito_count`` counts resolvable objects.
+    Counting needs the lateral pixel at most about half the optical resolution (Nyquist;
+    :data:`spmito.segment.sampling.MAX_COUNT_PIXEL_UM`, the cut-off the QC check uses too);
+    coarser, two mitochondria about a pixel apart merge and ``mito_count`` counts resolvable
+    objects.
 
     Parameters
     ----------
@@ -292,10 +296,10 @@ def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str |
     """
     pixel_um = float(np.max(np.asarray(spacing_um, float)[-2:]))
     resolution_um = params.lateral_resolution_um()
-    if pixel_um <= resolution_um / 2:
+    if not pixel_too_coarse_to_count(spacing_um):
         return None
-    return (f"pixels of {pixel_um:.3g} µm are coarser than half the optical resolution "
-            f"({resolution_um:.2f} µm at NA {params.numerical_aperture:g}, "
+    return (f"pixels of {pixel_um:.3g} µm are coarser than {MAX_COUNT_PIXEL_UM} µm, about half "
+            f"the optical resolution ({resolution_um:.2f} µm at NA {params.numerical_aperture:g}, "
             f"{params.emission_wavelength_um * 1000:.0f} nm): mitochondria closer than about "
             f"{2 * pixel_um:.2g} µm merge, so mito_count counts resolvable objects, not "
             "individual mitochondria; sizes and intensities stay valid")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from segment.backends import Segmentation, get_backend, segment_objects
+from spmito.segment.backends import Segmentation, get_backend, segment_objects
 
 
 def segment_nuclei(hoechst_img: np.ndarray, spacing_um: tuple[float, ...],
@@ -35,7 +35,7 @@ def segment_nuclei(hoechst_img: np.ndarray, spacing_um: tuple[float, ...],
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``.
     mode_3d : {"stitch", "do_3d"}
-        How 3-D stacks are segmented (see :func:`segment.cells.segment_cells`).
+        How 3-D stacks are segmented (see :func:`spmito.segment.cells.segment_cells`).
     backend : str
         Segmentation backend.
     flow_threshold, cellprob_threshold, stitch_threshold : float

@@ -1,7 +1,7 @@
 """Training and fine-tuning Cellpose 3 networks: arrays in, a model file out.
 
 Each training image is resampled so that its objects are as wide as the network expects
-(the same resampling :func:`segment.backends.segment_objects` applies at inference), turned
+(the same resampling :func:`spmito.segment.backends.segment_objects` applies at inference), turned
 into Cellpose flows, and served as random rotated, rescaled, flipped crops with intensity
 augmentations (noise, blur, gamma, a missing helper channel). The loss is Cellpose's: mean
 squared error on the flows (x5) plus binary cross-entropy on the cell probability.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segment.backends import (
+from spmito.segment.backends import (
     Cellpose3Backend,
     build_network,
     resample_image,
@@ -32,7 +32,8 @@ from segment.backends import (
     segment_objects,
     torch_device,
 )
-from segment.weights import (
+from spmito.segment.training_data import median_diameter_px, two_channels
+from spmito.segment.weights import (
     ModelRef,
     file_sha256,
     load_state_dict,
@@ -134,80 +135,6 @@ class TrainingSettings:
 class _Examples:
     images: list[np.ndarray] = field(default_factory=list)  # (2, Y, X) normalised
     flows: list[np.ndarray] = field(default_factory=list)  # (3, Y, X) prob, dy, dx
-
-
-def median_diameter_px(labels: np.ndarray) -> float:
-    """Median equivalent-circle diameter (pixels) of the objects of a 2-D label image."""
-    sizes = np.bincount(np.asarray(labels).ravel())[1:]
-    sizes = sizes[sizes > 0]
-    if not len(sizes):
-        raise ValueError("a training mask has no objects")
-    return float(2.0 * np.sqrt(np.median(sizes) / np.pi))
-
-
-def two_channels(image: np.ndarray) -> np.ndarray:
-    """A 2-D training image as ``(2, Y, X)``: object channel, helper channel (zeros if absent).
-
-    Accepts ``(Y, X)``, ``(1, Y, X)`` or ``(2, Y, X)``.
-    """
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[np.newaxis]
-    if image.ndim != 3 or image.shape[0] not in (1, 2):
-        raise ValueError(f"training images must be (Y, X), (1, Y, X) or (2, Y, X); got "
-                         f"shape {image.shape}")
-    if image.shape[0] == 1:
-        image = np.concatenate([image, np.zeros_like(image)])
-    return image
-
-
-def largest_section_diameter_px(labels: np.ndarray) -> float:
-    """Median equivalent-circle diameter (pixels) of the largest z-section of each object.
-
-    The lateral size a user quotes for a cell in a 3-D label image.
-    """
-    labels = np.asarray(labels)
-    n_labels = int(labels.max(initial=0)) + 1
-    per_plane = np.stack([np.bincount(plane.ravel(), minlength=n_labels) for plane in labels])
-    largest = per_plane[:, 1:].max(axis=0)
-    largest = largest[largest > 0]
-    if not len(largest):
-        raise ValueError("a training mask has no objects")
-    return float(2.0 * np.sqrt(np.median(largest) / np.pi))
-
-
-def stack_planes(image: np.ndarray, labels: np.ndarray, n_planes: int | None = None
-                 ) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
-    """2-D training pairs from a 3-D stack, each with the objects' full lateral diameter.
-
-    Parameters
-    ----------
-    image : ndarray
-        ``(C, Z, Y, X)`` with C = 1 or 2 (channel to segment, helper channel).
-    labels : ndarray
-        ``(Z, Y, X)`` labels.
-    n_planes : int, optional
-        Planes to take, evenly spread between the first and last plane holding objects;
-        default: every such plane.
-
-    Returns
-    -------
-    images, masks, diameters_px : lists
-        Arguments for :func:`train_model`.
-    """
-    image, labels = np.asarray(image), np.asarray(labels)
-    if image.ndim != 4 or image.shape[1:] != labels.shape:
-        raise ValueError(f"expected a (C, Z, Y, X) image and (Z, Y, X) labels on the same "
-                         f"grid; got {image.shape} and {labels.shape}")
-    occupied = np.flatnonzero(labels.reshape(len(labels), -1).any(axis=1))
-    if not len(occupied):
-        raise ValueError("a training mask has no objects")
-    count = len(occupied) if n_planes is None else min(n_planes, len(occupied))
-    planes = np.unique(np.linspace(occupied[0], occupied[-1], count).round().astype(int))
-    planes = [z for z in planes if labels[z].any()]
-    diameter = largest_section_diameter_px(labels)
-    return ([image[:, z] for z in planes], [labels[z] for z in planes],
-            [diameter] * len(planes))
 
 
 def _prepare(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
@@ -531,7 +458,7 @@ def validation_ap50(backend, images: Sequence[np.ndarray], masks: Sequence[np.nd
 
     Parameters
     ----------
-    backend : segment.backends.Backend
+    backend : spmito.segment.backends.Backend
         A loaded backend.
     images, masks : sequence of ndarray
         As in :func:`train_model`.

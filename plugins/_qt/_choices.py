@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import napari
 
-from plugins.review import ReviewSession, session_of
+from spmito.plugins.review import ReviewSession, session_of
 
 
 def image_layer_choices(viewer: napari.viewer.Viewer) -> Callable:

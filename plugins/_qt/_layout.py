@@ -8,13 +8,15 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFrame,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
+    QLayout,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
-from plugins.review import LEGEND
+from spmito.plugins.review_table import LEGEND
 
 #: Height below which a dock widget scrolls instead of growing the window.
 DOCK_MIN_HEIGHT_PX = 120
@@ -45,6 +47,29 @@ def scrollable(widget: QWidget, content: QWidget) -> QScrollArea:
     return area
 
 
+def button_row(*buttons: QWidget) -> QHBoxLayout:
+    """The buttons side by side."""
+    row = QHBoxLayout()
+    for button in buttons:
+        row.addWidget(button)
+    return row
+
+
+def dock_body(widget: QWidget, *items: QWidget | QLayout, stretch: bool = False
+              ) -> QScrollArea:
+    """Stack ``items`` (widgets or layouts) top to bottom as the :func:`scrollable` body."""
+    content = QWidget()
+    layout = QVBoxLayout(content)
+    for item in items:
+        if isinstance(item, QLayout):
+            layout.addLayout(item)
+        else:
+            layout.addWidget(item)
+    if stretch:
+        layout.addStretch()
+    return scrollable(widget, content)
+
+
 class _Swatch(QWidget):
     """A small square filled with a colour, or outlined in it."""
 
@@ -66,7 +91,10 @@ class _Swatch(QWidget):
 
 
 class ColourLegend(QWidget):
-    """What the colours of the cells and marks layers mean (:data:`plugins.review.LEGEND`)."""
+    """What the colours of the cells and marks layers mean.
+
+    See :data:`spmito.plugins.review.LEGEND`.
+    """
 
     def __init__(self):
         super().__init__()

@@ -10,24 +10,23 @@ from matplotlib.figure import Figure
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 from superqt.utils import qthrottled
 
-from plugins._qt._choices import cells_layer_choices, cells_layers
-from plugins._qt._layout import scrollable
-from plugins.gating import (
+from spmito.plugins._qt._choices import cells_layer_choices, cells_layers
+from spmito.plugins._qt._layout import button_row, dock_body
+from spmito.plugins.gating import (
     GatingModel,
     batch_gate,
     default_roles,
     describe_gate,
     normalise_on_controls,
 )
-from plugins.review import CLASS_COLOURS, session_of
+from spmito.plugins.review import session_of
+from spmito.plugins.review_table import CLASS_COLOURS
 
 #: The x axis, in the words of a biologist.
 X_LABEL = "Hoechst, relative to the G1 peak\nof the controls (log2)"
@@ -114,18 +113,8 @@ class GatingWidget(QWidget):
         self.save_button.setToolTip("write the gate to the output folder (manual_gate.json); "
                                     "spmito report DIR applies it")
         self.save_button.clicked.connect(lambda: self.save())
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.normalise_button)
-        buttons.addWidget(self.save_button)
-        content = QWidget()
-        layout = QVBoxLayout(content)
-        layout.addWidget(self._form.native)
-        layout.addWidget(self.gate_source)
-        layout.addWidget(self.canvas)
-        layout.addWidget(self.threshold)
-        layout.addWidget(self.summary)
-        layout.addLayout(buttons)
-        scrollable(self, content)
+        dock_body(self, self._form.native, self.gate_source, self.canvas, self.threshold,
+                  self.summary, button_row(self.normalise_button, self.save_button))
         self.reset_choices()
 
     def reset_choices(self, *_) -> None:

@@ -22,11 +22,16 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from plugins._qt._choices import cells_layer_choices, cells_layers, session_layers
-from plugins._qt._layout import ColourLegend, scrollable
-from plugins._reader import image_folder_layers
-from plugins.plate import arrange_side_by_side, plate_overview, qc_warnings, table_for_reading
-from plugins.review import session_of
+from spmito.plugins._qt._choices import cells_layer_choices, cells_layers, session_layers
+from spmito.plugins._qt._layout import ColourLegend, scrollable
+from spmito.plugins._reader import image_folder_layers
+from spmito.plugins.plate import (
+    arrange_side_by_side,
+    plate_overview,
+    qc_warnings,
+    table_for_reading,
+)
+from spmito.plugins.review import session_of
 
 #: The table's filters: label -> which rows of the features they keep.
 FILTERS = {

@@ -7,11 +7,11 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, RadioButtons
 from qtpy.QtWidgets import QFileDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from imaging.errors import SpmitoInputError
-from plugins._qt._choices import cells_layer_choices, session_layers
-from plugins._qt._layout import ColourLegend, scrollable
-from plugins.review import ReviewSession, session_of, unwrap_proxy
-from segment.edits import EditError
+from spmito.imaging.errors import SpmitoInputError
+from spmito.plugins._qt._choices import cells_layer_choices, session_layers
+from spmito.plugins._qt._layout import ColourLegend, scrollable
+from spmito.plugins.review import ReviewSession, session_of, unwrap_proxy
+from spmito.segment.edits import EditError
 
 #: What a left click on a cell does (in pan/zoom mode).
 CLICK_ACTIONS = ("select", "flip SP/MP", "exclude/include")

@@ -9,16 +9,16 @@ import napari
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit
 from napari.qt.threading import FunctionWorker, create_worker
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton, QWidget
 
-from imaging.errors import SpmitoInputError
-from imaging.params import RunParams
-from imaging.stack import Stack, image_stem
-from plugins._qt._choices import image_layer_choices, labels_layer_choices
-from plugins._qt._layout import scrollable
-from plugins.analysis import AnalysisCancelled, analyse, parse_pixel_size, result_warnings
-from plugins.layers import STACK_ROLES, result_layers, stack_from_channels
-from plugins.review import ReviewSession, session_of
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.params import RunParams
+from spmito.imaging.stack import Stack, image_stem
+from spmito.plugins._qt._choices import image_layer_choices, labels_layer_choices
+from spmito.plugins._qt._layout import button_row, dock_body
+from spmito.plugins.analysis import AnalysisCancelled, analyse, parse_pixel_size, result_warnings
+from spmito.plugins.layers import STACK_ROLES, result_layers, stack_from_channels
+from spmito.plugins.review import ReviewSession, session_of
 
 #: Channel roles the analysis needs; the others are optional.
 REQUIRED_ROLES = ("hoechst", "mito")
@@ -99,17 +99,8 @@ class SegmentWidget(QWidget):
         self.progress.setRange(0, 100)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        content = QWidget()
-        layout = QVBoxLayout(content)
-        layout.addWidget(self.form.native)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addStretch()
-        scrollable(self, content)
+        dock_body(self, self.form.native, button_row(self.run_button, self.cancel_button),
+                  self.progress, self.status, stretch=True)
         self.reset_choices()
 
     def _add_tooltips(self) -> None:
@@ -230,10 +221,10 @@ class SegmentWidget(QWidget):
             return None
         self._use_pixel_size_on_channels(stack.voxel_size_um)
         mask_layer = self.cells_mask.value
-        cells_mask = None if mask_layer is None else mask_layer.data
+        given_cells = None if mask_layer is None else mask_layer.data
         self._cancel.clear()
         self.worker = create_worker(analyse, stack, params, image_id=image_id,
-                                    cells_mask=cells_mask,
+                                    given_cells=given_cells,
                                     progress=self._relay.progressed.emit,
                                     cancelled=self._cancel.is_set,
                                     _connect={"returned": self._show_result,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from imaging.io import write_ome_tiff
+from spmito.imaging.io import write_ome_tiff
 
 SHAPE_CYX = (3, 48, 48)
 CHANNELS = ("hoechst", "cell", "mito")

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from imaging.batch import run_batch
-from imaging.demo import demo_synth_params
-from imaging.params import RunParams
-from imaging.sheet import read_sample_sheet
-from imaging.synthetic import write_synthetic_set
+from spmito.imaging.batch import run_batch
+from spmito.imaging.demo import demo_synth_params
+from spmito.imaging.params import RunParams
+from spmito.imaging.sheet import read_sample_sheet
+from spmito.imaging.synthetic import write_synthetic_set
 
 
 @pytest.fixture(scope="session")

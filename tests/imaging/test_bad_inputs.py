@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import tifffile
 
-from imaging.batch import ImageTask, process_image, tasks_from_sheet
-from imaging.errors import (
+from spmito.imaging.batch import ImageTask, process_image, tasks_from_sheet
+from spmito.imaging.errors import (
     ChannelError,
     CorruptFileError,
     ImageTooLargeError,
     SampleSheetError,
     SpmitoInputError,
 )
-from imaging.io import read_stack
-from imaging.params import RunParams
-from imaging.sheet import MAX_IMAGE_ID_BYTES, read_sample_sheet, safe_image_id
-from imaging.stack import Stack
+from spmito.imaging.io import read_stack
+from spmito.imaging.params import RunParams
+from spmito.imaging.sheet import MAX_IMAGE_ID_BYTES, read_sample_sheet, safe_image_id
+from spmito.imaging.stack import Stack
 from tests.imaging.bad_inputs import (
     BAD_IMAGES,
     CHANNELS,
@@ -196,7 +196,7 @@ def test_missing_input_file_is_a_per_image_failure(tmp_path):
 def _stack(shape_yx, voxel_um, names=CHANNELS):
     rng = np.random.default_rng(0)
     data = rng.integers(100, 4000, (len(names), *shape_yx), dtype=np.uint16)
-    from imaging.channels import roles_from_channel_names
+    from spmito.imaging.channels import roles_from_channel_names
 
     return Stack(data, "CYX", names, roles_from_channel_names(names), voxel_um)
 
@@ -205,7 +205,7 @@ def _stack(shape_yx, voxel_um, names=CHANNELS):
                                         (("red", "green", "blue"), "hoechst"),
                                         (("hoechst", "cell", "other"), "mito")])
 def test_stack_without_hoechst_or_mito_role_is_refused_before_segmentation(names, role):
-    from imaging.pipeline import analyse_stack
+    from spmito.imaging.pipeline import analyse_stack
 
     with pytest.raises(ChannelError, match=f"no channel has the role '{role}'"):
         analyse_stack(_stack((64, 64), (0.2, 0.2), names), RunParams(device="cpu"))
@@ -230,7 +230,7 @@ def test_out_of_memory_on_a_lazy_read_is_spmitos_error(tmp_path):
     ((512, 512), (30.0, 30.0), "GiB, more than the 2 GiB allowed"),
 ])
 def test_image_too_small_or_too_large_at_the_network_scale(shape, voxel, problem):
-    from imaging.pipeline import analyse_stack
+    from spmito.imaging.pipeline import analyse_stack
 
     with pytest.raises(SpmitoInputError, match=problem) as error:
         analyse_stack(_stack(shape, voxel), RunParams(device="cpu"))
@@ -238,7 +238,7 @@ def test_image_too_small_or_too_large_at_the_network_scale(shape, voxel, problem
 
 
 def test_resampling_budget_is_checked_before_allocating():
-    from segment.backends import ImageScaleError, resample_image
+    from spmito.segment.backends import ImageScaleError, resample_image
 
     image = np.zeros((2, 512, 512), np.float32)
     with pytest.raises(ImageScaleError, match="38400 x 38400 pixels"):

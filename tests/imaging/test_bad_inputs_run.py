@@ -14,10 +14,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from imaging.batch import inputs_to_sheet, run_batch
-from imaging.errors import SpmitoError
-from imaging.params import RunParams
-from imaging.synthetic import SynthParams, make_field, write_field
+from spmito.imaging.batch import inputs_to_sheet, run_batch
+from spmito.imaging.errors import SpmitoError
+from spmito.imaging.params import RunParams
+from spmito.imaging.synthetic import SynthParams, make_field, write_field
 from tests.imaging.bad_inputs import BAD_IMAGES
 from tests.plugins.fake_science import patch_pipeline
 
@@ -100,8 +100,8 @@ def test_a_crash_in_the_batch_level_steps_is_reported_not_raised(tmp_path, monke
     def broken_summary(*args, **kwargs):
         raise KeyError("a bug after every image was done")
 
-    monkeypatch.setattr("imaging.summary.summarise", broken_summary)
-    monkeypatch.setattr("imaging.batch.check_models", lambda params: None)
+    monkeypatch.setattr("spmito.imaging.summary.summarise", broken_summary)
+    monkeypatch.setattr("spmito.imaging.batch.check_models", lambda params: None)
     sheet = inputs_to_sheet([str(tmp_path / "missing.tif")])
     outcome = run_batch(sheet, tmp_path / "out", RunParams(device="cpu"), progress=False)
     assert outcome.summary_failed and outcome.exit_code == 1

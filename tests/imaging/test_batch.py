@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imaging.batch import inputs_to_sheet, run_batch
-from imaging.params import RunParams
-from imaging.synthetic import SynthParams, write_synthetic_set
+from spmito.imaging.batch import inputs_to_sheet, run_batch
+from spmito.imaging.params import RunParams
+from spmito.imaging.synthetic import SynthParams, write_synthetic_set
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("cells.csv", "wells.csv", "replicates.csv", "stats.csv")
@@ -86,7 +86,7 @@ def test_resume_skips_done_images_and_redoes_changed_parameters(small_plate, ref
 
 def test_sigkill_mid_batch_then_restart_gives_the_same_tables(small_plate, reference_run,
                                                              tmp_path):
-    command = [sys.executable, "-m", "imaging.cli", "run", str(small_plate / "sheet.csv"),
+    command = [sys.executable, "-m", "spmito.imaging.cli", "run", str(small_plate / "sheet.csv"),
                "--out", str(tmp_path), "--device", "cpu"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from imaging.cli import _RUN_FLAGS, build_parser
-from imaging.errors import SpmitoInputError
-from imaging.params import RunParams, resolve_params
-from imaging.pipeline import segment_stack
-from imaging.stack import Stack
-from imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field
-from segment.evaluation import average_precision_50
-from segment.nuclei import nucleus_cell_agreement
+from spmito.imaging.cli import _RUN_FLAGS, build_parser
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.params import RunParams, resolve_params
+from spmito.imaging.pipeline import segment_stack
+from spmito.imaging.stack import Stack
+from spmito.imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field
+from spmito.segment.evaluation import average_precision_50
+from spmito.segment.nuclei import nucleus_cell_agreement
 
 
 def test_flags_and_config_choose_the_cell_method_and_its_reach(tmp_path):

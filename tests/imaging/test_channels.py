@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from imaging.channels import resolve_roles, role_of_channel_name, roles_from_channel_names
-from imaging.errors import ChannelError, SpmitoInputError
-from imaging.io import parse_channels, parse_voxel_size
+from spmito.imaging.channels import resolve_roles, role_of_channel_name, roles_from_channel_names
+from spmito.imaging.errors import ChannelError, SpmitoInputError
+from spmito.imaging.io import parse_channels, parse_voxel_size
 
 
 @pytest.mark.parametrize("name,role", [

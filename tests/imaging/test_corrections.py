@@ -1,4 +1,4 @@
-"""The on-disk format of napari corrections (imaging.corrections): write, read back, refuse."""
+"""The on-disk format of napari corrections (imaging/corrections.py): write, read back, refuse."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imaging.corrections import (
+from spmito.imaging.corrections import (
     EditRecord,
     append_edits,
     corrected_images,
@@ -21,9 +21,9 @@ from imaging.corrections import (
     write_manual_gate,
     write_review,
 )
-from imaging.errors import SpmitoInputError
-from imaging.io import read_labels, write_labels
-from imaging.provenance import sha256_file
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.io import read_labels, write_labels
+from spmito.imaging.provenance import sha256_file
 
 SPACING = (0.2, 0.2)
 
@@ -156,7 +156,7 @@ def test_manual_gate_round_trip(out_dir):
 
 
 def test_manual_gate_loads_as_the_batch_gate(out_dir):
-    population = pytest.importorskip("measure.population")
+    population = pytest.importorskip("spmito.measure.analysis.population")
     path = write_manual_gate(out_dir, -0.8)
     gate = population.Gate.load(path)
     assert gate.method == "manual" and gate.threshold_x == -0.8

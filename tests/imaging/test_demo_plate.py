@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imaging.demo import measured_summary, truth_summary
+from spmito.imaging.demo import measured_summary, truth_summary
 
 
 @pytest.mark.slow

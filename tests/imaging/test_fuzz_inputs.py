@@ -17,10 +17,10 @@ import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imaging.batch import inputs_to_sheet, tasks_from_sheet
-from imaging.errors import SampleSheetError, SpmitoError
-from imaging.io import read_stack
-from imaging.sheet import safe_image_id
+from spmito.imaging.batch import inputs_to_sheet, tasks_from_sheet
+from spmito.imaging.errors import SampleSheetError, SpmitoError
+from spmito.imaging.io import read_stack
+from spmito.imaging.sheet import safe_image_id
 from tests.imaging.bad_inputs import (
     BASES,
     NASTY_CELLS,

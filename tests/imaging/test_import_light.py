@@ -13,8 +13,9 @@ HEAVY = ("PyQt5", "PyQt6", "PySide2", "PySide6", "qtpy", "napari", "torch", "cel
 def test_import_imaging_segment_measure_stays_light():
     code = (
         "import json, sys\n"
-        "import imaging, segment, measure\n"
-        "import imaging.io, imaging.sheet, imaging.channels, imaging.tiffmeta\n"
+        "import spmito.imaging, spmito.segment, spmito.measure\n"
+        "import spmito.imaging.io, spmito.imaging.sheet, spmito.imaging.channels\n"
+        "import spmito.imaging.tiffmeta\n"
         f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))\n"
     )
     root = Path(__file__).resolve().parents[2]

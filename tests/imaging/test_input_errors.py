@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from imaging.errors import (
+from spmito.imaging.errors import (
     ChannelError,
     CorruptFileError,
     EmptyImageError,
@@ -16,8 +16,8 @@ from imaging.errors import (
     SpmitoInputError,
     UnsupportedAxesError,
 )
-from imaging.io import read_labels, read_stack, write_ome_tiff
-from imaging.sheet import read_sample_sheet
+from spmito.imaging.io import read_labels, read_stack, write_ome_tiff
+from spmito.imaging.sheet import read_sample_sheet
 
 
 def _raises_naming(error_type, path, call, *args, **kwargs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imaging.io import read_labels, read_stack, write_labels, write_ome_tiff
+from spmito.imaging.io import read_labels, read_stack, write_labels, write_ome_tiff
 
 
 @pytest.mark.parametrize("shape,voxel_size_um", [((40, 50), (0.108, 0.0975)),

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imaging.params import RunParams
-from imaging.pipeline import ImageResult, measure_labels, remeasure_cells
-from imaging.stack import Stack
-from imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field
-from segment.edits import merge_cells
+from spmito.imaging.params import RunParams
+from spmito.imaging.pipeline import ImageResult, measure_labels, remeasure_cells
+from spmito.imaging.stack import Stack
+from spmito.imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field
+from spmito.segment.edits import merge_cells
 
 ROLES = {"hoechst": 0, "cell": 1, "mito": 2}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from imaging.cli import main
-from imaging.params import RunParams
-from imaging.qc import (
+from spmito.imaging.cli import main
+from spmito.imaging.params import RunParams
+from spmito.imaging.qc import (
     QC_COLUMNS,
     almost_no_mitochondria,
     image_checks,
@@ -15,8 +15,8 @@ from imaging.qc import (
     run_checks,
     sorted_auc,
 )
-from imaging.synthetic import SynthParams, write_synthetic_set
-from measure.population import Gate
+from spmito.imaging.synthetic import SynthParams, write_synthetic_set
+from spmito.measure.analysis.population import Gate
 
 
 def _image_row(**changes) -> pd.Series:
@@ -148,7 +148,7 @@ def test_summary_lines_fold_one_check_over_many_images():
 
 
 def test_strict_is_also_a_config_key_and_not_part_of_the_analysis_hash(tmp_path):
-    from imaging.params import RunParams, resolve_params
+    from spmito.imaging.params import RunParams, resolve_params
     config = tmp_path / "run.toml"
     config.write_text("strict = true\n")
     assert resolve_params({"strict": None}, config).strict is True

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from imaging.io import LAZY_ABOVE_BYTES, read_stack, write_ome_tiff
-from imaging.tiffmeta import length_unit_to_um
+from spmito.imaging.io import LAZY_ABOVE_BYTES, read_stack, write_ome_tiff
+from spmito.imaging.tiffmeta import length_unit_to_um
 
 RNG = np.random.default_rng(7)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imaging.errors import MissingVoxelSizeError, UnsupportedAxesError
-from imaging.io import read_labels, read_stack
+from spmito.imaging.errors import MissingVoxelSizeError, UnsupportedAxesError
+from spmito.imaging.io import read_labels, read_stack
 
 pytestmark = pytest.mark.real_data
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from imaging.batch import run_batch
-from imaging.params import resolve_params
-from imaging.sheet import sheet_from_paths
+from spmito.imaging.batch import run_batch
+from spmito.imaging.params import resolve_params
+from spmito.imaging.sheet import sheet_from_paths
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WIDTH_PX, HEIGHT_PX = 1280, 800

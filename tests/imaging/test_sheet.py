@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from imaging.errors import SampleSheetError
-from imaging.sheet import BASE_COLUMNS, read_sample_sheet, sheet_from_paths
+from spmito.imaging.errors import SampleSheetError
+from spmito.imaging.sheet import BASE_COLUMNS, read_sample_sheet, sheet_from_paths
 
 
 @pytest.fixture

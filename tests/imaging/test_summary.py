@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imaging.batch import image_dir, write_table_csv
-from imaging.corrections import EditRecord, append_edits, write_review
-from imaging.params import RunParams
-from imaging.summary import summarise
-from measure.simulate import simulate_cells
+from spmito.imaging.corrections import EditRecord, append_edits, write_review
+from spmito.imaging.outputs import image_dir, write_table_csv
+from spmito.imaging.params import RunParams
+from spmito.imaging.summary import summarise
+from spmito.measure.analysis.simulate import simulate_cells
 
 SHEET_COLUMNS = ["image_id", "plate", "well", "field", "replicate", "role", "population",
                  "condition", "cell_line"]

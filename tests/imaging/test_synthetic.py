@@ -11,9 +11,9 @@ import tifffile
 from PIL import Image
 from scipy import ndimage as ndi
 
-from imaging.cli import main
-from imaging.io import read_labels
-from imaging.synthetic import SynthParams, make_field, write_synthetic_set
+from spmito.imaging.cli import main
+from spmito.imaging.io import read_labels
+from spmito.imaging.synthetic import SynthParams, make_field, write_synthetic_set
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from imaging.synthetic import SynthParams, make_field
+from spmito.imaging.synthetic import SynthParams, make_field
 
 SMALL = dict(size_px=160, mito_count_mp=12.0)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import imaging.io
-from imaging.cli import main
-from imaging.synthetic import SynthParams, make_field, write_field
-from imaging.train import TrainingPairs, held_out_sources, varied_synth_params
+import spmito.imaging.io
+from spmito.imaging.cli import main
+from spmito.imaging.synthetic import SynthParams, make_field, write_field
+from spmito.imaging.train import TrainingPairs, held_out_sources, varied_synth_params
 
 
 def _pairs(n_sources: int) -> TrainingPairs:
@@ -55,8 +55,8 @@ def test_a_missing_base_model_is_reported_before_any_data_is_read(tmp_path, caps
     assert "nope.pt" in error and "not-read" not in error
 
 
-@pytest.mark.skipif(not hasattr(imaging.io, "read_stack"),
-                    reason="imaging.io.read_stack lands with the I/O branch")
+@pytest.mark.skipif(not hasattr(spmito.imaging.io, "read_stack"),
+                    reason="spmito.imaging.io.read_stack lands with the I/O branch")
 def test_fine_tuning_on_files_reports_a_held_out_score(tmp_path, capsys):
     images, masks = [], []
     for seed in (1, 2):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from measure.population import assign_populations
+from spmito.measure.analysis.population import assign_populations
 
 
 def assign_quietly(cells, **kwargs):

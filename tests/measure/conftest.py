@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from measure.simulate import simulate_cells
+from spmito.measure.analysis.simulate import simulate_cells
 from tests.measure._helpers import assign_quietly
 
 

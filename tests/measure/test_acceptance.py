@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import pytest
 
-from measure.simulate import simulate_cells
-from measure.stats import well_table
+from spmito.measure.analysis.simulate import simulate_cells
+from spmito.measure.analysis.stats import well_table
 from tests.measure._helpers import assign_quietly
 
 

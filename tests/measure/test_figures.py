@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from measure import figures
-from measure.population import Gate
-from measure.simulate import simulate_cells
-from measure.stats import compare_populations, well_table
+from spmito.measure.analysis import figures
+from spmito.measure.analysis.population import Gate
+from spmito.measure.analysis.simulate import simulate_cells
+from spmito.measure.analysis.stats import compare_populations, well_table
 from tests.measure._helpers import assign_quietly
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from skimage.draw import disk, ellipsoid
 
-from measure.cells import measure_cells, measure_image
-from measure.mito import (
+from spmito.measure.objects.cells import measure_cells, measure_image
+from spmito.measure.objects.mito import (
     count_per_cell,
     measure_mitochondria,
     mito_columns,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from imaging.synthetic import SynthParams, make_field
-from measure.mito_checks import check_segmentation
+from spmito.imaging.synthetic import SynthParams, make_field
+from spmito.measure.objects.mito_checks import check_segmentation
 
 
 @pytest.fixture(scope="module")

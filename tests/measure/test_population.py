@@ -1,4 +1,4 @@
-"""Exclusions, normalisation and gates of measure.population."""
+"""Exclusions, normalisation and gates of spmito.measure.analysis.population."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from measure.population import (
+from spmito.measure.analysis.population import (
     Gate,
     GatingError,
     GatingWarning,
@@ -25,7 +25,7 @@ from measure.population import (
     robust_threshold,
     save_gates,
 )
-from measure.simulate import simulate_cells
+from spmito.measure.analysis.simulate import simulate_cells
 from tests.measure._helpers import assign_quietly
 
 # --- exclusions ------------------------------------------------------------------------
@@ -319,8 +319,9 @@ def test_manual_overrides_from_mapping_and_column(plate_cells):
 
 
 def test_measure_imports_no_gui_or_imaging_code():
-    code = ("import sys, measure.population, measure.stats, measure.figures, "
-            "measure.simulate; banned = {'imaging', 'plugins', 'napari', 'qtpy', 'PyQt5', "
+    code = ("import sys, spmito.measure.analysis.population, spmito.measure.analysis.stats, "
+            "spmito.measure.analysis.figures, spmito.measure.analysis.simulate; "
+            "banned = {'spmito.imaging', 'spmito.plugins', 'napari', 'qtpy', 'PyQt5', "
             "'PyQt6', 'PySide6', 'torch', 'matplotlib.pyplot'}; "
             "print(sorted(banned & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import tifffile
 
-from measure.cells import measure_cells
-from segment.mito import MitoParams, segment_mitochondria
+from spmito.measure.objects.cells import measure_cells
+from spmito.segment.mito import MitoParams, segment_mitochondria
 
 SPACING_UM = (0.2, 0.056, 0.056)
 FILES = [f"BuddingYeastGlucose0{i}" for i in range(1, 6)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.draw import line
 
-from measure.skeleton import separated_skeletons, skeleton_metrics
+from spmito.measure.objects.skeleton import separated_skeletons, skeleton_metrics
 
 
 def _metrics(labels, spacing=(0.1, 0.1)):

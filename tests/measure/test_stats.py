@@ -1,4 +1,4 @@
-"""Intervals, well/replicate tables and the SP-vs-MP tests of measure.stats."""
+"""Intervals, well/replicate tables and the SP-vs-MP tests of spmito.measure.analysis.stats."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from measure.simulate import simulate_cells
-from measure.stats import (
+from spmito.measure.analysis.simulate import simulate_cells
+from spmito.measure.analysis.stats import (
     STATS_COLUMNS,
     WELL_COLUMNS,
     StatsWarning,

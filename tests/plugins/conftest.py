@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imaging.batch import run_batch
-from imaging.channels import roles_from_channel_names
-from imaging.corrections import write_manual_gate
-from imaging.params import RunParams
-from imaging.stack import Stack
-from imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field, write_field
+from spmito.imaging.batch import run_batch
+from spmito.imaging.channels import roles_from_channel_names
+from spmito.imaging.corrections import write_manual_gate
+from spmito.imaging.params import RunParams
+from spmito.imaging.stack import Stack
+from spmito.imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field, write_field
 from tests.plugins.fake_science import patch_pipeline
 
 IMAGE_ID = "field_a"
@@ -47,10 +47,10 @@ def stack_2d(field_2d):
 
 @pytest.fixture
 def truth_segmentation(monkeypatch, field_2d, control_field_2d):
-    """imaging.pipeline segments the fields with their truth; no HTML report is built (the
+    """spmito.imaging.pipeline segments the fields with their truth; no HTML report is built (the
     tests read the tables; the report needs Cellpose model files this checkout lacks)."""
     patch_pipeline(monkeypatch, field_2d, control_field_2d)
-    monkeypatch.setattr("imaging.report_content.build_report", lambda *args, **kwargs: None)
+    monkeypatch.setattr("spmito.imaging.report_content.build_report", lambda *args, **kwargs: None)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +68,7 @@ def _batch_folder(tmp_path_factory, field_2d, control_field_2d):
     write_manual_gate(root / "out", BATCH_THRESHOLD_X)  # as if set in napari before
     with pytest.MonkeyPatch.context() as monkeypatch:
         patch_pipeline(monkeypatch, field_2d, control_field_2d)
-        monkeypatch.setattr("imaging.report_content.build_report", lambda *a, **k: None)
+        monkeypatch.setattr("spmito.imaging.report_content.build_report", lambda *a, **k: None)
         outcome = run_batch(pd.DataFrame(rows), root / "out", RunParams(), progress=False)
     assert [s.status for s in outcome.statuses] == ["done", "done"], outcome
     return root

@@ -1,6 +1,6 @@
 """Segmentation by the synthetic truth, for plugin tests that test the plugin, not Cellpose.
 
-:func:`patch_pipeline` makes :func:`imaging.pipeline.segment_stack` return the truth labels
+:func:`patch_pipeline` makes :func:`spmito.imaging.pipeline.segment_stack` return the truth labels
 of the synthetic field a stack shows; everything else (measurement, re-measurement, the
 batch) is the real code. Cellpose runs in the Segment & measure test that compares the
 widget with the batch.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imaging.synthetic import SyntheticField
+from spmito.imaging.synthetic import SyntheticField
 
 
 def truth_segment_stack(*fields: SyntheticField):
@@ -33,9 +33,9 @@ def truth_segment_stack(*fields: SyntheticField):
 
 
 def patch_pipeline(monkeypatch, *fields: SyntheticField) -> None:
-    """Make :mod:`imaging.pipeline` segment ``fields`` with their truth (no model needed)."""
-    import imaging.batch
-    import imaging.pipeline
+    """Make :mod:`spmito.imaging.pipeline` segment ``fields`` with their truth (no model needed)."""
+    import spmito.imaging.batch
+    import spmito.imaging.pipeline
 
-    monkeypatch.setattr(imaging.pipeline, "segment_stack", truth_segment_stack(*fields))
-    monkeypatch.setattr(imaging.batch, "check_models", lambda params: None)
+    monkeypatch.setattr(spmito.imaging.pipeline, "segment_stack", truth_segment_stack(*fields))
+    monkeypatch.setattr(spmito.imaging.batch, "check_models", lambda params: None)

@@ -6,9 +6,9 @@ import napari
 import numpy as np
 import pytest
 
-from imaging import corrections
-from plugins._reader import open_review
-from plugins.gating import GatingModel, default_roles, normalise_on_controls
+from spmito.imaging import corrections
+from spmito.plugins._reader import open_review
+from spmito.plugins.gating import GatingModel, default_roles, normalise_on_controls
 from tests.plugins.conftest import CONTROL_ID, IMAGE_ID
 
 
@@ -60,7 +60,7 @@ def test_saved_gate_records_the_controls(sessions, output_folder):
 
 
 def test_normalising_on_controls_uses_the_batch_g1_peak(sessions):
-    population = pytest.importorskip("measure.population")
+    population = pytest.importorskip("spmito.measure.analysis.population")
     test, control = default_roles(sessions)
     log2_ref = normalise_on_controls(sessions, control)
     features = control[0].features()

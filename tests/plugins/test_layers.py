@@ -7,22 +7,23 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 
-import imaging.pipeline
-from imaging.errors import SpmitoInputError
-from imaging.io import read_labels
-from plugins._reader import (
+import spmito.imaging.pipeline
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.io import read_labels
+from spmito.plugins._reader import (
     get_reader,
     open_output_folder,
     plate_images,
     read_image_file,
     read_output_folder,
 )
-from plugins._sample_data import synthetic_stack
-from plugins._writer import write_labels_layer
-from plugins.analysis import analyse, parse_pixel_size
-from plugins.layers import image_layers, stack_from_channels
-from plugins.plate import QC_COLUMNS, qc_warnings
-from plugins.review import CLASS_COLOURS, ReviewSession
+from spmito.plugins._sample_data import synthetic_stack
+from spmito.plugins._writer import write_labels_layer
+from spmito.plugins.analysis import analyse, parse_pixel_size
+from spmito.plugins.layers import image_layers, stack_from_channels
+from spmito.plugins.plate import QC_COLUMNS, qc_warnings
+from spmito.plugins.review import ReviewSession
+from spmito.plugins.review_table import CLASS_COLOURS
 from tests.plugins.conftest import CONTROL_ID, IMAGE_ID
 from tests.plugins.fake_science import patch_pipeline
 
@@ -125,7 +126,7 @@ def test_channels_of_different_shapes_are_refused():
 
 @pytest.fixture(scope="module")
 def field_3d():
-    from imaging.synthetic import SynthParams, make_field
+    from spmito.imaging.synthetic import SynthParams, make_field
 
     return make_field(SynthParams.for_ndim(3, size_px=96, n_z=12, pixel_size_um=0.3), seed=2)
 
@@ -133,7 +134,7 @@ def field_3d():
 def test_3d_review_splits_through_every_plane_and_undoes(field_3d, monkeypatch):
     patch_pipeline(monkeypatch, field_3d)
     stack = synthetic_stack(3, seed=2, size_px=96, n_z=12, pixel_size_um=0.3)
-    session = analyse(stack, imaging.pipeline.RunParams(), image_id="z")
+    session = analyse(stack, spmito.imaging.pipeline.RunParams(), image_id="z")
     session.attach(napari.layers.Labels(session.result.cells, scale=stack.voxel_size_um))
     cell_id = int(session.result.cell_table.sort_values("cell_volume_um3")["cell_id"].iloc[-1])
     zs, ys, xs = np.nonzero(session.cells == cell_id)

@@ -8,18 +8,19 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 
-import imaging.pipeline
-from imaging import corrections
-from plugins._reader import open_review
-from plugins.analysis import AnalysisCancelled, analyse
-from plugins.review import CLASS_COLOURS, review_features
-from segment.edits import EditError
+import spmito.imaging.pipeline
+import spmito.plugins.review
+from spmito.imaging import corrections
+from spmito.plugins._reader import open_review
+from spmito.plugins.analysis import AnalysisCancelled, analyse
+from spmito.plugins.review_table import CLASS_COLOURS, review_features
+from spmito.segment.edits import EditError
 from tests.plugins.conftest import IMAGE_ID, two_neighbours
 
 
 @pytest.fixture
 def session(stack_2d, truth_segmentation):
-    session = analyse(stack_2d, imaging.pipeline.RunParams(), image_id=IMAGE_ID)
+    session = analyse(stack_2d, spmito.imaging.pipeline.RunParams(), image_id=IMAGE_ID)
     session.attach(napari.layers.Labels(session.result.cells))
     return session
 
@@ -31,15 +32,14 @@ def _measured_ids(monkeypatch):
     Hoechst annulus), so the test checks which rows change, not which labels were seen.
     """
     calls = []
-    remeasure = imaging.pipeline.remeasure_cells
+    remeasure = spmito.imaging.pipeline.remeasure_cells
 
     def spy(stack, result, cell_ids, params=None, **kwargs):
         calls.append(sorted(int(i) for i in cell_ids))
         return remeasure(stack, result, cell_ids, params, **kwargs)
 
-    monkeypatch.setattr(imaging.pipeline, "remeasure_cells", spy)
-    import plugins.review
-    monkeypatch.setattr(plugins.review, "remeasure_cells", spy)
+    monkeypatch.setattr(spmito.imaging.pipeline, "remeasure_cells", spy)
+    monkeypatch.setattr(spmito.plugins.review, "remeasure_cells", spy)
     return calls
 
 
@@ -153,7 +153,7 @@ def test_edit_errors_leave_everything_unchanged(session):
 
 def test_cancel_stops_the_analysis(stack_2d, truth_segmentation):
     with pytest.raises(AnalysisCancelled):
-        analyse(stack_2d, imaging.pipeline.RunParams(), image_id="x", cancelled=lambda: True)
+        analyse(stack_2d, spmito.imaging.pipeline.RunParams(), image_id="x", cancelled=lambda: True)
 
 
 def test_save_writes_the_corrections_and_reopening_shows_them(output_folder):
@@ -189,8 +189,8 @@ def test_review_features_fill_hoechst_x_of_remeasured_cells_with_the_image_offse
 
 def test_merged_and_split_cells_look_edited_and_the_selection_ends(output_folder,
                                                                    truth_segmentation):
-    from plugins._reader import open_review
-    from plugins.review import DELETED_MARK, SELECTED_MARK
+    from spmito.plugins._reader import open_review
+    from spmito.plugins.review_table import DELETED_MARK, SELECTED_MARK
 
     session = open_review(output_folder, IMAGE_ID)
     session.attach(napari.layers.Labels(session.cells))

@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segment.edits import (
+from spmito.segment.edits import (
     EditError,
     bounding_box,
-    cells_mask,
     delete_cells,
     merge_cells,
     next_free_id,
     split_cell_by_line,
     split_cell_by_seeds,
+)
+from spmito.segment.edits import (
+    mask_of_cells as cells_mask,
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from segment.evaluation import average_precision_50
+from spmito.segment.evaluation import average_precision_50
 
 
 def test_average_precision_counts_objects_not_the_largest_label():

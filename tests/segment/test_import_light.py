@@ -11,8 +11,9 @@ from pathlib import Path
 def test_importing_segment_modules_does_not_import_torch():
     code = (
         "import json, sys\n"
-        "import segment, segment.cells, segment.nuclei, segment.backends, segment.weights\n"
-        "import segment.training, segment.evaluation\n"
+        "import spmito.segment, spmito.segment.cells, spmito.segment.nuclei\n"
+        "import spmito.segment.backends, spmito.segment.weights\n"
+        "import spmito.segment.training, spmito.segment.evaluation\n"
         "print(json.dumps(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('torch', 'cellpose'))))\n"
     )

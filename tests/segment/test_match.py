@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from imaging.synthetic import SynthParams, make_field
-from segment.nuclei import match_nuclei_to_cells
+from spmito.imaging.synthetic import SynthParams, make_field
+from spmito.segment.nuclei import match_nuclei_to_cells
 
 
 def _table(cells, nuclei):
@@ -81,7 +81,7 @@ def test_one_pass_scales_to_thousands_of_cells():
 
 
 def test_nucleus_cell_agreement_counts_outside_and_shared_nuclei():
-    from segment.nuclei import nucleus_cell_agreement
+    from spmito.segment.nuclei import nucleus_cell_agreement
     cells = np.zeros((20, 30), np.int32)
     cells[:, :10], cells[:, 10:20] = 1, 2          # cell 3 absent: columns 20-29 are background
     nuclei = np.zeros_like(cells)

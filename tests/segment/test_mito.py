@@ -7,9 +7,14 @@ import pandas as pd
 import pytest
 from scipy import ndimage as ndi
 
-from imaging.synthetic import SynthParams, make_field
-from measure.mito import count_per_cell
-from segment.mito import FWHM_PER_SIGMA, MitoParams, _axially_deconvolved, segment_mitochondria
+from spmito.imaging.synthetic import SynthParams, make_field
+from spmito.measure.objects.mito import count_per_cell
+from spmito.segment.mito import (
+    FWHM_PER_SIGMA,
+    MitoParams,
+    _axially_deconvolved,
+    segment_mitochondria,
+)
 
 BASELINE = MitoParams(method="otsu")
 

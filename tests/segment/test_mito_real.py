@@ -1,10 +1,10 @@
 """Mitochondria segmentation on real images, checked without a truth mask.
 
 Images and voxel sizes: ``tests/segment/real_mito_images.py``. Checks
-(:mod:`measure.mito_checks`): the share of the bright signal (top-hat above 5 robust sigmas of
-the background) within the optical resolution of the objects, the share of object pixels
-above the background, and the object count against a plain Otsu-and-components count. A
-half-maximum edge leaves the PSF's flanks outside the objects (and in 3-D the axial
+(:mod:`spmito.measure.objects.mito_checks`): the share of the bright signal (top-hat above
+5 robust sigmas of the background) within the optical resolution of the objects, the share of
+object pixels above the background, and the object count against a plain Otsu-and-components
+count. A half-maximum edge leaves the PSF's flanks outside the objects (and in 3-D the axial
 deconvolution leaves out the out-of-focus light), so the strict share of the bright signal
 *inside* the objects is lower: benchmarks/mito_real_images.py reports it.
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from measure.mito_checks import check_segmentation
-from segment.mito import MitoParams, segment_mitochondria
+from spmito.measure.objects.mito_checks import check_segmentation
+from spmito.segment.mito import MitoParams, segment_mitochondria
 from tests.segment.real_mito_images import (
     binned_image,
     bpae_cell,

@@ -15,10 +15,10 @@ def test_only_cellpose_kernels_are_cached_and_skan_still_compiles():
     script = textwrap.dedent("""
         import numba
         import numpy as np
-        from segment._numba_cache import import_cellpose
+        from spmito.segment._numba_cache import import_cellpose
         import_cellpose()
         import cellpose.dynamics
-        from measure.skeleton import skeleton_metrics
+        from spmito.measure.objects.skeleton import skeleton_metrics
 
         assert numba.njit.__module__.startswith("numba"), numba.njit
         print(type(cellpose.dynamics._extend_centers._cache).__name__)

@@ -1,4 +1,4 @@
-"""Cells grown from nuclei (segment.propagate) against synthetic truth and simple geometry."""
+"""Cells grown from nuclei (segment/propagate.py) against synthetic truth and simple geometry."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from imaging.synthetic import SynthParams, make_field
-from segment.evaluation import average_precision_50
-from segment.nuclei import nucleus_cell_agreement
-from segment.propagate import cell_signal_without_stain, cells_from_nuclei
+from spmito.imaging.synthetic import SynthParams, make_field
+from spmito.segment.evaluation import average_precision_50
+from spmito.segment.nuclei import nucleus_cell_agreement
+from spmito.segment.propagate import cell_signal_without_stain, cells_from_nuclei
 
 #: Held-out synthetic seeds (also used by benchmarks/eval_segmentation.py).
 SEEDS = (9001, 9002, 9003)

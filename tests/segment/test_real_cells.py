@@ -1,7 +1,7 @@
 """Cells on real fields with a Hoechst channel and a cell stain (no hand-drawn cells).
 
 The checks are issue #15's: nuclei inside a cell (>= 90 %) and cells with exactly one nucleus
-(>= 85 %), :func:`segment.nuclei.nucleus_cell_agreement`, for the Cellpose path and for cells
+(>= 85 %), :func:`spmito.segment.nuclei.nucleus_cell_agreement`, for the Cellpose path and for cells
 grown from nuclei; and, since growing from nuclei gives one cell per nucleus by construction,
 that the grown cells cover the stained area. The figures and overlays come from
 ``benchmarks/eval_real_cells.py``, whose functions these tests call.
@@ -21,7 +21,7 @@ from benchmarks.eval_real_cells import (
     score_real_cells,
     stain_coverage,
 )
-from segment.nuclei import nucleus_cell_agreement
+from spmito.segment.nuclei import nucleus_cell_agreement
 
 pytestmark = pytest.mark.real_data
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segment.backends import network_zoom, resample_image, resize_labels
+from spmito.segment.backends import network_zoom, resample_image, resize_labels
 
 
 def test_zoom_makes_the_object_diameter_the_network_diameter():

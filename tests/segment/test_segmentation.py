@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from benchmarks.eval_segmentation import SEEDS_2D, SEEDS_3D, score_field_2d, score_field_3d
-from imaging.synthetic import SynthParams, make_field
-from segment.backends import get_backend
-from segment.cells import segment_cells
-from segment.nuclei import segment_nuclei
-from segment.weights import BUNDLED_MODELS, file_sha256
+from spmito.imaging.synthetic import SynthParams, make_field
+from spmito.segment.backends import get_backend
+from spmito.segment.cells import segment_cells
+from spmito.segment.nuclei import segment_nuclei
+from spmito.segment.weights import BUNDLED_MODELS, file_sha256
 
 
 @pytest.fixture(scope="module")

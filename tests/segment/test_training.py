@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 
 from benchmarks.eval_segmentation import CELL_DIAMETER_UM
-from imaging.synthetic import SynthParams, make_field
-from segment.backends import get_backend, segment_objects
-from segment.evaluation import average_precision_50
-from segment.training import (
-    TrainingSettings,
+from spmito.imaging.synthetic import SynthParams, make_field
+from spmito.segment.backends import get_backend, segment_objects
+from spmito.segment.evaluation import average_precision_50
+from spmito.segment.training import TrainingSettings, train_model
+from spmito.segment.training_data import (
     largest_section_diameter_px,
     median_diameter_px,
     stack_planes,
-    train_model,
 )
 
 

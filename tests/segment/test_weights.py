@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segment.cells import segment_cells
-from segment.weights import (
+from spmito.segment.cells import segment_cells
+from spmito.segment.weights import (
     BUNDLED_MODELS,
     ModelFormatError,
     ModelNotFoundError,

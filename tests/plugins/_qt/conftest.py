@@ -8,7 +8,7 @@ import napari
 import numpy as np
 import pytest
 
-from plugins._reader import read_output_folder
+from spmito.plugins._reader import read_output_folder
 from tests.plugins.conftest import IMAGE_ID
 
 MANIFEST = Path(__file__).resolve().parents[3] / "plugins" / "napari.yaml"

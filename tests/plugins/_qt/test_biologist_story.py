@@ -16,9 +16,9 @@ import pytest
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QScrollArea
 
-from imaging import corrections
-from imaging.cli import main
-from plugins.review import CLASS_COLOURS, DELETED_MARK, SELECTED_MARK
+from spmito.imaging import corrections
+from spmito.imaging.cli import main
+from spmito.plugins.review_table import CLASS_COLOURS, DELETED_MARK, SELECTED_MARK
 from tests.plugins._qt.conftest import (
     ARTIFACTS,
     click,

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from qtpy.QtWidgets import QRadioButton
 
-from imaging import corrections
-from imaging.io import read_labels
-from imaging.synthetic import write_field
-from plugins._qt.review_widget import ReviewWidget
-from plugins._qt.segment_widget import SegmentWidget
-from plugins._reader import read_image_file, read_output_folder
+from spmito.imaging import corrections
+from spmito.imaging.io import read_labels
+from spmito.imaging.synthetic import write_field
+from spmito.plugins._qt.review_widget import ReviewWidget
+from spmito.plugins._qt.segment_widget import SegmentWidget
+from spmito.plugins._reader import read_image_file, read_output_folder
 from tests.plugins._qt.conftest import (
     MANIFEST,
     add_layer_data,
@@ -110,7 +110,7 @@ def test_segment_screenshot_edit_save_and_reopen(make_napari_viewer, qtbot, tmp_
     cells.opacity = 0.6
     save_screenshot(viewer.screenshot(canvas_only=True, flash=False), "reviewed_overlay")
     out_dir = tmp_path / "out"
-    monkeypatch.setattr("plugins._qt.review_widget.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("spmito.plugins._qt.review_widget.QFileDialog.getExistingDirectory",
                         lambda *args: str(out_dir))
     click(qtbot, review.buttons["save"])
 

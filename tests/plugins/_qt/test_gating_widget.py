@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 
-from imaging import corrections
-from plugins._qt.gating_widget import GatingWidget
-from plugins.review import CLASS_COLOURS
+from spmito.imaging import corrections
+from spmito.plugins._qt.gating_widget import GatingWidget
+from spmito.plugins.review_table import CLASS_COLOURS
 from tests.plugins._qt.conftest import add_label_layers, click, drag_gate, type_into
 from tests.plugins.conftest import BATCH_THRESHOLD_X, CONTROL_ID, IMAGE_ID
 

@@ -9,9 +9,9 @@ import pytest
 from napari.utils.status_messages import format_feature_value
 from qtpy.QtCore import Qt
 
-from plugins._qt.measurements_widget import MeasurementsWidget
-from plugins._qt.review_widget import ReviewWidget
-from plugins.review import SELECTED_MARK
+from spmito.plugins._qt.measurements_widget import MeasurementsWidget
+from spmito.plugins._qt.review_widget import ReviewWidget
+from spmito.plugins.review_table import SELECTED_MARK
 from tests.plugins._qt.conftest import click, click_cell, click_row, zoom_on
 from tests.plugins.conftest import CONTROL_ID, IMAGE_ID, two_neighbours
 
@@ -74,7 +74,7 @@ def test_header_click_sorts_and_the_filter_and_export_follow(widget, qtbot, tmp_
     shown = widget.shown_table()
     assert len(shown) > 0 and set(shown["population"]) == {"SP"}
     path = tmp_path / "sp_cells.csv"
-    monkeypatch.setattr("plugins._qt.measurements_widget.QFileDialog.getSaveFileName",
+    monkeypatch.setattr("spmito.plugins._qt.measurements_widget.QFileDialog.getSaveFileName",
                         lambda *args: (str(path), "CSV (*.csv)"))
     click(qtbot, widget.export_button)
     exported = pd.read_csv(path)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
-from imaging import corrections
-from plugins._qt.review_widget import CUT_LINE, SEEDS, ReviewWidget
-from plugins.review import SELECTED_MARK
+from spmito.imaging import corrections
+from spmito.plugins._qt.review_widget import CUT_LINE, SEEDS, ReviewWidget
+from spmito.plugins.review_table import SELECTED_MARK
 from tests.plugins._qt.conftest import click, click_cell, press_key, zoom_on
 from tests.plugins.conftest import IMAGE_ID, two_neighbours
 
@@ -161,7 +161,7 @@ def test_an_image_without_a_folder_asks_where_to_save(widget, folder_viewer, qtb
                                                       monkeypatch):
     widget.session.out_dir = None
     asked = []
-    monkeypatch.setattr("plugins._qt.review_widget.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("spmito.plugins._qt.review_widget.QFileDialog.getExistingDirectory",
                         lambda *args: asked.append(args) or str(tmp_path / "elsewhere"))
     click(qtbot, widget.buttons["save"])
     assert len(asked) == 1 and "saved" in widget.status.text(), widget.status.text()

@@ -8,17 +8,17 @@ import pandas as pd
 import pytest
 from qtpy.QtCore import Qt
 
-from imaging.io import read_stack
-from imaging.pipeline import analyse_stack
-from plugins._qt.segment_widget import SegmentWidget
-from plugins._reader import read_image_file
-from plugins.review import ReviewSession
+from spmito.imaging.io import read_stack
+from spmito.imaging.pipeline import analyse_stack
+from spmito.plugins._qt.segment_widget import SegmentWidget
+from spmito.plugins._reader import read_image_file
+from spmito.plugins.review import ReviewSession
 from tests.plugins._qt.conftest import click, run_and_wait, type_into
 
 
 @pytest.fixture
 def image_file(tmp_path, field_2d):
-    from imaging.synthetic import write_field
+    from spmito.imaging.synthetic import write_field
 
     return write_field(field_2d, tmp_path, "field_b", preview=False)
 
@@ -109,8 +109,8 @@ def test_a_diameter_far_from_the_cells_is_reported(qtbot, widget, truth_segmenta
 
 @pytest.mark.slow
 def test_cellpose_in_the_widget_equals_the_batch(qtbot, make_napari_viewer, tmp_path):
-    from imaging.synthetic import SynthParams, make_field, write_field
-    from segment.weights import ModelNotFoundError, resolve_model
+    from spmito.imaging.synthetic import SynthParams, make_field, write_field
+    from spmito.segment.weights import ModelNotFoundError, resolve_model
 
     try:
         resolve_model("bundled", "cells")
@@ -135,7 +135,7 @@ def test_cellpose_in_the_widget_equals_the_batch(qtbot, make_napari_viewer, tmp_
 
 def test_a_single_image_gets_sp_and_mp_by_normalising_on_itself(qtbot, widget,
                                                                  truth_segmentation):
-    from plugins._qt.gating_widget import GatingWidget
+    from spmito.plugins._qt.gating_widget import GatingWidget
     from tests.plugins._qt.conftest import drag_gate
 
     run_and_wait(qtbot, widget)

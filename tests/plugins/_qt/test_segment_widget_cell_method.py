@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from plugins._qt.segment_widget import SegmentWidget
+from spmito.plugins._qt.segment_widget import SegmentWidget
 
 
 def test_the_form_offers_cells_from_nuclei_next_to_cellpose(make_napari_viewer):

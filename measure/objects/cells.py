@@ -12,11 +12,12 @@ Columns (2-D images use the ``_area_um2`` names and have no ``centroid_z``; 3-D 
 ``cell_solidity`` (size over convex-hull size),
 ``hoechst_integrated`` = Σ over the nuclear region of (H − b), H optionally flat-field
 corrected (divided by the flat field normalised to mean 1), b the annulus background
-(:mod:`measure.background`); ``hoechst_mean`` = ``hoechst_integrated`` / nuclear voxels
+(:mod:`spmito.measure.objects.background`); ``hoechst_mean`` = ``hoechst_integrated`` /
+nuclear voxels
 (both NaN without a nucleus); ``hoechst_background`` = b; ``background_from_field`` (True
 where the annulus was too small and the per-field mode was used);
 ``viability_mean`` (mean of V − b_V over the cell; only with a viability image);
-``mito_count`` (pieces of :func:`measure.mito.split_mitochondria` in the cell),
+``mito_count`` (pieces of :func:`spmito.measure.objects.mito.split_mitochondria` in the cell),
 ``mito_area_um2 | mito_volume_um3`` (total), ``mito_fraction`` (total / size of the analysis
 region K), ``mito_mean_size`` (total / count), ``fragmentation_index`` (count / total),
 ``mito_skeleton_length_um, mito_branches, mito_junctions, mito_endpoints`` (sums),
@@ -36,21 +37,21 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from measure.background import (
+from spmito.measure.objects.background import (
     ANNULUS_INNER_UM,
     ANNULUS_OUTER_UM,
     background_per_cell,
     cell_annuli,
     field_mode,
 )
-from measure.labelstats import (
+from spmito.measure.objects.labelstats import (
     centroids_per_label,
     mean_per_label,
     present_labels,
     sum_per_label,
     voxels_per_label,
 )
-from measure.mito import analysis_regions, mito_table, pieces_in_regions, size_name
+from spmito.measure.objects.mito import analysis_regions, mito_table, pieces_in_regions, size_name
 
 #: Fraction of saturated nuclear voxels above which a cell is flagged (domain.md §2).
 SATURATED_FRACTION = 0.001
@@ -108,7 +109,7 @@ def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray
     cells, nuclei : ndarray of int
         Cell and nucleus labels, ``(Y, X)`` or ``(Z, Y, X)``.
     mito_labels : ndarray of int or bool
-        Mitochondria labels (e.g. from :func:`segment.mito.segment_mitochondria`).
+        Mitochondria labels (e.g. from :func:`spmito.segment.mito.segment_mitochondria`).
     spacing_um : sequence of float
         Voxel size per axis in µm.
     hoechst_img, mito_img : ndarray

@@ -18,9 +18,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from measure._table import is_control, present, well_labels
-from measure.population import Gate, mixture_density
-from measure.stats import DEFAULT_STRATA, TTEST, analysis_cells, wilson_interval
+from spmito.measure.analysis.columns import is_control, present, well_labels
+from spmito.measure.analysis.population import Gate, mixture_density
+from spmito.measure.analysis.stats import DEFAULT_STRATA, TTEST, analysis_cells, wilson_interval
 
 #: Okabe-Ito colours (colour-blind safe), cycled over replicates.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -85,7 +85,7 @@ def gating_histogram(cells: pd.DataFrame, gate: Gate, *, n_bins: int = 120,
     Parameters
     ----------
     cells : pandas.DataFrame
-        Output of :func:`measure.population.assign_populations`.
+        Output of :func:`spmito.measure.analysis.population.assign_populations`.
     gate : Gate
         A pooled gate; its ``group`` selects the cells (QC-passed only), ``applies_to`` the
         test wells; the group's inhibitor-control cells are overlaid.
@@ -202,12 +202,12 @@ def superplot(cells: pd.DataFrame, endpoint: str, *, stats: pd.DataFrame | None 
     Parameters
     ----------
     cells : pandas.DataFrame
-        Output of :func:`measure.population.assign_populations` (QC-passed test cells are
-        drawn).
+        Output of :func:`spmito.measure.analysis.population.assign_populations`
+        (QC-passed test cells are drawn).
     endpoint : str
         Column to plot.
     stats : pandas.DataFrame, optional
-        :func:`measure.stats.compare_populations` output; its t-test row is quoted.
+        :func:`spmito.measure.analysis.stats.compare_populations` output; its t-test row is quoted.
     strata : sequence of str
         One panel per stratum.
     max_dots : int
@@ -278,7 +278,7 @@ def ecdf_plot(cells: pd.DataFrame, endpoint: str, *,
     Parameters
     ----------
     cells : pandas.DataFrame
-        Output of :func:`measure.population.assign_populations`.
+        Output of :func:`spmito.measure.analysis.population.assign_populations`.
     endpoint : str
         Column to plot.
     strata : sequence of str
@@ -318,7 +318,7 @@ def well_sp_plot(wells: pd.DataFrame, *, max_labels: int = 60) -> Figure:
     Parameters
     ----------
     wells : pandas.DataFrame
-        :func:`measure.stats.well_table` output.
+        :func:`spmito.measure.analysis.stats.well_table` output.
     max_labels : int
         Well names are written under the axis up to this many wells.
 

@@ -11,7 +11,7 @@ matches the segmentation labels wherever nothing was split.
 
 Columns (2-D uses ``area_um2`` / ``form_factor``, 3-D ``volume_um3`` / ``sphericity``):
 ``mito_id`` (label in :func:`split_mitochondria`'s output), ``cell_id``, size,
-``skeleton_length_um, branches, junctions, endpoints`` (:mod:`measure.skeleton`),
+``skeleton_length_um, branches, junctions, endpoints`` (:mod:`spmito.measure.objects.skeleton`),
 ``mean_width_um`` (twice the distance from the skeleton to the background minus one pixel,
 averaged along the skeleton), ``form_factor`` = P²/(4πA) (1 for a disc) or ``sphericity`` =
 π^(1/3)(6V)^(2/3)/S (1 for a ball; S from a marching-cubes mesh), ``intensity_mean,
@@ -27,22 +27,22 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from measure.background import (
+from spmito.measure.objects.background import (
     ANNULUS_INNER_UM,
     ANNULUS_OUTER_UM,
     background_per_cell,
     cell_annuli,
     field_mode,
 )
-from measure.labelstats import (
+from spmito.measure.objects.labelstats import (
     centroids_per_label,
     present_labels,
     range_per_label,
     sum_per_label,
     voxels_per_label,
 )
-from measure.skeleton import SKELETON_COLUMNS, graph_metrics, separated_skeletons
-from segment.mito import MitoParams
+from spmito.measure.objects.skeleton import SKELETON_COLUMNS, graph_metrics, separated_skeletons
+from spmito.segment.mito import MitoParams
 
 
 def size_name(ndim: int) -> str:
@@ -89,7 +89,7 @@ def split_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.nd
     Parameters
     ----------
     mito_labels : ndarray of int or bool
-        Mitochondria labels (e.g. from :func:`segment.mito.segment_mitochondria`); a boolean
+        Mitochondria labels (e.g. from :func:`spmito.segment.mito.segment_mitochondria`); a boolean
         mask is labelled first (full connectivity).
     cells, nuclei : ndarray of int
         Cell and nucleus labels.
@@ -183,7 +183,7 @@ def count_per_cell(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarra
     """Mitochondria count and total size per cell, without the shape and graph features.
 
     The same pieces as :func:`measure_mitochondria` (hence the same ``mito_count`` and
-    ``mito_area_um2 | mito_volume_um3`` as :func:`measure.cells.measure_cells`), at a
+    ``mito_area_um2 | mito_volume_um3`` as :func:`spmito.measure.objects.cells.measure_cells`), at a
     fraction of the cost: for quick counts and parameter sweeps.
 
     Parameters
@@ -224,7 +224,7 @@ def measure_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.
     Parameters
     ----------
     mito_labels : ndarray of int or bool
-        Mitochondria labels (e.g. from :func:`segment.mito.segment_mitochondria`).
+        Mitochondria labels (e.g. from :func:`spmito.segment.mito.segment_mitochondria`).
     cells, nuclei : ndarray of int
         Cell and nucleus labels (a nucleus may carry any id; what counts is where it lies).
     mito_img : ndarray
@@ -234,7 +234,7 @@ def measure_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.
     background : mapping of int to float, optional
         Mito-channel background per cell id (key 0: outside every cell). Default: the median
         of each cell's annulus and the per-field mode outside cells
-        (:mod:`measure.background`).
+        (:mod:`spmito.measure.objects.background`).
     annulus_um : (float, float)
         Inner and outer annulus radii for the default background.
     min_size : float, optional

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from measure.labelstats import present_labels
+from spmito.measure.objects.labelstats import present_labels
 
 SKELETON_COLUMNS = ("skeleton_length_um", "branches", "junctions", "endpoints")
 

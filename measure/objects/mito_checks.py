@@ -1,6 +1,6 @@
 """Checks of a mitochondria segmentation without a truth mask (real images).
 
-Three figures, each from a method independent of :mod:`segment.mito`:
+Three figures, each from a method independent of :mod:`spmito.segment.mito`:
 
 - **coverage**: the share of the bright mitochondrial signal that lies inside objects; also
   within the optical resolution of the objects (``coverage_within_resolution``: objects

@@ -1,0 +1,1 @@
+"""Batch-table analytics: SP/MP gating, statistics, figures, simulated cell tables."""

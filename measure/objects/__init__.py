@@ -1,0 +1,1 @@
+"""Per-image label measurement: cells, mitochondria, background, label statistics, skeletons."""

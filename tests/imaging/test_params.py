@@ -1,0 +1,36 @@
+"""The TOML config: a mistyped [mito] key is refused when the file is read, naming key and file."""
+
+from __future__ import annotations
+
+import pytest
+
+from spmito.imaging.errors import SpmitoInputError
+from spmito.imaging.params import RunParams, resolve_params
+from spmito.segment.mito import MitoParams
+
+
+def test_a_mistyped_mito_key_is_refused_when_the_config_is_read(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text("[mito]\nbackground_radius = 1.0\n", encoding="utf-8")
+    with pytest.raises(SpmitoInputError) as caught:
+        resolve_params({}, config)
+    message = str(caught.value)
+    assert "'background_radius'" in message and str(config) in message
+    assert "background_radius_um" in message  # the fix lists the known keys
+
+
+def test_a_mito_value_of_the_wrong_kind_is_refused_with_the_file(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('mito = "adaptive"\n', encoding="utf-8")
+    with pytest.raises(SpmitoInputError, match="mito must be a table") as caught:
+        resolve_params({}, config)
+    assert str(config) in str(caught.value)
+
+
+def test_the_mito_table_reaches_the_segmentation_typed(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text("[mito]\nbackground_radius_um = 0.9\n", encoding="utf-8")
+    params = resolve_params({}, config)
+    assert params.mito == {"background_radius_um": 0.9}  # run.json keeps what was written
+    assert params.mito_params == MitoParams(background_radius_um=0.9)
+    assert RunParams().mito_params == MitoParams()
