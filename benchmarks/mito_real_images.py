@@ -13,7 +13,8 @@ unbinned one.
 without the axial deconvolution), the coverage of the bright signal by signal and by pixels,
 also of its cores only (the bright pixels at least half their local peak: the "clear margin"
 scaled with the structure), the precision, and the median total area per cell over the truth
-on synthetic fields (tuning seed 7, two fields per condition).
+on synthetic fields (tuning seed 7, two fields per condition); then, for the 3-D stacks, the
+extent along z of the objects and of the bright signal over them.
 
 Usage: ``python benchmarks/mito_real_images.py [--data ../shared/data/real] [--out DIR]
 [--edge-sweep]``.
@@ -145,6 +146,26 @@ def edge_sweep(images: list[RealImage]) -> None:
                   flush=True)
 
 
+def axial_extents(images: list[RealImage]) -> None:
+    """3-D: mean extent along z (µm) of the objects, with and without the axial
+    deconvolution, and of the bright signal in the (y, x) columns of the latter."""
+    print("\n| stack | objects, deconvolved (µm) | objects, not deconvolved (µm) | "
+          "bright signal over the objects (µm) |")
+    print("|---|---:|---:|---:|")
+    for image in (i for i in images if i.image.ndim == 3):
+        tophat = plain_tophat(image.image, image.spacing_um)
+        center, sigma = background_level(tophat, np.ones(tophat.shape, bool))
+        bright = tophat > center + 5 * sigma
+        extents = []
+        for iterations in (MitoParams().deconvolution_iterations, 0):
+            objects = segment_mitochondria(image.image, image.spacing_um,
+                                           MitoParams(deconvolution_iterations=iterations)) > 0
+            columns = objects.any(axis=0)
+            extents.append(objects.sum(axis=0)[columns].mean() * image.spacing_um[0])
+        extents.append(bright.sum(axis=0)[columns].mean() * image.spacing_um[0])
+        print(f"| {image.name} | " + " | ".join(f"{e:.2f}" for e in extents) + " |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "real")
@@ -155,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     from skimage.io import imsave
 
     if args.edge_sweep:
-        edge_sweep(all_images(args.data))
+        images = all_images(args.data)
+        edge_sweep(images)
+        axial_extents(images)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     print("| image | voxel (µm) | objects | plain method | coverage | coverage by pixels | "
