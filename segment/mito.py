@@ -145,18 +145,18 @@ class MitoParams:
         Score every object voxel must exceed (2: the half-maximum edge of dim objects, not
         this, ends them).
     seed_snr : float or None
-        None: 6 in 3-D; in 2-D 4.5 at 0.1 µm pixels and, at other pixel sizes, the Gaussian
-        tail 3.4e-6 x ((pixel / 0.1 µm)²)^1.3: 4.6 at 0.08 µm, 4.2 at 0.2 µm, 3.85 at
-        0.3 µm. A constant false-seed rate per µm² (exponent 1) would give 4.0 at 0.3 µm;
+        Detection score at least one voxel of an object must exceed. None: 6 in 3-D; in 2-D
+        4.5 at 0.1 µm pixels and, at other pixel sizes, the Gaussian tail 3.4e-6 x
+        ((pixel / 0.1 µm)²)^1.3: 4.6 at 0.08 µm, 4.1 at 0.2 µm, 3.85 at 0.3 µm, 3.5 at
+        0.5 µm. A constant false-seed rate per µm² (exponent 1) would give 4.0 at 0.3 µm;
         there puncta are one pixel, their detection cannot average over several pixels, and
-        at SNR 4 about a tenth of them peak below 4: the slightly higher false-seed rate per
-        µm² balances missed puncta against false seeds (tuned on ``SeedSequence([7, i])``,
-        15 fields at 0.3 µm, SNR 4, with the 0.35 px edge denoising: median count error
-        10.5 % -> 10.0 %, median bias -5 % -> 0, worst group of 3 fields 17 % -> 12 %).
-        A stack holds 30–60 times more voxels per cell than
-        a field, so it needs a higher threshold for the same rate per cell (the tail beyond
-        6 is about 1e-9).
-        Detection score at least one voxel of an object must exceed.
+        at SNR 4 about 15 % of the objects peak below 4: the slightly higher false-seed rate
+        per µm² balances missed puncta against false seeds (tuned on
+        ``SeedSequence([7, i])``, 15 fields at 0.3 µm, SNR 4, with the 0.35 px edge
+        denoising: median count error 10.5 % -> 10.0 %, median bias -5 % -> 0, worst group
+        of 3 fields 17 % -> 12 %). A stack holds 30–60 times more voxels per cell than a
+        field, so it needs a higher threshold for the same rate per cell (the tail beyond 6
+        is about 1e-9).
     min_relative_peak : float
         Objects whose peak score is below this fraction of the 90th percentile of the peak
         scores of all the objects of the image are dropped: out-of-focus haze and cytosolic
