@@ -17,7 +17,7 @@ the optical resolution of the objects, a deviation from the issue.
 
 Count factor: the plain method merges what touches at its lower threshold (a yeast network
 is one or two objects for it), ours splits at half maximum; on these images ours is the
-larger, by 1.5–2.7x on the Mito-Hacker cells and the zelda field, 4.2x on the BPAE cell
+larger, by 1.5–2.7x on the Mito-Hacker cells and the zelda field, 3.9x on the BPAE cell
 (where it also picks up haze texture over the nucleus) and up to 7x on the yeast stacks:
 the stated factors are 5 in 2-D and 8 in 3-D.
 """
