@@ -2,14 +2,23 @@
 
 For every image of ``tests/segment/real_mito_images.py`` (``../shared/data/real``): the object
 count, the coverage of the bright signal and the precision
-(:mod:`spmito.measure.objects.mito_checks`), the
-plain method's count, the run time, and an overlay PNG (the channel beside itself with object
-outlines in red; 3-D stacks as maximum projections, outlines of the projected objects) written to
-``test-artifacts/mito_real/<name>.png``. Also the binning check: each 2-D image binned 2x
-and 3x (sum of k x k pixels, pixel size x k): total mitochondrial area per cell against the
-unbinned one.
+(:mod:`spmito.measure.objects.mito_checks`), the plain method's count, the run time, and an
+overlay PNG (the channel beside itself with object outlines in red; 3-D stacks as maximum
+projections, outlines of the projected objects) written to
+``test-artifacts/mito_real/<name>.png``. Also the binning check: each 2-D image binned 2x and 3x
+(sum of k x k pixels, pixel size x k): total mitochondrial area per cell against the unbinned
+one.
 
-Usage: ``python benchmarks/mito_real_images.py [--data ../shared/data/real] [--out DIR]``.
+``--edge-sweep`` measures instead what a lower object edge would give (docs/mito_pixel_sizes.md,
+"Coverage against size accuracy"): for ``peak_fraction`` 0.5, 0.4, 0.3 and 0.25 (and in 3-D
+without the axial deconvolution), the coverage of the bright signal by signal and by pixels,
+also of its cores only (the bright pixels at least half their local peak: the "clear margin"
+scaled with the structure), the precision, and the median total area per cell over the truth
+on synthetic fields (tuning seed 7, two fields per condition); then, for the 3-D stacks, the
+extent along z of the objects and of the bright signal over them.
+
+Usage: ``python benchmarks/mito_real_images.py [--data ../shared/data/real] [--out DIR]
+[--edge-sweep]``.
 """
 
 from __future__ import annotations
@@ -25,7 +34,11 @@ from scipy import ndimage as ndi
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spmito.measure.objects.mito_checks import check_segmentation  # noqa: E402
+from spmito.measure.objects.mito_checks import (  # noqa: E402
+    background_level,
+    check_segmentation,
+    plain_tophat,
+)
 from spmito.segment.mito import MitoParams, segment_mitochondria  # noqa: E402
 from tests.segment.real_mito_images import (  # noqa: E402
     RealImage,
@@ -63,17 +76,115 @@ def total_area_um2(image: RealImage) -> float:
     return float(np.count_nonzero(labels) * np.prod(image.spacing_um))
 
 
+#: Half-widths (µm; z, y, x) of the neighbourhood of a bright pixel's local peak.
+CORE_PEAK_HALFWIDTH_UM = (1.0, 0.5, 0.5)
+
+PEAK_FRACTIONS = (0.5, 0.4, 0.3, 0.25)
+
+
+def coverage_shares(labels: np.ndarray, image: RealImage) -> dict[str, float]:
+    """Shares of the bright signal inside the objects: by signal and by pixels, of all of it
+    and of its cores (bright pixels at least half the brightest top-hat value nearby)."""
+    where = np.ones(image.image.shape, bool) if image.mask is None else image.mask
+    tophat = plain_tophat(image.image, image.spacing_um)
+    center, sigma = background_level(tophat, where)
+    signal = np.where(where, tophat - center, 0.0)
+    bright = (signal > 5 * sigma) & where
+    halfwidth = np.array(CORE_PEAK_HALFWIDTH_UM[-signal.ndim:])
+    reach = np.maximum(np.rint(halfwidth / np.asarray(image.spacing_um)), 1).astype(int)
+    core = bright & (signal >= 0.5 * ndi.maximum_filter(signal, size=tuple(2 * reach + 1)))
+    inside = labels > 0
+    shares = {}
+    for name, selected in (("all", bright), ("cores", core)):
+        shares[f"{name} by signal"] = float(signal[selected & inside].sum()
+                                            / max(signal[selected].sum(), 1e-12))
+        shares[f"{name} by pixels"] = float(np.count_nonzero(selected & inside)
+                                            / max(np.count_nonzero(selected), 1))
+    return shares
+
+
+def synthetic_area_ratios(params: MitoParams) -> list[float]:
+    """Median total area per cell over the truth at 0.1, 0.2, 0.3 µm (SNR 8), 0.1 µm (SNR 4)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import pandas as pd
+    from mito_eval import per_cell_errors, synthetic_fields
+
+    ratios = []
+    for pixel_um, snr in ((0.1, 8.0), (0.2, 8.0), (0.3, 8.0), (0.1, 4.0)):
+        fields = synthetic_fields(2, 2, 7, pixel_size_um=pixel_um, snr=snr,
+                                  size_px=int(round(51.2 / pixel_um)))
+        errors = pd.concat([per_cell_errors(f, params) for f in fields], ignore_index=True)
+        ratios.append(float((errors["size"] / errors["size_true"]).median()))
+    return ratios
+
+
+def edge_sweep(images: list[RealImage]) -> None:
+    """Coverage, precision and synthetic size accuracy for lower object edges."""
+    print("| edge (fraction of the local maximum) | images | coverage by signal | by pixels | "
+          "cores by signal | cores by pixels | precision | synthetic area 0.1 / 0.2 / 0.3 µm "
+          "(SNR 8), 0.1 µm (SNR 4) |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    variants = [(f"{f}", MitoParams(peak_fraction=f), (2, 3)) for f in PEAK_FRACTIONS]
+    variants += [(f"{f}, no axial deconvolution",
+                  MitoParams(peak_fraction=f, deconvolution_iterations=0), (3,))
+                 for f in (0.5, 0.25)]
+    for label, params, dims in variants:
+        areas = synthetic_area_ratios(params) if dims == (2, 3) else None
+        for ndim in dims:
+            rows = []
+            for image in (i for i in images if i.image.ndim == ndim):
+                labels = segment_mitochondria(image.image, image.spacing_um, params,
+                                              mask=image.mask)
+                shares = coverage_shares(labels, image)
+                checks = check_segmentation(labels, image.image, image.spacing_um, image.mask)
+                rows.append([*shares.values(), checks.precision])
+            low, high = np.min(rows, axis=0), np.max(rows, axis=0)
+            cells = " | ".join(f"{a:.2f}–{b:.2f}" for a, b in zip(low[:4], high[:4],
+                                                                   strict=True))
+            area = ("—" if areas is None or ndim == 3
+                    else " / ".join(f"{a:.2f}" for a in areas))
+            print(f"| {label} | {ndim}-D ({len(rows)}) | {cells} | ≥ {low[4]:.2f} | {area} |",
+                  flush=True)
+
+
+def axial_extents(images: list[RealImage]) -> None:
+    """3-D: mean extent along z (µm) of the objects, with and without the axial
+    deconvolution, and of the bright signal in the (y, x) columns of the latter."""
+    print("\n| stack | objects, deconvolved (µm) | objects, not deconvolved (µm) | "
+          "bright signal over the objects (µm) |")
+    print("|---|---:|---:|---:|")
+    for image in (i for i in images if i.image.ndim == 3):
+        tophat = plain_tophat(image.image, image.spacing_um)
+        center, sigma = background_level(tophat, np.ones(tophat.shape, bool))
+        bright = tophat > center + 5 * sigma
+        extents = []
+        for iterations in (MitoParams().deconvolution_iterations, 0):
+            objects = segment_mitochondria(image.image, image.spacing_um,
+                                           MitoParams(deconvolution_iterations=iterations)) > 0
+            columns = objects.any(axis=0)
+            extents.append(objects.sum(axis=0)[columns].mean() * image.spacing_um[0])
+        extents.append(bright.sum(axis=0)[columns].mean() * image.spacing_um[0])
+        print(f"| {image.name} | " + " | ".join(f"{e:.2f}" for e in extents) + " |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "real")
     parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "mito_real")
+    parser.add_argument("--edge-sweep", action="store_true",
+                        help="coverage and size accuracy for lower object edges instead")
     args = parser.parse_args(argv)
     from skimage.io import imsave
 
+    if args.edge_sweep:
+        images = all_images(args.data)
+        edge_sweep(images)
+        axial_extents(images)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    print("| image | voxel (µm) | objects | plain method | coverage | coverage within "
-          "resolution | precision | time (s) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| image | voxel (µm) | objects | plain method | coverage | coverage by pixels | "
+          "coverage within resolution | precision | time (s) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     images = all_images(args.data)
     for image in images:
         start = time.perf_counter()
@@ -84,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         imsave(args.out / f"{image.name}.png", overlay_rgb(image.image, labels, image.mask),
                check_contrast=False)
         print(f"| {image.name} | {image.spacing_um} | {checks.n_objects} | {checks.n_plain} | "
-              f"{checks.coverage:.2f} | {checks.coverage_within_resolution:.2f} | "
+              f"{checks.coverage:.2f} | {checks.coverage_pixels:.2f} | "
+              f"{checks.coverage_within_resolution:.2f} | "
               f"{checks.precision:.2f} | {seconds:.2f} |")
     print("\n| image | area 1x (µm²) | 2x / 1x | 3x / 1x |")
     print("|---|---:|---:|---:|")

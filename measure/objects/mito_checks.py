@@ -2,7 +2,10 @@
 
 Three figures, each from a method independent of :mod:`spmito.segment.mito`:
 
-- **coverage**: the share of the bright mitochondrial signal that lies inside objects; also
+- **coverage**: the share of the bright mitochondrial signal that lies inside objects,
+  weighted by the signal (the integrated top-hat above the background level, over the bright
+  pixels); ``coverage_pixels`` counts the bright pixels instead (each pixel counts once,
+  however bright: the dim flanks of the PSF weigh as much as a mitochondrion's core); also
   within the optical resolution of the objects (``coverage_within_resolution``: objects
   grown by ``RESOLUTION_UM`` laterally and ``AXIAL_RESOLUTION_UM`` along z: a half-maximum
   edge leaves the PSF's flanks outside, and in 3-D a segmentation that removes the axial
@@ -33,6 +36,7 @@ class SegmentationChecks:
     """Truth-free figures of one segmentation (see the module docstring)."""
 
     coverage: float
+    coverage_pixels: float
     coverage_within_resolution: float
     precision: float
     n_objects: int
@@ -95,13 +99,9 @@ def _grown_by_resolution(objects: np.ndarray, spacing_um) -> np.ndarray:
     return ndi.maximum_filter(objects, size=tuple(2 * reach + 1))
 
 
-def _bright_signal_coverage(objects: np.ndarray, image: np.ndarray, spacing_um,
-                            where: np.ndarray, bright_sigmas: float) -> float:
-    """Share of the bright top-hat signal inside ``objects``."""
-    tophat = plain_tophat(image, spacing_um)
-    center, sigma = background_level(tophat, where)
-    bright = (tophat > center + bright_sigmas * sigma) & where
-    return float(tophat[bright & objects].sum() / max(tophat[bright].sum(), 1e-12))
+def _weighted_share(inside: np.ndarray, weights: np.ndarray) -> float:
+    """Share of the ``weights`` (all of them: pass the selected ones) where ``inside``."""
+    return float(weights[inside].sum() / max(weights.sum(), 1e-12))
 
 
 def check_segmentation(labels: np.ndarray, image: np.ndarray, spacing_um,
@@ -135,11 +135,13 @@ def check_segmentation(labels: np.ndarray, image: np.ndarray, spacing_um,
     center, sigma = background_level(tophat, where)
     inside = (labels > 0) & where
     above = tophat > center + object_sigmas * sigma
+    bright = (tophat > center + bright_sigmas * sigma) & where
+    signal = (tophat - center)[bright]
     return SegmentationChecks(
-        coverage=_bright_signal_coverage(labels > 0, image, spacing_um, where, bright_sigmas),
-        coverage_within_resolution=_bright_signal_coverage(
-            _grown_by_resolution(labels > 0, spacing_um), image, spacing_um, where,
-            bright_sigmas),
+        coverage=_weighted_share(inside[bright], signal),
+        coverage_pixels=_weighted_share(inside[bright], np.ones_like(signal)),
+        coverage_within_resolution=_weighted_share(
+            _grown_by_resolution(labels > 0, spacing_um)[bright], signal),
         precision=float(np.count_nonzero(above & inside) / max(np.count_nonzero(inside), 1)),
         n_objects=int(np.unique(labels[inside]).size),
         n_plain=plain_count(image, spacing_um, where, min_px),

@@ -1,16 +1,24 @@
 """Mitochondria segmentation on real images, checked without a truth mask.
 
 Images and voxel sizes: ``tests/segment/real_mito_images.py``. Checks
-(:mod:`spmito.measure.objects.mito_checks`): the share of the bright signal (top-hat above
-5 robust sigmas of the background) within the optical resolution of the objects, the share of
+(:mod:`spmito.measure.objects.mito_checks`): the share of the bright signal (top-hat above 5
+robust sigmas of the background) within the optical resolution of the objects, the share of
 object pixels above the background, and the object count against a plain Otsu-and-components
-count. A half-maximum edge leaves the PSF's flanks outside the objects (and in 3-D the axial
-deconvolution leaves out the out-of-focus light), so the strict share of the bright signal
-*inside* the objects is lower: benchmarks/mito_real_images.py reports it.
+count.
+
+Issue 13 asks for 80 % of the bright signal *inside* the objects. That does not hold on any
+of these images: 0.51–0.69 of the signal (0.25–0.46 of the bright pixels) in 2-D, 0.17–0.40
+(0.04–0.30) in 3-D. A half-maximum edge leaves the PSF's flanks and the out-of-focus glow
+outside, and in 3-D the bright signal spans 2.0–2.6 µm along z over objects 0.3–0.35 µm
+thick (MitoGraph stacks). Lower edges do not reach 80 % either (at a quarter of the local
+maximum 0.63–0.76 in 2-D) and make synthetic areas up to 34 % too large at 0.1 µm pixels
+(17–21 % already at 0.4 of the maximum): docs/mito_pixel_sizes.md, section 3b,
+``benchmarks/mito_real_images.py --edge-sweep``. The tests therefore assert the share within
+the optical resolution of the objects, a deviation from the issue.
 
 Count factor: the plain method merges what touches at its lower threshold (a yeast network
 is one or two objects for it), ours splits at half maximum; on these images ours is the
-larger, by 1.5–2.7x on the Mito-Hacker cells and the zelda field, 4.2x on the BPAE cell
+larger, by 1.5–2.7x on the Mito-Hacker cells and the zelda field, 3.9x on the BPAE cell
 (where it also picks up haze texture over the nucleus) and up to 7x on the yeast stacks:
 the stated factors are 5 in 2-D and 8 in 3-D.
 """
