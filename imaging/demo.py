@@ -15,6 +15,7 @@ import pandas as pd
 
 from spmito.imaging.batch import run_batch
 from spmito.imaging.params import RunParams
+from spmito.imaging.qc import qc_summary_lines, read_qc
 from spmito.imaging.sheet import read_sample_sheet
 from spmito.imaging.synthetic import SynthParams, write_synthetic_set
 
@@ -69,6 +70,40 @@ def measured_summary(out_dir: Path) -> dict[str, float]:
     return result
 
 
+def demo_summary_lines(results: Path, truth: dict[str, float],
+                       notes: list[str]) -> list[str]:
+    """The lines the demo prints at the end of its run.
+
+    Parameters
+    ----------
+    results : Path
+        The demo's output folder.
+    truth : dict
+        The plate's true headline numbers (:func:`truth_summary`).
+    notes : list of str
+        The batch's notes.
+
+    Returns
+    -------
+    list of str
+        The report's path, the notes, the measured headline numbers next to the truth, then
+        the QC summary of ``qc.csv`` as ``spmito run`` prints it.
+    """
+    measured = measured_summary(results)
+    return [
+        f"\nreport: {results / 'report.html'}",
+        *(f"  note: {note}" for note in notes),
+        f"  SP % of test wells:             measured {measured['sp_percent']:.1f} %   "
+        f"truth {truth['sp_percent']:.1f} %  (ΔSP vs control "
+        f"{measured['delta_sp_percent']:+.1f} points)",
+        f"  SP/MP mitochondria count:       measured {measured['fold_mito_count']:.2f}×  "
+        f"truth {truth['fold_mito_count']:.2f}×",
+        f"  SP/MP total mitochondrial size: measured {measured['fold_mito_size']:.2f}×  "
+        f"truth {truth['fold_mito_size']:.2f}×",
+        *qc_summary_lines(read_qc(results)),
+    ]
+
+
 def demo_command(args: argparse.Namespace) -> int:
     """Synthesise the demo plate, run the whole pipeline, print the headline vs truth."""
     out = Path(args.out)
@@ -81,16 +116,6 @@ def demo_command(args: argparse.Namespace) -> int:
     sheet = read_sample_sheet(plate_dir / "sheet.csv")
     print(f"2/2 analysing {len(sheet)} images with the bundled model into {results}")
     outcome = run_batch(sheet, results, RunParams())
-    truth = truth_summary(plate_dir, sheet)
-    measured = measured_summary(results)
-    print(f"\nreport: {results / 'report.html'}")
-    for note in outcome.notes:
-        print(f"  note: {note}")
-    print(f"  SP % of test wells:             measured {measured['sp_percent']:.1f} %   "
-          f"truth {truth['sp_percent']:.1f} %  (ΔSP vs control "
-          f"{measured['delta_sp_percent']:+.1f} points)")
-    print(f"  SP/MP mitochondria count:       measured {measured['fold_mito_count']:.2f}×  "
-          f"truth {truth['fold_mito_count']:.2f}×")
-    print(f"  SP/MP total mitochondrial size: measured {measured['fold_mito_size']:.2f}×  "
-          f"truth {truth['fold_mito_size']:.2f}×")
+    print("\n".join(demo_summary_lines(results, truth_summary(plate_dir, sheet),
+                                        outcome.notes)))
     return outcome.exit_code
