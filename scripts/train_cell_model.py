@@ -100,6 +100,11 @@ def without_small_pieces(labels: np.ndarray, share: float = SMALLEST_PIECE_SHARE
     return relabel_sequential(np.where(np.isin(labels, small), 0, labels))[0]
 
 
+def _span(part: slice) -> str:
+    """``start:stop`` of a slice, as Python writes it (``0:`` for all)."""
+    return f"{part.start or 0}:{'' if part.stop is None else part.stop}"
+
+
 def pseudo_label_pairs(repeats: int, overlay_dir: Path | None = None) -> TrainingPairs:
     """Real (cell, hoechst) regions with the cells grown from nuclei as labels, ``repeats`` x.
 
@@ -114,7 +119,7 @@ def pseudo_label_pairs(repeats: int, overlay_dir: Path | None = None) -> Trainin
         cells = holes_filled(field_cells(field, nuclei, "nuclei"))
         mask = without_small_pieces(cells[rows, columns])
         image = np.stack([field.cell, field.hoechst])[:, rows, columns]
-        source = f"pseudo:{name}[{rows.start}:{rows.stop},{columns.start}:{columns.stop}]"
+        source = f"pseudo:{name}[{_span(rows)},{_span(columns)}]"
         pairs.add([image] * repeats, [mask] * repeats, [median_diameter_px(mask)] * repeats,
                   source)
         if overlay_dir is not None:
