@@ -3,15 +3,20 @@
 Real fields with a Hoechst channel and a cell stain but no hand-drawn cells
 (``../shared/data/real/``). For each field and each cell path it prints the two QC shares of
 :func:`spmito.segment.nuclei.nucleus_cell_agreement` (nuclei inside a cell, cells with exactly one
-nucleus), the share of the stained area that the cells cover, and the seconds of the cell
-step, and writes an overlay PNG (cell outlines in yellow, nucleus outlines in cyan over the
-stain in red and Hoechst in blue) into ``--out`` to look at.
+nucleus), the cells without a nucleus that touch the image edge (``edge 0``: cells cut by
+the field, whose nucleus may lie outside it), the share of the stained area that the cells
+cover, and the seconds of the cell step, and writes an overlay PNG (cell outlines in yellow,
+nucleus outlines in cyan over the stain in red and Hoechst in blue) into ``--out`` to look
+at.
 
 Cell paths: ``cellpose`` (the cell model on the stain plus Hoechst), ``nuclei`` (each nucleus
 grown over the stain, :func:`spmito.segment.propagate.cells_from_nuclei`) and ``nuclei-nostain``
 (grown over the mitochondria channel plus the Hoechst haze, where a field has one). Nuclei come
 from the bundled nucleus model, or with ``--classical-nuclei`` from the Otsu + watershed
 baseline of ``benchmarks/eval_segmentation.py``.
+
+``bbbc022_right`` is the right half of the BBBC022 crop: the cell model's pseudo-labels
+(``scripts/train_cell_model.py``) come from the left half only, so this half is held out.
 
 Neither field records its pixel size; the values used are stated in :data:`REAL_CELL_FIELDS`.
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +94,21 @@ def bpae_field(real: Path = REAL) -> RealCellField:
                          max_distance_um=60.0)
 
 
-REAL_CELL_FIELDS = {"bbbc022_u2os": bbbc022_field, "bpae_cell": bpae_field}
+#: First column of the right half of the BBBC022 crop, the half the cell model's pseudo-labels
+#: leave out (``scripts/train_cell_model.py``, ``PSEUDO_LABEL_REGIONS``).
+BBBC022_HELD_OUT_FIRST_COLUMN = 347
+
+
+def bbbc022_held_out_half(real: Path = REAL) -> RealCellField:
+    """The right half of the BBBC022 crop, which no cell model was trained on."""
+    field = bbbc022_field(real)
+    keep = np.s_[:, BBBC022_HELD_OUT_FIRST_COLUMN:]
+    return replace(field, name="bbbc022_right", hoechst=field.hoechst[keep],
+                   cell=field.cell[keep])
+
+
+REAL_CELL_FIELDS = {"bbbc022_u2os": bbbc022_field, "bbbc022_right": bbbc022_held_out_half,
+                    "bpae_cell": bpae_field}
 
 
 def field_nuclei(field: RealCellField, classical: bool = False,
@@ -133,8 +152,24 @@ def score_real_cells(field: RealCellField, method: str, nuclei: np.ndarray,
     cells = field_cells(field, nuclei, method, cell_model)
     seconds = time.perf_counter() - started
     scores = nucleus_cell_agreement(cells, nuclei)
-    scores.update(stain_coverage=stain_coverage(field, cells), seconds=seconds)
+    scores.update(stain_coverage=stain_coverage(field, cells), seconds=seconds,
+                  edge_cells_without_nucleus=edge_cells_without_nucleus(cells, nuclei))
     return scores, cells
+
+
+def edge_cells_without_nucleus(cells: np.ndarray, nuclei: np.ndarray) -> int:
+    """Cells that hold no nucleus and touch the image edge (their nucleus may lie outside).
+
+    They count against the share of cells with one nucleus, although the pipeline leaves
+    cells on the image edge out of the population comparison anyway (``touches_border``).
+    """
+    from spmito.segment.nuclei import match_nuclei_to_cells
+
+    edge = np.zeros(cells.shape, bool)
+    edge[[0, -1], :] = edge[:, [0, -1]] = True
+    on_edge = np.unique(cells[edge])
+    matches = match_nuclei_to_cells(cells, nuclei)
+    return int(((matches["n_nuclei"] == 0) & matches["cell_id"].isin(on_edge)).sum())
 
 
 def save_overlay(path: Path, field: RealCellField, cells: np.ndarray,
@@ -165,7 +200,7 @@ def main() -> None:
     source = "classical" if args.classical_nuclei else "model"
     print(f"nuclei: {source}; cell model: {args.cell_model}")
     print(f"{'field':14s} {'path':15s} {'nuclei':>6s} {'cells':>5s} {'in cell':>8s} "
-          f"{'one nuc':>8s} {'stain cov':>9s} {'s':>6s}")
+          f"{'one nuc':>8s} {'edge 0':>6s} {'stain cov':>9s} {'s':>6s}")
     for name, load in REAL_CELL_FIELDS.items():
         field = load()
         nuclei = field_nuclei(field, args.classical_nuclei, args.nucleus_model)
@@ -176,6 +211,7 @@ def main() -> None:
             print(f"{name:14s} {method:15s} {scores['n_nuclei']:6d} {scores['n_cells']:5d} "
                   f"{scores['nuclei_in_cell_fraction']:8.3f} "
                   f"{scores['cells_one_nucleus_fraction']:8.3f} "
+                  f"{scores['edge_cells_without_nucleus']:6d} "
                   f"{scores['stain_coverage']:9.3f} {scores['seconds']:6.2f}")
             save_overlay(args.out / f"{name}_{method}_{source}.png", field, cells, nuclei)
 
