@@ -29,6 +29,7 @@ from skimage.segmentation import relabel_sequential
 
 from spmito.segment.weights import (
     ModelRef,
+    inference_settings,
     load_state_dict,
     network_diameter_px,
     network_layout,
@@ -80,12 +81,15 @@ class Backend(ABC):
         Where it runs (``"cpu"``, ``"cuda:0"``, ...).
     diameter_px : float
         Object diameter (pixels) the network expects at its input.
+    cellprob_threshold : float
+        Cell probability threshold used when the caller gives none.
     """
 
     name: ClassVar[str]
     model: ModelRef
     device: str
     diameter_px: float
+    cellprob_threshold: float = 0.0
 
     @abstractmethod
     def predict(self, image: np.ndarray, *, do_3d: bool, flow_threshold: float,
@@ -114,14 +118,17 @@ class Cellpose3Backend(Backend):
     model : ModelRef
         Where its weights came from.
     diameter_px : float
-        Object diameter the network was trained at.
+        Object diameter the network is run at (pixels).
     device : torch.device
         Where it runs.
+    cellprob_threshold : float
+        Cell probability threshold used when the caller gives none.
     """
 
     name = "cellpose3"
 
-    def __init__(self, net, model: ModelRef, diameter_px: float, device) -> None:
+    def __init__(self, net, model: ModelRef, diameter_px: float, device,
+                 cellprob_threshold: float = 0.0) -> None:
         from cellpose.models import CellposeModel
 
         # A CellposeModel without weights (no file lookup, no download), given our network.
@@ -134,16 +141,26 @@ class Cellpose3Backend(Backend):
         self.model = model
         self.device = str(device)
         self.diameter_px = float(diameter_px)
+        self.cellprob_threshold = float(cellprob_threshold)
 
     @classmethod
     def load(cls, model: ModelRef, device) -> Cellpose3Backend:
-        """Build the network described by the weights file and load them."""
+        """Build the network described by the weights file and load them.
+
+        The diameter it runs at and its cell probability threshold come from the
+        ``inference`` record of its recipe when there is one
+        (:func:`segment.weights.inference_settings`), else from the weights (the training
+        diameter) and Cellpose's default (0.0).
+        """
         state = load_state_dict(model)
         net = build_network(network_layout(state), device,
                             mkldnn=device.type == "cpu" and _mkldnn_works())
         net.load_state_dict(state, strict=True)
         net.eval()
-        return cls(net, model, network_diameter_px(model, state), device)
+        settings = inference_settings(model)
+        return cls(net, model,
+                   float(settings.get("diameter_px", network_diameter_px(model, state))),
+                   device, float(settings.get("cellprob_threshold", 0.0)))
 
     def predict(self, image: np.ndarray, *, do_3d: bool, flow_threshold: float,
                 cellprob_threshold: float, stitch_threshold: float) -> np.ndarray:
@@ -343,7 +360,7 @@ def resize_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def segment_objects(image: np.ndarray, spacing_um: tuple[float, ...], diameter_um: float,
                     backend: Backend, *, mode_3d: str = "stitch", flow_threshold: float = 0.4,
-                    cellprob_threshold: float = 0.0, stitch_threshold: float = 0.25
+                    cellprob_threshold: float | None = None, stitch_threshold: float = 0.25
                     ) -> Segmentation:
     """Segment a channel-first image at physical scale with a loaded backend.
 
@@ -361,7 +378,8 @@ def segment_objects(image: np.ndarray, spacing_um: tuple[float, ...], diameter_u
     mode_3d : {"stitch", "do_3d"}
         3-D only: stitch 2-D masks of each plane, or 3-D flows on an isotropic resampling.
     flow_threshold, cellprob_threshold : float
-        Cellpose's flow error and cell probability thresholds.
+        Cellpose's flow error and cell probability thresholds; ``cellprob_threshold=None``
+        takes the backend's (:attr:`Backend.cellprob_threshold`).
     stitch_threshold : float
         IoU above which masks of neighbouring planes are joined (``stitch`` mode).
 
@@ -376,6 +394,8 @@ def segment_objects(image: np.ndarray, spacing_um: tuple[float, ...], diameter_u
         raise ValueError(f"image of spatial shape {spatial} needs {len(spatial)} voxel sizes, "
                          f"got spacing_um={tuple(spacing_um)}")
     do_3d = len(spatial) == 3 and mode_3d == "do_3d"
+    if cellprob_threshold is None:
+        cellprob_threshold = backend.cellprob_threshold
     zoom = network_zoom(tuple(spacing_um), diameter_um, backend.diameter_px, resample_z=do_3d)
     lateral = resampled_shape(spatial, zoom)[-2:]
     if min(lateral) < MIN_NETWORK_PX:

@@ -22,6 +22,7 @@ pickled code.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -226,3 +227,28 @@ def network_diameter_px(ref: ModelRef, state: dict) -> float:
     if ref.pretrained:
         return _PRETRAINED_DIAMETER_PX.get(ref.name, _DEFAULT_PRETRAINED_DIAMETER_PX)
     return float(state["diam_mean"].reshape(-1)[0])
+
+
+def inference_settings(ref: ModelRef) -> dict:
+    """How the model's recipe says to run it, when it says so.
+
+    The ``inference`` record of the JSON recipe beside the weights (``model.pt`` ->
+    ``model.json``): ``diameter_px``, the object diameter at the network's input, and
+    ``cellprob_threshold``, both chosen on training images after training. Empty for
+    Cellpose's pretrained models and for weights without such a record.
+
+    Raises
+    ------
+    ModelFormatError
+        When the recipe beside the weights is not valid JSON.
+    """
+    recipe = ref.path.with_suffix(".json")
+    if ref.pretrained or not recipe.is_file():
+        return {}
+    try:
+        return dict(json.loads(recipe.read_text()).get("inference", {}))
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ModelFormatError(
+            f"{recipe}: the recipe beside the weights {ref.path.name} is not a JSON object "
+            f"({error}); repair it or delete it (the model then runs with default settings)"
+        ) from error

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
@@ -11,6 +14,7 @@ from spmito.segment.weights import (
     ModelFormatError,
     ModelNotFoundError,
     file_sha256,
+    inference_settings,
     load_state_dict,
     resolve_model,
 )
@@ -101,3 +105,37 @@ def test_bundled_models_are_half_precision_and_small():
         total_bytes += path.stat().st_size
         assert path.with_suffix(".json").is_file()  # the training recipe
     assert total_bytes <= 15 * 2**20
+
+
+def _copy_nucleus_model(folder, name, inference=None):
+    weights = folder / f"{name}.pt"
+    shutil.copyfile(BUNDLED_MODELS["nuclei"], weights)
+    if inference is not None:
+        weights.with_suffix(".json").write_text(json.dumps({"inference": inference}))
+    return weights
+
+
+def test_a_model_runs_at_the_diameter_and_threshold_its_recipe_gives(tmp_path):
+    from segment.backends import get_backend
+    from segment.nuclei import segment_nuclei
+
+    plain = _copy_nucleus_model(tmp_path, "plain")
+    tuned = _copy_nucleus_model(tmp_path, "tuned", {"diameter_px": 25.5,
+                                                    "cellprob_threshold": -0.75})
+    without = get_backend(str(plain), "nuclei", "cpu")
+    assert (without.diameter_px, without.cellprob_threshold) == (17.0, 0.0)  # the weights'
+    image = np.zeros((64, 64), np.float32)
+    image[20:40, 20:40] = 1.0
+    run = segment_nuclei(image, (1.0, 1.0), 20.0, model=str(tuned), device="cpu").provenance
+    assert run["network_diameter_px"] == 25.5 and run["cellprob_threshold"] == -0.75
+    assert run["network_zoom"] == [25.5 / 20.0, 25.5 / 20.0]
+    given = segment_nuclei(image, (1.0, 1.0), 20.0, model=str(tuned), device="cpu",
+                           cellprob_threshold=0.0).provenance
+    assert given["cellprob_threshold"] == 0.0  # the caller's value wins
+
+
+def test_a_broken_recipe_beside_the_weights_is_named(tmp_path):
+    weights = _copy_nucleus_model(tmp_path, "broken")
+    weights.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ModelFormatError, match="broken.json"):
+        inference_settings(resolve_model(weights))
