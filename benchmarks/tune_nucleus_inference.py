@@ -37,9 +37,9 @@ def score_grid(ids: list[str], model: str, network_diameters_px: list[float],
                cellprob_thresholds: list[float], flow_thresholds: list[float],
                split: dict) -> dict[tuple[float, float, float], dict[str, Counts]]:
     """Matches per image for every (network diameter, cellprob, flow threshold)."""
-    from segment.backends import get_backend
-    from segment.nuclei import segment_nuclei
-    from segment.training import median_diameter_px
+    from spmito.segment.backends import get_backend
+    from spmito.segment.nuclei import segment_nuclei
+    from spmito.segment.training_data import median_diameter_px
 
     run_px = get_backend(model, "nuclei", "cpu").diameter_px
     scores: dict[tuple[float, float, float], dict[str, Counts]] = {}

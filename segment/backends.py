@@ -149,7 +149,7 @@ class Cellpose3Backend(Backend):
 
         The diameter it runs at and its cell probability threshold come from the
         ``inference`` record of its recipe when there is one
-        (:func:`segment.weights.inference_settings`), else from the weights (the training
+        (:func:`spmito.segment.weights.inference_settings`), else from the weights (the training
         diameter) and Cellpose's default (0.0).
         """
         state = load_state_dict(model)

@@ -116,8 +116,8 @@ def _copy_nucleus_model(folder, name, inference=None):
 
 
 def test_a_model_runs_at_the_diameter_and_threshold_its_recipe_gives(tmp_path):
-    from segment.backends import get_backend
-    from segment.nuclei import segment_nuclei
+    from spmito.segment.backends import get_backend
+    from spmito.segment.nuclei import segment_nuclei
 
     plain = _copy_nucleus_model(tmp_path, "plain")
     tuned = _copy_nucleus_model(tmp_path, "tuned", {"diameter_px": 25.5,
