@@ -179,7 +179,7 @@ class SynthParams:
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
     @property
-    def spacing_um(self) -> tuple[float, ...]:
+    def voxel_size_um(self) -> tuple[float, ...]:
         """Voxel size ``(y, x)`` or ``(z, y, x)`` in µm."""
         lateral = (self.pixel_size_um, self.pixel_size_um)
         return (self.z_step_um, *lateral) if self.ndim == 3 else lateral
@@ -255,10 +255,10 @@ def _ellipsoid_distance(coords_um: list[np.ndarray], center: np.ndarray, semi_ax
 
 
 class _Canvas:
-    """The padded rendering grid: shape, spacing and the crop back to the field."""
+    """The padded rendering grid: shape, voxel size and the crop back to the field."""
 
     def __init__(self, params: SynthParams):
-        self.spacing = np.asarray(params.spacing_um)
+        self.voxel_size_um = np.asarray(params.voxel_size_um)
         self.pad_px = int(np.ceil(0.5 * params.cell_diameter_um[1] / params.pixel_size_um))
         lateral = params.size_px + 2 * self.pad_px
         self.shape = (params.n_z, lateral, lateral) if params.ndim == 3 else (lateral, lateral)
@@ -269,14 +269,14 @@ class _Canvas:
 
     def box(self, center_um: np.ndarray, radius_um: np.ndarray) -> tuple[slice, ...]:
         """Grid slices of the box ``center ± radius`` clipped to the canvas."""
-        low = np.floor((center_um - radius_um) / self.spacing).astype(int)
-        high = np.ceil((center_um + radius_um) / self.spacing).astype(int) + 1
+        low = np.floor((center_um - radius_um) / self.voxel_size_um).astype(int)
+        high = np.ceil((center_um + radius_um) / self.voxel_size_um).astype(int) + 1
         return tuple(slice(max(lo, 0), min(hi, n)) for lo, hi, n in zip(low, high, self.shape))
 
     def coords(self, box: tuple[slice, ...]) -> list[np.ndarray]:
         """Open (broadcastable) µm coordinates of the voxel centres in ``box``."""
         grids = np.ogrid[box]
-        return [g * s for g, s in zip(grids, self.spacing)]
+        return [g * s for g, s in zip(grids, self.voxel_size_um)]
 
 
 def _place_cells(rng: np.random.Generator, params: SynthParams, canvas: _Canvas) -> list[_Cell]:
@@ -416,7 +416,7 @@ def _mito_shape(rng: np.random.Generator, params: SynthParams, kind: str, anchor
                 ) -> _MitoShape:
     """A punctum, a tubule or a branched network anchored at ``anchor`` (µm)."""
     ndim = len(anchor)
-    step = 0.3 * min(params.spacing_um)
+    step = 0.3 * min(params.voxel_size_um)
     if kind == "punctum":
         radius = rng.uniform(0.16, 0.25)
         path = _curve(rng, anchor, _random_direction(rng, ndim), rng.uniform(0.0, 0.15), step)
@@ -457,32 +457,32 @@ def _rasterize_shape(shape: _MitoShape, canvas: _Canvas) -> tuple[tuple[slice, .
     the grid.
     """
     points = np.concatenate(shape.paths_um)
-    radius_axes = np.maximum(shape.radius_um, 0.55 * canvas.spacing)
-    low = np.floor((points.min(0) - radius_axes) / canvas.spacing).astype(int) - 1
-    high = np.ceil((points.max(0) + radius_axes) / canvas.spacing).astype(int) + 2
+    radius_axes = np.maximum(shape.radius_um, 0.55 * canvas.voxel_size_um)
+    low = np.floor((points.min(0) - radius_axes) / canvas.voxel_size_um).astype(int) - 1
+    high = np.ceil((points.max(0) + radius_axes) / canvas.voxel_size_um).astype(int) + 2
     if np.any(low < 0) or np.any(high > canvas.shape):
         return (), np.zeros(0, bool)
     box = tuple(slice(lo, hi) for lo, hi in zip(low, high))
     seeds = np.ones(tuple(high - low), bool)
-    index = np.rint(points / canvas.spacing).astype(int) - low
+    index = np.rint(points / canvas.voxel_size_um).astype(int) - low
     seeds[tuple(index.T)] = False
-    distance = ndi.distance_transform_edt(seeds, sampling=canvas.spacing / radius_axes)
+    distance = ndi.distance_transform_edt(seeds, sampling=canvas.voxel_size_um / radius_axes)
     return box, distance <= 1.0
 
 
-def _ellipsoid_footprint(radius_um: float, spacing: np.ndarray) -> np.ndarray:
-    """Boolean ball of ``radius_um`` on a grid of the given spacing."""
-    half = np.floor(radius_um / spacing).astype(int)
+def _ellipsoid_footprint(radius_um: float, voxel_size_um: np.ndarray) -> np.ndarray:
+    """Boolean ball of ``radius_um`` on a grid of the given voxel size."""
+    half = np.floor(radius_um / voxel_size_um).astype(int)
     grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
-    return sum((g * s / radius_um) ** 2 for g, s in zip(grids, spacing)) <= 1.0
+    return sum((g * s / radius_um) ** 2 for g, s in zip(grids, voxel_size_um)) <= 1.0
 
 
-def _deep_inside(labels: np.ndarray, margin_um: float, spacing: np.ndarray) -> np.ndarray:
+def _deep_inside(labels: np.ndarray, margin_um: float, voxel_size_um: np.ndarray) -> np.ndarray:
     """Voxels whose whole ``±margin_um`` box neighbourhood carries their own non-zero label.
 
     A box, not a ball: separable filters keep 3-D synthesis fast.
     """
-    size = tuple(2 * int(np.floor(margin_um / s)) + 1 for s in spacing)
+    size = tuple(2 * int(np.floor(margin_um / s)) + 1 for s in voxel_size_um)
     same = ndi.minimum_filter(labels, size=size) == ndi.maximum_filter(labels, size=size)
     return same & (labels > 0)
 
@@ -496,10 +496,10 @@ def _analysis_regions(params: SynthParams, canvas: _Canvas, cells: np.ndarray,
     """
     margin_um = 0.3
     field_cells = np.where(canvas.in_field, cells, 0)
-    inner = np.where(_deep_inside(field_cells, margin_um, canvas.spacing), cells, 0)
+    inner = np.where(_deep_inside(field_cells, margin_um, canvas.voxel_size_um), cells, 0)
     if params.ndim == 3:
         near_nucleus = ndi.binary_dilation(nuclei > 0, _ellipsoid_footprint(margin_um,
-                                                                             canvas.spacing))
+                                                                             canvas.voxel_size_um))
         inner[near_nucleus] = 0
     return inner
 
@@ -508,8 +508,8 @@ def _place_mitochondria(rng: np.random.Generator, params: SynthParams, canvas: _
                         cells: list[_Cell], regions: np.ndarray, nuclei: np.ndarray
                         ) -> tuple[np.ndarray, list[dict]]:
     """Place each cell's mitochondria without contact; return labels and per-object truth."""
-    spacing = canvas.spacing
-    gap = max(params.mito_gap_um, 1.01 * float(np.linalg.norm(spacing)))
+    voxel_size_um = canvas.voxel_size_um
+    gap = max(params.mito_gap_um, 1.01 * float(np.linalg.norm(voxel_size_um)))
     mito = np.zeros(canvas.shape, np.uint32)
     forbidden = np.zeros(canvas.shape, bool)
     records: list[dict] = []
@@ -532,14 +532,14 @@ def _place_mitochondria(rng: np.random.Generator, params: SynthParams, canvas: _
             for _attempt in range(40):
                 pool = pools[1] if (len(pools[1]) and rng.random() < 0.25) or not len(pools[0]) \
                     else pools[0]
-                anchor = (pool[rng.integers(len(pool))] + offset) * spacing
+                anchor = (pool[rng.integers(len(pool))] + offset) * voxel_size_um
                 shape = _mito_shape(rng, params, kind, anchor)
                 mbox, mask = _rasterize_shape(shape, canvas)
                 if not _fits(mask, mbox, regions, forbidden, cell_id):
                     continue
                 mito_id = len(records) + 1
                 mito[mbox][mask] = mito_id
-                _forbid_around(forbidden, mbox, mask, gap, spacing)
+                _forbid_around(forbidden, mbox, mask, gap, voxel_size_um)
                 records.append({
                     "mito_id": mito_id, "cell_id": cell_id, "kind": shape.kind,
                     "length_um": shape.length_um, "width_um": 2 * shape.radius_um,
@@ -561,15 +561,15 @@ def _fits(mask: np.ndarray, box: tuple[slice, ...], regions: np.ndarray, forbidd
 
 
 def _forbid_around(forbidden: np.ndarray, box: tuple[slice, ...], mask: np.ndarray,
-                   gap_um: float, spacing: np.ndarray) -> None:
+                   gap_um: float, voxel_size_um: np.ndarray) -> None:
     """Mark every voxel closer than ``gap_um`` to ``mask`` as forbidden."""
-    pad = np.ceil(gap_um / spacing).astype(int) + 1
+    pad = np.ceil(gap_um / voxel_size_um).astype(int) + 1
     grown = tuple(slice(max(s.start - p, 0), min(s.stop + p, n))
                   for s, p, n in zip(box, pad, forbidden.shape))
     local = np.zeros(tuple(s.stop - s.start for s in grown), bool)
     inner = tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(box, grown))
     local[inner] = mask
-    near = ndi.distance_transform_edt(~local, sampling=spacing) <= gap_um
+    near = ndi.distance_transform_edt(~local, sampling=voxel_size_um) <= gap_um
     forbidden[grown] |= near
 
 
@@ -581,12 +581,12 @@ def _psf_sigma_px(params: SynthParams, wavelength_um: float) -> tuple[float, ...
     lateral = 0.21 * wavelength_um / params.numerical_aperture
     axial = 0.66 * wavelength_um * 1.518 / params.numerical_aperture**2
     sigmas_um = (axial, lateral, lateral) if params.ndim == 3 else (lateral, lateral)
-    return tuple(s / p for s, p in zip(sigmas_um, params.spacing_um))
+    return tuple(s / p for s, p in zip(sigmas_um, params.voxel_size_um))
 
 
 def _hoechst_signal(rng, params, canvas, cells: list[_Cell], nuclei: np.ndarray):
     """Nuclear stain whose integral per nucleus is DNA content x stain / dimming."""
-    unit_photons = 300.0 * _typical_nucleus_size(params) / float(np.prod(params.spacing_um))
+    unit_photons = 300.0 * _typical_nucleus_size(params) / float(np.prod(params.voxel_size_um))
     texture = smooth_field(rng, canvas.shape, 0.5 / params.pixel_size_um, 0.25, floor=0.2)
     n_cells = len(cells)
     texture_sum = ndi.sum_labels(texture, nuclei, index=np.arange(1, n_cells + 1))
@@ -611,7 +611,7 @@ def _typical_nucleus_size(params: SynthParams) -> float:
 def _cell_signal(params: SynthParams, canvas: _Canvas, cells: np.ndarray,
                  nuclei: np.ndarray) -> np.ndarray:
     """Membrane ring (0.5 µm) plus cytoplasm stain, dim over the nucleus."""
-    ring = (cells > 0) & ~_deep_inside(cells, 0.5, canvas.spacing)
+    ring = (cells > 0) & ~_deep_inside(cells, 0.5, canvas.voxel_size_um)
     signal = np.where(cells > 0, 60.0, 0.0)
     signal[nuclei > 0] = 15.0
     signal[ring] = 250.0
@@ -716,7 +716,7 @@ def make_field(params: SynthParams, seed: int | np.random.SeedSequence) -> Synth
     keep = truth["cell_id"].to_numpy()
     cell_out, nuclei_out, mito_out, truth, mito_truth = _relabel(
         cell_crop, nuclei_crop, mito_crop, truth, mito_truth, keep)
-    voxel = float(np.prod(params.spacing_um))
+    voxel = float(np.prod(params.voxel_size_um))
     mito_truth["size"] = mito_truth.pop("voxels") * voxel
     return SyntheticField(image=image, cells=cell_out, nuclei=nuclei_out, mito=mito_out,
                           truth=truth, mito_truth=mito_truth, params=params)
@@ -736,7 +736,7 @@ def _nuclei_inside_cells(canvas: _Canvas, cells: list[_Cell], cell_labels: np.nd
     """Nucleus ellipsoids clipped to 0.4 µm inside their own cell."""
     nuclei = _rasterize_ellipsoids(canvas, [(c.nucleus_center_um, c.nucleus_semi_axes_um,
                                              c.angle) for c in cells])
-    deep = _deep_inside(cell_labels, 0.4, canvas.spacing)
+    deep = _deep_inside(cell_labels, 0.4, canvas.voxel_size_um)
     nuclei[(nuclei != cell_labels) | ~deep] = 0
     return nuclei
 
@@ -753,7 +753,7 @@ def _cell_truth(params: SynthParams, cells: list[_Cell], cell_crop: np.ndarray,
                 nuclei_crop: np.ndarray, integral: np.ndarray, mito_records: list[dict]
                 ) -> pd.DataFrame:
     """One row per cell visible in the field."""
-    voxel = float(np.prod(params.spacing_um))
+    voxel = float(np.prod(params.voxel_size_um))
     n = len(cells)
     ids = np.arange(1, n + 1)
     cell_voxels = np.bincount(cell_crop.ravel(), minlength=n + 1)[1:]
@@ -844,14 +844,14 @@ def write_field(synthetic: SyntheticField, out_dir: str | Path, name: str,
         The image file written.
     """
     out_dir = Path(out_dir)
-    spacing = synthetic.params.spacing_um
+    voxel_size_um = synthetic.params.voxel_size_um
     image_path = out_dir / f"{name}.ome.tif"
-    write_ome_tiff(image_path, synthetic.image, synthetic.axes, spacing, CHANNEL_NAMES,
+    write_ome_tiff(image_path, synthetic.image, synthetic.axes, voxel_size_um, CHANNEL_NAMES,
                    uuid_key=f"{name}/image")
     truth_dir = out_dir / f"{name}.truth"
     for label_name in ("cells", "nuclei", "mito"):
-        write_labels(truth_dir / f"{label_name}.ome.tif", getattr(synthetic, label_name), spacing,
-                     uuid_key=f"{name}/{label_name}")
+        write_labels(truth_dir / f"{label_name}.ome.tif", getattr(synthetic, label_name),
+                     voxel_size_um, uuid_key=f"{name}/{label_name}")
     _write_csv(truth_dir / "truth.csv", synthetic.truth)
     _write_csv(truth_dir / "mito.csv", synthetic.mito_truth)
     if preview:
@@ -1009,7 +1009,7 @@ def synth_command(args: argparse.Namespace) -> int:
                                 replicates=args.replicates, preview=args.preview, progress=True)
     out = Path(args.out)
     print(f"wrote {len(sheet)} {args.ndim}-D field(s) to {out}/ "
-          f"(voxel size {params.spacing_um} µm):")
+          f"(voxel size {params.voxel_size_um} µm):")
     print(f"  <field>.ome.tif           channels {', '.join(CHANNEL_NAMES)}")
     print("  <field>.truth/            cells/nuclei/mito.ome.tif, truth.csv, mito.csv")
     if args.preview:

@@ -271,7 +271,7 @@ class ReviewSession:
         seeds_px = np.asarray(seeds_px, float)
         cell_id = self.cell_at(seeds_px[0]) if len(seeds_px) else 0
         edit = edits.split_cell_by_seeds(self.cells, cell_id, seeds_px,
-                                         spacing=self.result.voxel_size_um)
+                                         voxel_size_um=self.result.voxel_size_um)
         self._apply_edit("split_seeds", edit, {"seeds_px": np.round(seeds_px, 2).tolist()})
         return edit.cell_ids
 

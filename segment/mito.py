@@ -208,16 +208,16 @@ class MitoParams:
                                                 and self.axial_fwhm_um <= 0):
             raise ValueError("emission_wavelength_um and axial_fwhm_um must be positive")
 
-    def seed_threshold(self, spacing_um) -> float:
+    def seed_threshold(self, voxel_size_um) -> float:
         """``seed_snr``, or its default for the voxel size (see the class docstring)."""
         if self.seed_snr is not None:
             return self.seed_snr
-        spacing = np.asarray(spacing_um, float)
-        if spacing.size == 3:
+        voxel_size_um = np.asarray(voxel_size_um, float)
+        if voxel_size_um.size == 3:
             return 6.0
         from scipy.special import ndtri
 
-        area_ratio = float(np.prod(spacing)) / _REFERENCE_PIXEL_UM**2
+        area_ratio = float(np.prod(voxel_size_um)) / _REFERENCE_PIXEL_UM**2
         tail = _SEED_TAIL_AT_REFERENCE * area_ratio**_SEED_TAIL_AREA_EXPONENT
         return float(-ndtri(min(tail, 1e-3)))
 
@@ -237,7 +237,7 @@ class MitoParams:
                 / self.numerical_aperture**2)
 
 
-def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = MitoParams(),
+def segment_mitochondria(mito_img: np.ndarray, voxel_size_um, params: MitoParams = MitoParams(),
                          mask: np.ndarray | None = None, *, block_px: int = 256) -> np.ndarray:
     """Segment mitochondria into instance labels.
 
@@ -245,7 +245,7 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
     ----------
     mito_img : ndarray
         Mitochondria channel, ``(Y, X)`` or ``(Z, Y, X)``, any real dtype.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm, ``(y, x)`` or ``(z, y, x)``.
     params : MitoParams
         Segmentation parameters.
@@ -260,21 +260,21 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
         Labels 1..N, one per connected object (8-connectivity in 2-D, 26 in 3-D).
     """
     image = np.asarray(mito_img)
-    spacing = _check_spacing(image, spacing_um)
-    message = coarse_pixel_warning(spacing, params)
+    voxel_size_um = _check_voxel_size(image, voxel_size_um)
+    message = coarse_pixel_warning(voxel_size_um, params)
     if message is not None:
         _warn_once(message)
-    min_voxels = params.min_size(image.ndim) / float(np.prod(spacing))
+    min_voxels = params.min_size(image.ndim) / float(np.prod(voxel_size_um))
     if params.method == "otsu":
-        foreground = _otsu_foreground(image, spacing, params)
+        foreground = _otsu_foreground(image, voxel_size_um, params)
         if mask is not None:
             foreground &= np.asarray(mask, bool)
         return _seeded_components(foreground, foreground, min_voxels)
-    foreground, score, detection = _significant_scores(image, spacing, params, block_px)
+    foreground, score, detection = _significant_scores(image, voxel_size_um, params, block_px)
     foreground &= score > params.low_snr
     if mask is not None:
         foreground &= np.asarray(mask, bool)
-    seeds = detection > params.seed_threshold(spacing)
+    seeds = detection > params.seed_threshold(voxel_size_um)
     del detection
     seeds &= foreground
     labels = _seeded_components(foreground, seeds, min_voxels)
@@ -288,7 +288,7 @@ def _warn_once(message: str) -> None:
     log.warning(message)
 
 
-def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str | None:
+def coarse_pixel_warning(voxel_size_um, params: MitoParams = MitoParams()) -> str | None:
     """What to tell the user when the pixels are too coarse to count mitochondria, or None.
 
     Counting needs the lateral pixel at most about half the optical resolution (Nyquist;
@@ -298,7 +298,7 @@ def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str |
 
     Parameters
     ----------
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm; the last one is the lateral pixel.
     params : MitoParams
         Its optics give the resolution.
@@ -307,9 +307,9 @@ def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str |
     -------
     str or None
     """
-    pixel_um = float(np.max(np.asarray(spacing_um, float)[-2:]))
+    pixel_um = float(np.max(np.asarray(voxel_size_um, float)[-2:]))
     resolution_um = params.lateral_resolution_um()
-    if not pixel_too_coarse_to_count(spacing_um):
+    if not pixel_too_coarse_to_count(voxel_size_um):
         return None
     return (f"pixels of {pixel_um:.3g} µm are coarser than {MAX_COUNT_PIXEL_UM} µm, about half "
             f"the optical resolution ({resolution_um:.2f} µm at NA {params.numerical_aperture:g}, "
@@ -345,12 +345,13 @@ def _slabs(array: np.ndarray) -> list[np.ndarray]:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _check_spacing(image: np.ndarray, spacing_um) -> np.ndarray:
-    spacing = np.asarray(spacing_um, float)
-    if image.ndim not in (2, 3) or spacing.shape != (image.ndim,) or np.any(spacing <= 0):
+def _check_voxel_size(image: np.ndarray, voxel_size_um) -> np.ndarray:
+    voxel_size_um = np.asarray(voxel_size_um, float)
+    if (image.ndim not in (2, 3) or voxel_size_um.shape != (image.ndim,)
+            or np.any(voxel_size_um <= 0)):
         raise ValueError(f"need a 2-D or 3-D image and one positive voxel size per axis in µm; "
-                         f"got image shape {image.shape} and spacing {tuple(spacing_um)}")
-    return spacing
+                         f"got image shape {image.shape} and voxel size {tuple(voxel_size_um)}")
+    return voxel_size_um
 
 
 def _per_axis_um(axial_um: float, lateral_um: float, ndim: int) -> np.ndarray:
@@ -395,24 +396,24 @@ class _Geometry:
     axial_psf_px: float
 
     @classmethod
-    def from_params(cls, params: MitoParams, spacing: np.ndarray) -> _Geometry:
-        ndim = spacing.size
-        denoise = _lateral_floor(params.denoise_sigma_um / spacing, _MIN_DENOISE_PX)
+    def from_params(cls, params: MitoParams, voxel_size_um: np.ndarray) -> _Geometry:
+        ndim = voxel_size_um.size
+        denoise = _lateral_floor(params.denoise_sigma_um / voxel_size_um, _MIN_DENOISE_PX)
         detection_total = _lateral_floor(_per_axis_um(*params.detection_sigma_um, ndim)
-                                         / spacing, _MIN_DETECTION_PX)
-        background = np.maximum(np.rint(params.background_radius_um / spacing), 1)
-        block_sigma = np.maximum(params.block_size_um / spacing - 1.0, 0.0) / 6.0
-        peak = np.rint(_per_axis_um(*params.peak_halfwidth_um, ndim) / spacing)
+                                         / voxel_size_um, _MIN_DETECTION_PX)
+        background = np.maximum(np.rint(params.background_radius_um / voxel_size_um), 1)
+        block_sigma = np.maximum(params.block_size_um / voxel_size_um - 1.0, 0.0) / 6.0
+        peak = np.rint(_per_axis_um(*params.peak_halfwidth_um, ndim) / voxel_size_um)
         return cls(
             denoise_px=denoise,
-            extent_denoise_px=_lateral_floor(params.denoise_sigma_um / spacing,
+            extent_denoise_px=_lateral_floor(params.denoise_sigma_um / voxel_size_um,
                                              _MIN_EXTENT_DENOISE_PX),
             background_px=_lateral_floor(background, _MIN_BACKGROUND_PX).astype(int),
             block_sigma_px=_lateral_floor(block_sigma, _MIN_BLOCK_SIGMA_PX),
             peak_px=_lateral_floor(peak, _MIN_PEAK_PX).astype(int),
             detection_extra_px=np.sqrt(np.maximum(detection_total**2 - denoise**2, 0.0)),
-            ridge_px=_lateral_floor(params.ridge_sigma_um / spacing, _MIN_RIDGE_PX),
-            axial_psf_px=_axial_blur_px(params, spacing),
+            ridge_px=_lateral_floor(params.ridge_sigma_um / voxel_size_um, _MIN_RIDGE_PX),
+            axial_psf_px=_axial_blur_px(params, voxel_size_um),
         )
 
     def halo_px(self) -> np.ndarray:
@@ -428,14 +429,14 @@ class _Geometry:
         return np.max(chains, axis=0) + 1
 
 
-def _axial_blur_px(params: MitoParams, spacing: np.ndarray) -> float:
+def _axial_blur_px(params: MitoParams, voxel_size_um: np.ndarray) -> float:
     """Sigma (z pixels) of the axial blur of the denoised image: the PSF and the denoising.
 
     0 in 2-D and when the deconvolution is off.
     """
-    if spacing.size != 3 or params.deconvolution_iterations == 0:
+    if voxel_size_um.size != 3 or params.deconvolution_iterations == 0:
         return 0.0
-    return float(np.hypot(params.axial_psf_sigma_um(), params.denoise_sigma_um) / spacing[0])
+    return float(np.hypot(params.axial_psf_sigma_um(), params.denoise_sigma_um) / voxel_size_um[0])
 
 
 def _lateral_blocks(shape: tuple[int, ...], block_px: int, halo_px: np.ndarray
@@ -462,7 +463,8 @@ def _lateral_blocks(shape: tuple[int, ...], block_px: int, halo_px: np.ndarray
 # --------------------------------------------------------------------- the evidence
 
 
-def _contrast_adjusted(image: np.ndarray, spacing: np.ndarray, params: MitoParams) -> np.ndarray:
+def _contrast_adjusted(image: np.ndarray, voxel_size_um: np.ndarray,
+                       params: MitoParams) -> np.ndarray:
     """Gamma and CLAHE on the image scaled to [0, 1] (returns the input when both are off)."""
     if params.gamma is None and params.clahe_slope is None:
         return image
@@ -473,7 +475,7 @@ def _contrast_adjusted(image: np.ndarray, spacing: np.ndarray, params: MitoParam
         np.power(adjusted, params.gamma, out=adjusted)
     if params.clahe_slope is not None:
         nbins = 256
-        tile = np.maximum(np.rint(params.clahe_tile_um / spacing), 2).astype(int)
+        tile = np.maximum(np.rint(params.clahe_tile_um / voxel_size_um), 2).astype(int)
         adjusted = equalize_adapthist(adjusted, kernel_size=tuple(tile),
                                       clip_limit=params.clahe_slope / nbins, nbins=nbins)
     return adjusted.astype(np.float32)
@@ -535,7 +537,7 @@ def _half_maximum_extent(signal: np.ndarray, geometry: _Geometry, params: MitoPa
     return signal > local_max
 
 
-def _ridge_extent(smooth: np.ndarray, spacing: np.ndarray, geometry: _Geometry) -> np.ndarray:
+def _ridge_extent(smooth: np.ndarray, voxel_size_um: np.ndarray, geometry: _Geometry) -> np.ndarray:
     """Cross-sections of bright tubes and blobs, from the Hessian in µm units.
 
     The second-largest eigenvalue is negative and larger in magnitude than the largest.
@@ -550,25 +552,25 @@ def _ridge_extent(smooth: np.ndarray, spacing: np.ndarray, geometry: _Geometry) 
             order[i] += 1
             order[j] += 1
             derivative = ndi.gaussian_filter(smooth, geometry.ridge_px, order=order)
-            elements.append(derivative / np.float32(spacing[i] * spacing[j]))
+            elements.append(derivative / np.float32(voxel_size_um[i] * voxel_size_um[j]))
     eigenvalues = hessian_matrix_eigvals(elements)  # decreasing along axis 0
     return eigenvalues[1] < -np.abs(eigenvalues[0])
 
 
-def _object_extent(signal: np.ndarray, smooth: np.ndarray, spacing: np.ndarray,
+def _object_extent(signal: np.ndarray, smooth: np.ndarray, voxel_size_um: np.ndarray,
                    geometry: _Geometry, params: MitoParams) -> np.ndarray:
     """Where objects lie: the extent test of ``params.method`` on the (deconvolved) signal."""
     if geometry.axial_psf_px > 0:
         signal = _axially_deconvolved(signal, geometry.axial_psf_px,
                                       params.deconvolution_iterations)
     if params.method == "ridge":
-        extent = _ridge_extent(smooth, spacing, geometry)
+        extent = _ridge_extent(smooth, voxel_size_um, geometry)
         extent &= _half_maximum_extent(signal, geometry, params)
         return extent
     return _adaptive_extent(signal, geometry, params)
 
 
-def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
+def _block_evidence(raw: np.ndarray, voxel_size_um: np.ndarray, geometry: _Geometry,
                     params: MitoParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For one block: the extent mask, the background-free signal and the detection response.
 
@@ -588,7 +590,7 @@ def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
         extent_signal = ndi.gaussian_filter(raw, geometry.extent_denoise_px)
         extent_signal -= background
     del raw, background
-    extent = _object_extent(extent_signal, smooth, spacing, geometry, params)
+    extent = _object_extent(extent_signal, smooth, voxel_size_um, geometry, params)
     padding = smooth == 0
     del smooth, extent_signal
     detection = ndi.gaussian_filter(signal, geometry.detection_extra_px)
@@ -596,21 +598,21 @@ def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
     return extent, signal, detection
 
 
-def _significant_scores(image: np.ndarray, spacing: np.ndarray, params: MitoParams,
+def _significant_scores(image: np.ndarray, voxel_size_um: np.ndarray, params: MitoParams,
                         block_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Extent mask, significance score and detection score of the whole image (float32).
 
     Computed in lateral blocks; both scores are then put in units of the background noise,
     per plane (:func:`_in_background_noise_units`).
     """
-    adjusted = _contrast_adjusted(image, spacing, params)
-    geometry = _Geometry.from_params(params, spacing)
+    adjusted = _contrast_adjusted(image, voxel_size_um, params)
+    geometry = _Geometry.from_params(params, voxel_size_um)
     extent = np.zeros(image.shape, bool)
     score = np.zeros(image.shape, np.float32)
     detection = np.zeros(image.shape, np.float32)
     for outer, inner, local in _lateral_blocks(image.shape, block_px, geometry.halo_px()):
         block_extent, block_score, block_detection = _block_evidence(
-            adjusted[outer], spacing, geometry, params)
+            adjusted[outer], voxel_size_um, geometry, params)
         extent[inner] = block_extent[local]
         score[inner] = block_score[local]
         detection[inner] = block_detection[local]
@@ -619,7 +621,7 @@ def _significant_scores(image: np.ndarray, spacing: np.ndarray, params: MitoPara
     _in_background_noise_units(detection, no_data)
     score[no_data] = 0.0
     detection[no_data] = 0.0
-    _in_local_noise_units(score, detection, spacing)
+    _in_local_noise_units(score, detection, voxel_size_um)
     return extent, score, detection
 
 
@@ -658,7 +660,7 @@ _LOCAL_NOISE_SIGMA_UM = 2.0
 _LOCAL_NOISE_STEP_UM = 0.5
 
 
-def _in_local_noise_units(score: np.ndarray, detection: np.ndarray, spacing: np.ndarray
+def _in_local_noise_units(score: np.ndarray, detection: np.ndarray, voxel_size_um: np.ndarray
                           ) -> None:
     """Divide both scores, in place, by the local spread of the background where it exceeds 1.
 
@@ -670,8 +672,8 @@ def _in_local_noise_units(score: np.ndarray, detection: np.ndarray, spacing: np.
     positive values, so below 0 there is background only (the failure of a local RMS of
     everything where mitochondria are dense, or dim).
     """
-    step = np.maximum(np.rint(_LOCAL_NOISE_STEP_UM / spacing[-2:]), 1).astype(int)
-    sigma_px = _LOCAL_NOISE_SIGMA_UM / (spacing[-2:] * step)
+    step = np.maximum(np.rint(_LOCAL_NOISE_STEP_UM / voxel_size_um[-2:]), 1).astype(int)
+    sigma_px = _LOCAL_NOISE_SIGMA_UM / (voxel_size_um[-2:] * step)
     score_planes = score if score.ndim == 3 else score[np.newaxis]
     detection_planes = detection if detection.ndim == 3 else detection[np.newaxis]
     for plane, detection_plane in zip(score_planes, detection_planes, strict=True):
@@ -720,11 +722,12 @@ def _without_faint_objects(labels: np.ndarray, score: np.ndarray, min_ratio: flo
     return _keep_labels(labels, peaks >= min_ratio * np.percentile(peaks[1:], 90))
 
 
-def _otsu_foreground(image: np.ndarray, spacing: np.ndarray, params: MitoParams) -> np.ndarray:
+def _otsu_foreground(image: np.ndarray, voxel_size_um: np.ndarray,
+                     params: MitoParams) -> np.ndarray:
     """Baseline: denoised image above its global Otsu threshold."""
     from skimage.filters import threshold_otsu
 
-    smooth = ndi.gaussian_filter(image.astype(np.float32), params.denoise_sigma_um / spacing)
+    smooth = ndi.gaussian_filter(image.astype(np.float32), params.denoise_sigma_um / voxel_size_um)
     return smooth > threshold_otsu(smooth)
 
 
