@@ -21,6 +21,10 @@ Classes
     cells get ``hoechst_x`` with the image's own normalisation (``log2 I - x`` is the same
     ``log2 m_ref`` for every cell of an image) and lose the batch's exclusion codes until
     ``spmito report`` recomputes them.
+
+One module (about 630 lines, most of it the :class:`ReviewSession` class) on purpose: every
+action shares the session's undo history, tables and overrides, and is read beside the undo
+it must match.
 """
 
 from __future__ import annotations

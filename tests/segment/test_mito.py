@@ -9,12 +9,8 @@ from scipy import ndimage as ndi
 
 from spmito.imaging.synthetic import SynthParams, make_field
 from spmito.measure.objects.mito import count_per_cell
-from spmito.segment.mito import (
-    FWHM_PER_SIGMA,
-    MitoParams,
-    _axially_deconvolved,
-    segment_mitochondria,
-)
+from spmito.segment.mito import MitoParams, _axially_deconvolved, segment_mitochondria
+from spmito.segment.mito_params import FWHM_PER_SIGMA
 
 BASELINE = MitoParams(method="otsu")
 
