@@ -62,7 +62,7 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, voxel_size_um: t
     Raises
     ------
     ValueError
-        When the images do not share a grid or the spacing does not match their dimensions.
+        When the images do not share a grid or the voxel size does not match their dimensions.
     """
     nuclei = np.asarray(nuclei)
     cell_img = np.asarray(cell_img, dtype=np.float32)

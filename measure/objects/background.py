@@ -2,7 +2,7 @@
 
 The background ``b`` of a cell is the median of the non-cell pixels 2–6 µm from it. The
 annuli of all cells are built in one pass: every non-cell pixel is given to its nearest cell
-(one Euclidean distance transform with indices, spacing-aware), and belongs to that cell's
+(one Euclidean distance transform with indices, in µm), and belongs to that cell's
 annulus when the distance is within [inner, outer]. Where two cells are closer than 12 µm their
 annuli share the pixels between them by nearest cell (a Voronoi split).
 

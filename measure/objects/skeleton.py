@@ -6,7 +6,7 @@ so that no two skeletons touch. One ``skan.Skeleton`` then holds every object's 
 paths and nodes are counted per object:
 
 ``skeleton_length_um``
-    summed path lengths (spacing-aware);
+    summed path lengths (in µm, with the voxel size);
 ``branches``
     paths of the graph; an object whose skeleton has no path (a dot) counts as 1 branch;
 ``junctions``
