@@ -31,19 +31,19 @@ def main() -> None:
     args = parser.parse_args()
     torch_line = start_torch(args.threads)
     field = make_field(SynthParams.for_ndim(2, size_px=1024), 1)
-    spacing = field.params.spacing_um
+    voxel_size_um = field.params.voxel_size_um
     cell, hoechst, mito = (field.channel(c) for c in ("cell", "hoechst", "mito"))
     print(f"{torch_line}; {int(field.cells.max())} cells")
     for model in args.models:
-        seconds = best_seconds(lambda m=model: segment_cells(cell, hoechst, spacing, 12.0,
+        seconds = best_seconds(lambda m=model: segment_cells(cell, hoechst, voxel_size_um, 12.0,
                                                              model=m, device="cpu"),
                                args.repeats)
         print(f"cellpose  {model:40s} {seconds:6.2f} s")
-    seconds = best_seconds(lambda: cells_from_nuclei(field.nuclei, cell, spacing, 12.0),
+    seconds = best_seconds(lambda: cells_from_nuclei(field.nuclei, cell, voxel_size_um, 12.0),
                            args.repeats)
     print(f"nuclei    {'over the cell stain':40s} {seconds:6.2f} s")
     seconds = best_seconds(lambda: cells_from_nuclei(
-        field.nuclei, cell_signal_without_stain(mito, hoechst, spacing), spacing, 12.0),
+        field.nuclei, cell_signal_without_stain(mito, hoechst, voxel_size_um), voxel_size_um, 12.0),
         args.repeats)
     print(f"nuclei    {'no stain: mito + Hoechst haze':40s} {seconds:6.2f} s")
 

@@ -41,7 +41,7 @@ def seconds_per_megapixel(params: SynthParams, mode_3d: str, device: str,
     field = make_field(params, 1)
     cell, hoechst = field.channel("cell"), field.channel("hoechst")
     def segment() -> object:
-        return segment_cells(cell, hoechst, params.spacing_um, 12.0, device=device,
+        return segment_cells(cell, hoechst, params.voxel_size_um, 12.0, device=device,
                              mode_3d=mode_3d)
 
     best, megapixels = best_seconds(segment, repeats), cell.size / 1e6

@@ -40,7 +40,7 @@ def tiled_field(ndim: int, tiles: int, seed: int, **overrides):
         return np.where(tiled > 0, tiled + block.astype(np.int32), 0)
 
     return (np.tile(field.channel("hoechst"), reps), np.tile(field.channel("mito"), reps),
-            tile_labels(field.cells), tile_labels(field.nuclei), field.params.spacing_um)
+            tile_labels(field.cells), tile_labels(field.nuclei), field.params.voxel_size_um)
 
 
 def disc_grid(shape: tuple[int, int], n_rows: int, n_cols: int, fill: float) -> tuple:
@@ -68,9 +68,9 @@ def time_call(function, repeats: int = 2) -> float:
 
 
 def per_cell_scaling() -> None:
-    hoechst, mito, _, _, spacing = tiled_field(2, 4, seed=3)
+    hoechst, mito, _, _, voxel_size_um = tiled_field(2, 4, seed=3)
     start = time.perf_counter()
-    labels = segment_mitochondria(mito, spacing)
+    labels = segment_mitochondria(mito, voxel_size_um)
     print(f"2-D {mito.shape}: segmentation {time.perf_counter() - start:.1f} s, "
           f"{labels.max()} objects")
     layouts = {"10 cells": (2, 5), "1000 cells": (25, 40)}
@@ -79,7 +79,7 @@ def per_cell_scaling() -> None:
         cells, nuclei = disc_grid(mito.shape, n_rows, n_cols, fill=0.5)
 
         def run(cells=cells, nuclei=nuclei):
-            return measure_image(cells, nuclei, labels, spacing, hoechst_img=hoechst,
+            return measure_image(cells, nuclei, labels, voxel_size_um, hoechst_img=hoechst,
                                  mito_img=mito)
 
         result = run()  # also warms up numba (skan)
@@ -91,14 +91,14 @@ def per_cell_scaling() -> None:
 
 def bounded_memory_3d() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        hoechst, mito, cells, nuclei, spacing = tiled_field(3, 4, seed=5, size_px=256, n_z=60)
+        hoechst, mito, cells, nuclei, voxel_size_um = tiled_field(3, 4, seed=5, size_px=256, n_z=60)
         for name, array in (("hoechst", hoechst), ("mito", mito),
                             ("cells", cells.astype(np.uint16)),
                             ("nuclei", nuclei.astype(np.uint16))):
             np.save(Path(folder) / f"{name}.npy", array)
         inputs_mb = sum(a.size * 2 for a in (hoechst, mito, cells, nuclei)) / 2**20
         del hoechst, mito, cells, nuclei
-        code = _THREE_D_CHILD.format(folder=folder, spacing=tuple(spacing))
+        code = _THREE_D_CHILD.format(folder=folder, voxel_size_um=tuple(voxel_size_um))
         output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                 text=True, cwd=Path(__file__).resolve().parents[1]).stdout
     print(f"3-D (60, 1024, 1024), inputs {inputs_mb:.0f} MB (4 uint16 arrays):\n{output}")
@@ -111,7 +111,7 @@ from spmito.measure.objects.cells import measure_image
 from spmito.segment.mito import segment_mitochondria
 load = lambda name: np.load(r"{folder}/" + name + ".npy")
 hoechst, mito, cells, nuclei = (load(n) for n in ("hoechst", "mito", "cells", "nuclei"))
-spacing = {spacing}
+voxel_size_um = {voxel_size_um}
 
 def peak_rss_mb():  # VmHWM: this process's own peak (ru_maxrss keeps the parent's across exec)
     with open("/proc/self/status") as status:
@@ -120,11 +120,11 @@ def peak_rss_mb():  # VmHWM: this process's own peak (ru_maxrss keeps the parent
 
 loaded = peak_rss_mb()
 start = time.perf_counter()
-labels = segment_mitochondria(mito, spacing, mask=cells > 0)
+labels = segment_mitochondria(mito, voxel_size_um, mask=cells > 0)
 seg = time.perf_counter() - start
 peak_seg = peak_rss_mb()
 start = time.perf_counter()
-result = measure_image(cells, nuclei, labels, spacing, hoechst_img=hoechst, mito_img=mito)
+result = measure_image(cells, nuclei, labels, voxel_size_um, hoechst_img=hoechst, mito_img=mito)
 meas = time.perf_counter() - start
 peak = peak_rss_mb()
 print(f"  inputs loaded: RSS {{loaded:.0f}} MB")

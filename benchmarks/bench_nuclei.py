@@ -31,7 +31,7 @@ def seconds_per_field(model: str, repeats: int, device: str = "cpu") -> tuple[fl
     field = make_field(FIELD, 1)
     hoechst = field.channel("hoechst")
     def segment():
-        return segment_nuclei(hoechst, FIELD.spacing_um, 8.0, model=model, device=device)
+        return segment_nuclei(hoechst, FIELD.voxel_size_um, 8.0, model=model, device=device)
 
     found = segment()  # the warm-up call, whose count is reported
     return best_seconds(segment, repeats, warm_up=False), int(found.labels.max())
@@ -42,7 +42,7 @@ def main() -> None:
     parser = speed_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", help="model (repeat); default: bundled")
     args = parser.parse_args()
-    print(f"{start_torch(args.threads)}; 1024 x 1024 field at {FIELD.spacing_um[0]} µm, "
+    print(f"{start_torch(args.threads)}; 1024 x 1024 field at {FIELD.voxel_size_um[0]} µm, "
           "8 µm nuclei")
     for model in args.model or ["bundled"]:
         seconds, found = seconds_per_field(model, args.repeats)

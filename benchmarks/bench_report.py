@@ -23,7 +23,7 @@ import pandas as pd
 from spmito.imaging.params import read_run_params
 from spmito.imaging.qc import OVERLAY_MAX_BYTES
 from spmito.imaging.report_content import build_report
-from spmito.measure.analysis.figures import save_rgb
+from spmito.measure.analysis.overlays import save_rgb
 from spmito.measure.analysis.population import Gate
 
 

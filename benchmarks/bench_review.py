@@ -73,14 +73,14 @@ def make_session(size_px: int, pixel_size_um: float, seed: int, recolour: Stopwa
     field = make_field(SynthParams.for_ndim(2, size_px=size_px, pixel_size_um=pixel_size_um),
                        seed)
     stack = Stack(field.image, field.axes, CHANNEL_NAMES,
-                  roles_from_channel_names(CHANNEL_NAMES), field.params.spacing_um)
+                  roles_from_channel_names(CHANNEL_NAMES), field.params.voxel_size_um)
     params = RunParams()
     cells, mito, pieces = spmito.imaging.pipeline.measure_labels(stack, field.cells, field.nuclei,
                                                           field.mito, params)
     result = ImageResult(field.cells.copy(), field.nuclei, pieces, cells, mito,
-                         field.params.spacing_um)
+                         field.params.voxel_size_um)
     session = ReviewSession("bench", stack, result, params)
-    session.attach(TimedLabels(result.cells, scale=field.params.spacing_um))
+    session.attach(TimedLabels(result.cells, scale=field.params.voxel_size_um))
     return session
 
 

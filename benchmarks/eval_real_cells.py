@@ -56,7 +56,7 @@ class RealCellField:
     hoechst: np.ndarray
     cell: np.ndarray
     mito: np.ndarray | None
-    spacing_um: tuple[float, float]
+    voxel_size_um: tuple[float, float]
     nucleus_diameter_um: float
     cell_diameter_um: float
     max_distance_um: float
@@ -115,8 +115,8 @@ def field_nuclei(field: RealCellField, classical: bool = False,
                  nucleus_model: str = "bundled") -> np.ndarray:
     """Nuclei of a real field: the nucleus model, or the classical baseline."""
     if classical:
-        return classical_nuclei(field.hoechst, field.spacing_um, field.nucleus_diameter_um)
-    return segment_nuclei(field.hoechst, field.spacing_um, field.nucleus_diameter_um,
+        return classical_nuclei(field.hoechst, field.voxel_size_um, field.nucleus_diameter_um)
+    return segment_nuclei(field.hoechst, field.voxel_size_um, field.nucleus_diameter_um,
                           model=nucleus_model, device="cpu").labels
 
 
@@ -124,15 +124,15 @@ def field_cells(field: RealCellField, nuclei: np.ndarray, method: str,
                 cell_model: str = "bundled") -> np.ndarray:
     """Cells of a real field by one cell path (``cellpose``, ``nuclei``, ``nuclei-nostain``)."""
     if method == "cellpose":
-        return segment_cells(field.cell, field.hoechst, field.spacing_um,
+        return segment_cells(field.cell, field.hoechst, field.voxel_size_um,
                              field.cell_diameter_um, model=cell_model, device="cpu").labels
     if method == "nuclei":
         signal = field.cell
     elif method == "nuclei-nostain":
-        signal = cell_signal_without_stain(field.mito, field.hoechst, field.spacing_um)
+        signal = cell_signal_without_stain(field.mito, field.hoechst, field.voxel_size_um)
     else:
         raise ValueError(f"unknown cell path {method!r}")
-    return cells_from_nuclei(nuclei, signal, field.spacing_um, field.max_distance_um)
+    return cells_from_nuclei(nuclei, signal, field.voxel_size_um, field.max_distance_um)
 
 
 def stain_coverage(field: RealCellField, cells: np.ndarray) -> float:
@@ -140,7 +140,7 @@ def stain_coverage(field: RealCellField, cells: np.ndarray) -> float:
     from scipy import ndimage as ndi
 
     signal = ndi.gaussian_filter(normalise(field.cell.astype(np.float32)),
-                                 1.0 / field.spacing_um[0])
+                                 1.0 / field.voxel_size_um[0])
     stained = signal > foreground_threshold(signal)
     return float((cells[stained] > 0).mean())
 

@@ -47,17 +47,17 @@ def score_field_2d(seed: int, cell_model: str = "bundled", nucleus_model: str = 
                    ) -> dict:
     """Cells AP, nuclei AP and nucleus matching on one default 2-D synthetic field."""
     field = make_field(SynthParams.for_ndim(2), seed)
-    spacing = field.params.spacing_um
-    cells = segment_cells(field.channel("cell"), field.channel("hoechst"), spacing,
+    voxel_size_um = field.params.voxel_size_um
+    cells = segment_cells(field.channel("cell"), field.channel("hoechst"), voxel_size_um,
                           CELL_DIAMETER_UM, model=cell_model).labels
-    nuclei = segment_nuclei(field.channel("hoechst"), spacing, NUCLEUS_DIAMETER_UM,
+    nuclei = segment_nuclei(field.channel("hoechst"), voxel_size_um, NUCLEUS_DIAMETER_UM,
                             model=nucleus_model).labels
     matching = nucleus_matching_score(field.cells, field.nuclei, cells, nuclei)
     return {"seed": seed, "n_cells": int(field.cells.max()),
             "ap50_cells": average_precision_50(field.cells, cells),
             "ap50_nuclei": average_precision_50(field.nuclei, nuclei),
             "ap50_nuclei_classical": average_precision_50(
-                field.nuclei, classical_nuclei(field.channel("hoechst"), spacing,
+                field.nuclei, classical_nuclei(field.channel("hoechst"), voxel_size_um,
                                                NUCLEUS_DIAMETER_UM)),
             "found": matching.n_found, "right": matching.n_right}
 
@@ -67,7 +67,7 @@ def score_field_3d(seed: int, mode_3d: str = "stitch", cell_model: str = "bundle
     field = make_field(SynthParams.for_ndim(3), seed)
     started = time.perf_counter()
     cells = segment_cells(field.channel("cell"), field.channel("hoechst"),
-                          field.params.spacing_um, CELL_DIAMETER_UM, model=cell_model,
+                          field.params.voxel_size_um, CELL_DIAMETER_UM, model=cell_model,
                           mode_3d=mode_3d).labels
     return {"seed": seed, "mode_3d": mode_3d, "n_cells": int(field.cells.max()),
             "ap50_cells": average_precision_50(field.cells, cells),
@@ -99,19 +99,19 @@ def score_real_nuclei(folder: Path = REAL_NUCLEI, nucleus_model: str = "bundled"
                 image, (1.0, 1.0), diameter_px))}
 
 
-def classical_nuclei(hoechst: np.ndarray, spacing_um: tuple[float, ...],
+def classical_nuclei(hoechst: np.ndarray, voxel_size_um: tuple[float, ...],
                      diameter_um: float) -> np.ndarray:
     """Baseline: Otsu on log Hoechst (dim SP nuclei stay above it), split by a watershed
     on the distance transform with one seed per ~nucleus."""
     from scipy import ndimage as ndi
     from skimage import feature, filters, segmentation
 
-    sigma_px = [0.05 * diameter_um / s for s in spacing_um]
+    sigma_px = [0.05 * diameter_um / s for s in voxel_size_um]
     smooth = filters.gaussian(np.log1p(hoechst.astype(np.float32)), sigma_px)
     mask = smooth > filters.threshold_otsu(smooth)
-    distance = ndi.distance_transform_edt(mask, sampling=spacing_um)
+    distance = ndi.distance_transform_edt(mask, sampling=voxel_size_um)
     peaks = feature.peak_local_max(distance, min_distance=max(1, round(
-        0.3 * diameter_um / max(spacing_um))), labels=ndi.label(mask)[0], exclude_border=False)
+        0.3 * diameter_um / max(voxel_size_um))), labels=ndi.label(mask)[0], exclude_border=False)
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     return segmentation.watershed(-distance, markers, mask=mask)

@@ -39,7 +39,7 @@ from spmito.segment.mito import MitoParams, segment_mitochondria  # noqa: E402
 OUTPUT = ROOT / "docs" / "mito_counting_limits.md"
 NUMBERS = OUTPUT.with_suffix(".csv")
 REAL_DATA = ROOT.parent / "shared" / "data" / "real" / "mitograph_yeast"
-YEAST_SPACING_UM = (0.2, 0.056, 0.056)
+YEAST_VOXEL_SIZE_UM = (0.2, 0.056, 0.056)
 
 #: MitoGraph's convention: thresholds on the blurred stack (no axial deconvolution) and
 #: domain.md's minimum object.
@@ -84,8 +84,8 @@ def mitograph_comparison() -> pd.DataFrame | None:
     rows = []
     for name in reference.index:
         image = tifffile.imread(REAL_DATA / f"{name}.tif")
-        labels = segment_mitochondria(image, YEAST_SPACING_UM)
-        apparent = segment_mitochondria(image, YEAST_SPACING_UM, APPARENT)
+        labels = segment_mitochondria(image, YEAST_VOXEL_SIZE_UM)
+        apparent = segment_mitochondria(image, YEAST_VOXEL_SIZE_UM, APPARENT)
         result = _measure_whole_stack(image, labels)
         row, ref = result.cells.iloc[0], reference.loc[name]
         apparent_volume = _measure_whole_stack(image, apparent).cells.iloc[0]["mito_volume_um3"]
@@ -98,8 +98,8 @@ def mitograph_comparison() -> pd.DataFrame | None:
             "mitograph_volume_um3": ref["volume_from_voxels_um3"],
             "apparent_volume_ratio": apparent_volume / ref["volume_from_voxels_um3"],
             "apparent_axial_over_lateral": axial_over_lateral_thickness(apparent > 0,
-                                                                        YEAST_SPACING_UM),
-            "axial_over_lateral": axial_over_lateral_thickness(labels > 0, YEAST_SPACING_UM),
+                                                                        YEAST_VOXEL_SIZE_UM),
+            "axial_over_lateral": axial_over_lateral_thickness(labels > 0, YEAST_VOXEL_SIZE_UM),
             "length_um": row["mito_skeleton_length_um"],
             "mitograph_length_um": ref["total_length_um"],
             "length_ratio": row["mito_skeleton_length_um"] / ref["total_length_um"],
@@ -113,7 +113,7 @@ def mitograph_comparison() -> pd.DataFrame | None:
 def _measure_whole_stack(image: np.ndarray, labels: np.ndarray):
     """``measure_image`` with the whole stack as the one cell and no nucleus."""
     cell = np.ones(image.shape, np.int32)
-    return measure_image(cell, np.zeros_like(cell), labels, YEAST_SPACING_UM,
+    return measure_image(cell, np.zeros_like(cell), labels, YEAST_VOXEL_SIZE_UM,
                          hoechst_img=np.zeros_like(image), mito_img=image)
 
 

@@ -31,16 +31,17 @@ def synthetic_fields(ndim: int, n_fields: int, seed: int, **overrides):
 
 def per_cell_errors(field, params: MitoParams) -> pd.DataFrame:
     """One row per true cell: true and measured count and total size."""
-    spacing = field.params.spacing_um
-    labels = segment_mitochondria(field.channel("mito"), spacing, params, mask=field.cells > 0)
-    counted = count_per_cell(labels, field.cells, field.nuclei, spacing)
+    voxel_size_um = field.params.voxel_size_um
+    labels = segment_mitochondria(field.channel("mito"), voxel_size_um, params,
+                                  mask=field.cells > 0)
+    counted = count_per_cell(labels, field.cells, field.nuclei, voxel_size_um)
     size = "mito_area_um2" if field.params.ndim == 2 else "mito_volume_um3"
     merged = counted.merge(field.truth, on="cell_id", suffixes=("", "_true"))
     return pd.DataFrame({"count_true": merged["mito_count_true"], "count": merged["mito_count"],
                          "size_true": merged["mito_size"], "size": merged[size]})
 
 
-def axial_over_lateral_thickness(mask: np.ndarray, spacing_um) -> float:
+def axial_over_lateral_thickness(mask: np.ndarray, voxel_size_um) -> float:
     """Mean chord of ``mask`` along z over the mean of its chords along y and x.
 
     A chord is the run of object voxels crossed by a line of voxels along one axis (µm). Round
@@ -48,7 +49,7 @@ def axial_over_lateral_thickness(mask: np.ndarray, spacing_um) -> float:
     """
     def mean_chord_um(axis: int) -> float:
         crossed = mask.sum(axis=axis)
-        return float(crossed[crossed > 0].mean()) * float(spacing_um[axis])
+        return float(crossed[crossed > 0].mean()) * float(voxel_size_um[axis])
 
     return mean_chord_um(0) / ((mean_chord_um(1) + mean_chord_um(2)) / 2)
 

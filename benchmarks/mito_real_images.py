@@ -72,8 +72,8 @@ def overlay_rgb(image: np.ndarray, labels: np.ndarray, mask: np.ndarray | None
 
 def total_area_um2(image: RealImage) -> float:
     """Total area (µm²) of the objects found in ``image``."""
-    labels = segment_mitochondria(image.image, image.spacing_um, MitoParams(), mask=image.mask)
-    return float(np.count_nonzero(labels) * np.prod(image.spacing_um))
+    labels = segment_mitochondria(image.image, image.voxel_size_um, MitoParams(), mask=image.mask)
+    return float(np.count_nonzero(labels) * np.prod(image.voxel_size_um))
 
 
 #: Half-widths (µm; z, y, x) of the neighbourhood of a bright pixel's local peak.
@@ -86,12 +86,12 @@ def coverage_shares(labels: np.ndarray, image: RealImage) -> dict[str, float]:
     """Shares of the bright signal inside the objects: by signal and by pixels, of all of it
     and of its cores (bright pixels at least half the brightest top-hat value nearby)."""
     where = np.ones(image.image.shape, bool) if image.mask is None else image.mask
-    tophat = plain_tophat(image.image, image.spacing_um)
+    tophat = plain_tophat(image.image, image.voxel_size_um)
     center, sigma = background_level(tophat, where)
     signal = np.where(where, tophat - center, 0.0)
     bright = (signal > 5 * sigma) & where
     halfwidth = np.array(CORE_PEAK_HALFWIDTH_UM[-signal.ndim:])
-    reach = np.maximum(np.rint(halfwidth / np.asarray(image.spacing_um)), 1).astype(int)
+    reach = np.maximum(np.rint(halfwidth / np.asarray(image.voxel_size_um)), 1).astype(int)
     core = bright & (signal >= 0.5 * ndi.maximum_filter(signal, size=tuple(2 * reach + 1)))
     inside = labels > 0
     shares = {}
@@ -133,10 +133,10 @@ def edge_sweep(images: list[RealImage]) -> None:
         for ndim in dims:
             rows = []
             for image in (i for i in images if i.image.ndim == ndim):
-                labels = segment_mitochondria(image.image, image.spacing_um, params,
+                labels = segment_mitochondria(image.image, image.voxel_size_um, params,
                                               mask=image.mask)
                 shares = coverage_shares(labels, image)
-                checks = check_segmentation(labels, image.image, image.spacing_um, image.mask)
+                checks = check_segmentation(labels, image.image, image.voxel_size_um, image.mask)
                 rows.append([*shares.values(), checks.precision])
             low, high = np.min(rows, axis=0), np.max(rows, axis=0)
             cells = " | ".join(f"{a:.2f}–{b:.2f}" for a, b in zip(low[:4], high[:4],
@@ -154,16 +154,16 @@ def axial_extents(images: list[RealImage]) -> None:
           "bright signal over the objects (µm) |")
     print("|---|---:|---:|---:|")
     for image in (i for i in images if i.image.ndim == 3):
-        tophat = plain_tophat(image.image, image.spacing_um)
+        tophat = plain_tophat(image.image, image.voxel_size_um)
         center, sigma = background_level(tophat, np.ones(tophat.shape, bool))
         bright = tophat > center + 5 * sigma
         extents = []
         for iterations in (MitoParams().deconvolution_iterations, 0):
-            objects = segment_mitochondria(image.image, image.spacing_um,
+            objects = segment_mitochondria(image.image, image.voxel_size_um,
                                            MitoParams(deconvolution_iterations=iterations)) > 0
             columns = objects.any(axis=0)
-            extents.append(objects.sum(axis=0)[columns].mean() * image.spacing_um[0])
-        extents.append(bright.sum(axis=0)[columns].mean() * image.spacing_um[0])
+            extents.append(objects.sum(axis=0)[columns].mean() * image.voxel_size_um[0])
+        extents.append(bright.sum(axis=0)[columns].mean() * image.voxel_size_um[0])
         print(f"| {image.name} | " + " | ".join(f"{e:.2f}" for e in extents) + " |", flush=True)
 
 
@@ -188,13 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     images = all_images(args.data)
     for image in images:
         start = time.perf_counter()
-        labels = segment_mitochondria(image.image, image.spacing_um, MitoParams(),
+        labels = segment_mitochondria(image.image, image.voxel_size_um, MitoParams(),
                                       mask=image.mask)
         seconds = time.perf_counter() - start
-        checks = check_segmentation(labels, image.image, image.spacing_um, image.mask)
+        checks = check_segmentation(labels, image.image, image.voxel_size_um, image.mask)
         imsave(args.out / f"{image.name}.png", overlay_rgb(image.image, labels, image.mask),
                check_contrast=False)
-        print(f"| {image.name} | {image.spacing_um} | {checks.n_objects} | {checks.n_plain} | "
+        print(f"| {image.name} | {image.voxel_size_um} | {checks.n_objects} | {checks.n_plain} | "
               f"{checks.coverage:.2f} | {checks.coverage_pixels:.2f} | "
               f"{checks.coverage_within_resolution:.2f} | "
               f"{checks.precision:.2f} | {seconds:.2f} |")

@@ -46,23 +46,23 @@ def peak_rss_mb():
 
 loaded = peak_rss_mb()
 start = time.perf_counter()
-labels = mito.segment_mitochondria(image, {spacing}, mask=mask)
+labels = mito.segment_mitochondria(image, {voxel_size_um}, mask=mask)
 print(f"{{time.perf_counter() - start:.2f}} {{peak_rss_mb():.0f}} {{loaded:.0f}} {{labels.max()}}")
 """
 
 
-def run_child(module: Path, folder: str, spacing) -> tuple[float, float, float, int]:
-    code = _CHILD.format(module=module, folder=folder, spacing=tuple(spacing))
+def run_child(module: Path, folder: str, voxel_size_um) -> tuple[float, float, float, int]:
+    code = _CHILD.format(module=module, folder=folder, voxel_size_um=tuple(voxel_size_um))
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True, cwd=ROOT).stdout.split()
     return float(out[0]), float(out[1]), float(out[2]), int(out[3])
 
 
-def compare(name: str, mito: np.ndarray, cells: np.ndarray, spacing, before: Path) -> None:
+def compare(name: str, mito: np.ndarray, cells: np.ndarray, voxel_size_um, before: Path) -> None:
     with tempfile.TemporaryDirectory() as folder:
         np.save(Path(folder) / "mito.npy", mito)
         np.save(Path(folder) / "cells.npy", cells)
-        results = {label: run_child(module, folder, spacing)
+        results = {label: run_child(module, folder, voxel_size_um)
                    for label, module in (("before", before),
                                          ("after", ROOT / "segment" / "mito.py"))}
     for label, (seconds, peak, loaded, n) in results.items():
@@ -82,13 +82,13 @@ def main(argv: list[str] | None = None) -> int:
                                          cwd=ROOT).stdout)
         print("| input | version | time (s) | peak RSS (MB) | above inputs (MB) | objects |")
         print("|---|---|---:|---:|---:|---:|")
-        _, mito, cells, _, spacing = tiled_field(2, 4, seed=3)
-        compare("2-D 2048²", mito, cells, spacing, before)
-        _, mito, cells, _, spacing = tiled_field(3, 1, seed=5, size_px=320, n_z=32)
-        compare("3-D 32x320²", mito, cells, spacing, before)
+        _, mito, cells, _, voxel_size_um = tiled_field(2, 4, seed=3)
+        compare("2-D 2048²", mito, cells, voxel_size_um, before)
+        _, mito, cells, _, voxel_size_um = tiled_field(3, 1, seed=5, size_px=320, n_z=32)
+        compare("3-D 32x320²", mito, cells, voxel_size_um, before)
         if not args.skip_3d:
-            _, mito, cells, _, spacing = tiled_field(3, 4, seed=5, size_px=256, n_z=60)
-            compare("3-D 60x1024²", mito, cells, spacing, before)
+            _, mito, cells, _, voxel_size_um = tiled_field(3, 4, seed=5, size_px=256, n_z=60)
+            compare("3-D 60x1024²", mito, cells, voxel_size_um, before)
     return 0
 
 

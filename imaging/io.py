@@ -33,6 +33,10 @@ Bad files
     :data:`PLAUSIBLE_VOXEL_UM` are refused unless ``allow_unusual_voxel_size``. OME
     ``TiffData`` pointing at other files is refused unless ``allow_external_files``; then
     ``Stack.metadata["files"]`` lists every file read, for hashing.
+
+One module (about 550 lines) on purpose: :func:`read_stack` and the rules above are one
+reader, and the writers beside it (:func:`write_ome_tiff`, :func:`write_labels`) produce the
+OME layout that :func:`read_labels` and :func:`read_stack` read back.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class RunParams:
         ``nucleus_diameter_um``, ``device``,
         ``mode_3d`` (``stitch`` or ``do_3d``), ``cells_mask`` (the path of a given cell label
         image; one image only), ``mito`` (the ``[mito]`` table: keyword arguments of
-        :class:`spmito.segment.mito.MitoParams`, checked when the config is read; as
+        :class:`spmito.segment.mito_params.MitoParams`, checked when the config is read; as
         :attr:`mito_params`), ``annulus_um`` (inner, outer radius of the Hoechst background
         annulus), ``flatfield`` (an image file).
     Batch level

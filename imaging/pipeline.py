@@ -120,7 +120,7 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
         report("cells", 0.0)
         if given_cells is None:
             cell_image = images["cell"] if images["cell"] is not None else images["hoechst"]
-            segmentation = segment_cells(cell_image, images["hoechst"], spacing_um=voxel_size_um,
+            segmentation = segment_cells(cell_image, images["hoechst"], voxel_size_um=voxel_size_um,
                                          diameter_um=params.cell_diameter_um,
                                          model=params.model, device=params.device,
                                          mode_3d=params.mode_3d)
@@ -128,7 +128,7 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
         else:
             cells, provenance = _check_given_mask(given_cells, stack), {"backend": "given mask"}
     report("nuclei", 0.0 if grow_from_nuclei else 0.3)
-    nuclei = segment_nuclei(images["hoechst"], spacing_um=voxel_size_um,
+    nuclei = segment_nuclei(images["hoechst"], voxel_size_um=voxel_size_um,
                             diameter_um=params.nucleus_diameter_um, model=params.nucleus_model,
                             device=params.device, mode_3d=params.mode_3d)
     if grow_from_nuclei:

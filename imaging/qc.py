@@ -36,7 +36,7 @@ from spmito.imaging.outputs import (
     write_table_csv,
 )
 from spmito.imaging.params import RunParams
-from spmito.measure.analysis.figures import overlay_mosaic, save_rgb
+from spmito.measure.analysis.overlays import overlay_mosaic, save_rgb
 from spmito.segment.nuclei import nucleus_cell_agreement
 from spmito.segment.sampling import (
     MAX_COUNT_PIXEL_UM,

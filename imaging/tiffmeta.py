@@ -281,9 +281,9 @@ def _imagej_voxel_um(tif: tifffile.TiffFile) -> dict[str, float]:
     if um_per_unit is None:
         return {}
     sizes = _pixel_size_from_resolution(tif.pages.first, um_per_unit)
-    spacing = _positive(metadata.get("spacing"))
-    if spacing is not None:
-        sizes["z"] = spacing * um_per_unit
+    z_step = _positive(metadata.get("spacing"))
+    if z_step is not None:
+        sizes["z"] = z_step * um_per_unit
     return sizes
 
 

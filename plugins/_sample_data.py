@@ -14,7 +14,7 @@ def synthetic_stack(ndim: int, seed: int = SAMPLE_SEED, **overrides) -> Stack:
     """A synthetic field (:func:`spmito.imaging.synthetic.make_field`) as a Stack with roles."""
     synthetic = make_field(SynthParams.for_ndim(ndim, **overrides), seed)
     return Stack(synthetic.image, synthetic.axes, CHANNEL_NAMES,
-                 roles_from_channel_names(CHANNEL_NAMES), synthetic.params.spacing_um)
+                 roles_from_channel_names(CHANNEL_NAMES), synthetic.params.voxel_size_um)
 
 
 def synthetic_field_2d() -> list[LayerDataTuple]:

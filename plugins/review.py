@@ -21,6 +21,10 @@ Classes
     cells get ``hoechst_x`` with the image's own normalisation (``log2 I - x`` is the same
     ``log2 m_ref`` for every cell of an image) and lose the batch's exclusion codes until
     ``spmito report`` recomputes them.
+
+One module (about 630 lines, most of it the :class:`ReviewSession` class) on purpose: every
+action shares the session's undo history, tables and overrides, and is read beside the undo
+it must match.
 """
 
 from __future__ import annotations
@@ -271,7 +275,7 @@ class ReviewSession:
         seeds_px = np.asarray(seeds_px, float)
         cell_id = self.cell_at(seeds_px[0]) if len(seeds_px) else 0
         edit = edits.split_cell_by_seeds(self.cells, cell_id, seeds_px,
-                                         spacing=self.result.voxel_size_um)
+                                         voxel_size_um=self.result.voxel_size_um)
         self._apply_edit("split_seeds", edit, {"seeds_px": np.round(seeds_px, 2).tolist()})
         return edit.cell_ids
 

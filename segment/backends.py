@@ -290,13 +290,13 @@ def _load_backend(backend: str, ref: ModelRef, device: str) -> Backend:
 # ------------------------------------------------------------------ physical scale
 
 
-def network_zoom(spacing_um: tuple[float, ...], diameter_um: float, diameter_px: float,
+def network_zoom(voxel_size_um: tuple[float, ...], diameter_um: float, diameter_px: float,
                  resample_z: bool) -> tuple[float, ...]:
     """Zoom per spatial axis that makes objects of ``diameter_um`` ``diameter_px`` wide.
 
     Parameters
     ----------
-    spacing_um : tuple of float
+    voxel_size_um : tuple of float
         ``(y, x)`` or ``(z, y, x)`` voxel size in µm.
     diameter_um : float
         Typical object diameter in µm.
@@ -307,10 +307,10 @@ def network_zoom(spacing_um: tuple[float, ...], diameter_um: float, diameter_px:
     """
     if diameter_um <= 0 or not np.isfinite(diameter_um):
         raise ValueError(f"diameter_um must be a positive number of µm, got {diameter_um}")
-    if len(spacing_um) not in (2, 3) or min(spacing_um) <= 0:
-        raise ValueError(f"spacing_um must be 2 or 3 positive sizes in µm, got {spacing_um}")
+    if len(voxel_size_um) not in (2, 3) or min(voxel_size_um) <= 0:
+        raise ValueError(f"voxel_size_um must be 2 or 3 positive sizes in µm, got {voxel_size_um}")
     target_um = diameter_um / diameter_px
-    zoom = tuple(float(s) / target_um for s in spacing_um)
+    zoom = tuple(float(s) / target_um for s in voxel_size_um)
     if len(zoom) == 3 and not resample_z:
         zoom = (1.0, *zoom[1:])
     return zoom
@@ -358,7 +358,7 @@ def resize_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return labels[index]
 
 
-def segment_objects(image: np.ndarray, spacing_um: tuple[float, ...], diameter_um: float,
+def segment_objects(image: np.ndarray, voxel_size_um: tuple[float, ...], diameter_um: float,
                     backend: Backend, *, mode_3d: str = "stitch", flow_threshold: float = 0.4,
                     cellprob_threshold: float | None = None, stitch_threshold: float = 0.25
                     ) -> Segmentation:
@@ -369,7 +369,7 @@ def segment_objects(image: np.ndarray, spacing_um: tuple[float, ...], diameter_u
     image : ndarray
         ``(2, Y, X)`` or ``(2, Z, Y, X)``: the channel to segment, then the helper channel
         (nuclei for cells; zeros when there is none).
-    spacing_um : tuple of float
+    voxel_size_um : tuple of float
         ``(y, x)`` or ``(z, y, x)`` voxel size in µm.
     diameter_um : float
         Typical object diameter in µm.
@@ -390,18 +390,18 @@ def segment_objects(image: np.ndarray, spacing_um: tuple[float, ...], diameter_u
     if mode_3d not in MODES_3D:
         raise ValueError(f"mode_3d must be one of {MODES_3D}, got {mode_3d!r}")
     spatial = image.shape[1:]
-    if len(spatial) != len(spacing_um):
+    if len(spatial) != len(voxel_size_um):
         raise ValueError(f"image of spatial shape {spatial} needs {len(spatial)} voxel sizes, "
-                         f"got spacing_um={tuple(spacing_um)}")
+                         f"got voxel_size_um={tuple(voxel_size_um)}")
     do_3d = len(spatial) == 3 and mode_3d == "do_3d"
     if cellprob_threshold is None:
         cellprob_threshold = backend.cellprob_threshold
-    zoom = network_zoom(tuple(spacing_um), diameter_um, backend.diameter_px, resample_z=do_3d)
+    zoom = network_zoom(tuple(voxel_size_um), diameter_um, backend.diameter_px, resample_z=do_3d)
     lateral = resampled_shape(spatial, zoom)[-2:]
     if min(lateral) < MIN_NETWORK_PX:
         raise ImageScaleError(
             f"the image ({' x '.join(map(str, spatial))} pixels of "
-            f"{' x '.join(f'{s:.3g}' for s in spacing_um)} µm) is narrower than one object of "
+            f"{' x '.join(f'{s:.3g}' for s in voxel_size_um)} µm) is narrower than one object of "
             f"{diameter_um:g} µm: at the network's scale it is {lateral[0]} x {lateral[1]} "
             "pixels")
     small = resample_image(image, zoom)

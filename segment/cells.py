@@ -12,7 +12,7 @@ from spmito.segment.backends import Segmentation, get_backend, segment_objects
 
 
 def segment_cells(cell_img: np.ndarray, nuclear_img: np.ndarray | None,
-                  spacing_um: tuple[float, ...], diameter_um: float = 12.0,
+                  voxel_size_um: tuple[float, ...], diameter_um: float = 12.0,
                   model: str = "bundled", device: str = "auto", mode_3d: str = "stitch", *,
                   backend: str = "cellpose3", flow_threshold: float = 0.4,
                   cellprob_threshold: float = 0.0, stitch_threshold: float = 0.25
@@ -25,7 +25,7 @@ def segment_cells(cell_img: np.ndarray, nuclear_img: np.ndarray | None,
         Cell stain (membrane/cytoplasm), ``(Y, X)`` or ``(Z, Y, X)``.
     nuclear_img : ndarray or None
         Nuclear stain (Hoechst) on the same grid; helps separate touching cells.
-    spacing_um : tuple of float
+    voxel_size_um : tuple of float
         Voxel size ``(y, x)`` or ``(z, y, x)`` in µm.
     diameter_um : float
         Typical cell diameter in µm; the image is resampled so that cells are as wide as
@@ -59,7 +59,7 @@ def segment_cells(cell_img: np.ndarray, nuclear_img: np.ndarray | None,
         raise ValueError(f"nuclear_img has shape {helper.shape} but cell_img has "
                          f"{cell_img.shape}; give both channels of the same stack")
     loaded = get_backend(model, "cells", device, backend)
-    return segment_objects(np.stack([cell_img, helper]), spacing_um, diameter_um, loaded,
+    return segment_objects(np.stack([cell_img, helper]), voxel_size_um, diameter_um, loaded,
                            mode_3d=mode_3d, flow_threshold=flow_threshold,
                            cellprob_threshold=cellprob_threshold,
                            stitch_threshold=stitch_threshold)

@@ -152,7 +152,7 @@ def split_cell_by_line(labels: np.ndarray, cell_id: int, line_yx: Sequence[Seque
 def split_cell_by_seeds(labels: np.ndarray, cell_id: int,
                         seeds_px: Sequence[Sequence[float]],
                         first_new_id: int | None = None, *,
-                        spacing: Sequence[float] | None = None) -> LabelEdit:
+                        voxel_size_um: Sequence[float] | None = None) -> LabelEdit:
     """Split a cell into one part per seed point (watershed on the distance to its edge).
 
     The largest part keeps ``cell_id``; the others get ``first_new_id``, ... in seed order.
@@ -167,7 +167,7 @@ def split_cell_by_seeds(labels: np.ndarray, cell_id: int,
         Two or more points inside the cell, in pixel coordinates of ``labels``.
     first_new_id : int, optional
         The id of the first new part; default :func:`next_free_id`.
-    spacing : sequence of float, optional
+    voxel_size_um : sequence of float, optional
         Pixel size per axis (µm), so that the distance to the edge is isotropic.
 
     Raises
@@ -191,7 +191,7 @@ def split_cell_by_seeds(labels: np.ndarray, cell_id: int,
     offset = np.array([s.start for s in box])
     for number, seed in enumerate(dict.fromkeys(inside), start=1):
         markers[tuple(np.asarray(seed) - offset)] = number
-    distance = ndi.distance_transform_edt(np.pad(mask, 1), sampling=spacing)
+    distance = ndi.distance_transform_edt(np.pad(mask, 1), sampling=voxel_size_um)
     distance = distance[(slice(1, -1),) * mask.ndim]
     parts = watershed(-distance, markers, mask=mask)
     new_ids = _ids_for_parts(parts, cell_id, first_new_id, labels)

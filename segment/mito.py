@@ -60,6 +60,10 @@ Pixels coarser than half the optical resolution (0.14 µm at NA 1.3, 600 nm) log
 Memory: steps 2–6 run on lateral blocks (full depth) with a halo wide enough for the chain of
 filters, so the result does not depend on the block size; the whole-image arrays are the input,
 two float32 scores, three boolean masks and the int32 labels (about 15 bytes per voxel).
+
+One module (about 590 lines) on purpose: the steps above are one algorithm whose helpers
+share the block geometry (``_Geometry``) and are read top to bottom in the order of the
+steps; its parameters are in :mod:`spmito.segment.mito_params`.
 """
 
 from __future__ import annotations
@@ -72,15 +76,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from spmito.segment.mito_params import MitoParams
 from spmito.segment.sampling import MAX_COUNT_PIXEL_UM, pixel_too_coarse_to_count
-
-METHODS = ("adaptive", "ridge", "otsu")
-
-#: 2-D seeds: Gaussian tail (beyond 4.5) per pixel at the reference pixel size (µm), and how
-#: it grows with the pixel area (1: a constant false-seed rate per µm²).
-_SEED_TAIL_AT_REFERENCE = 3.4e-6
-_REFERENCE_PIXEL_UM = 0.1
-_SEED_TAIL_AREA_EXPONENT = 1.3
 
 #: A child of the ``spmito`` logger, whose handlers write the run's log.
 log = logging.getLogger("spmito.mito")
@@ -88,156 +85,8 @@ log = logging.getLogger("spmito.mito")
 #: Gaussian kernels are cut at this many sigmas (scipy's default).
 _TRUNCATE = 4.0
 
-#: FWHM of a Gaussian over its sigma, 2 sqrt(2 ln 2).
-FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
-
-@dataclass(frozen=True)
-class MitoParams:
-    """Mitochondria segmentation parameters; lengths in µm, scores in noise standard deviations.
-
-    Parameters
-    ----------
-    method : {"adaptive", "ridge", "otsu"}
-        Object extent from the local weighted mean and half maximum (default); from a Hessian
-        ridge test and half maximum (dense tubular networks); or the global-Otsu baseline.
-    background_radius_um : float
-        Half-side of the flat cuboid of the white top-hat (domain.md: 1.25 µm).
-    denoise_sigma_um : float
-        Gaussian denoising sigma (0.08 µm is 0.5–1 pixel at usual pixel sizes).
-    gamma : float or None
-        Gamma applied to the image scaled to [0, 1] before anything else; domain.md suggests
-        0.8 (2-D) or 0.9 (3-D). None: off.
-    clahe_slope : float or None
-        CLAHE maximum slope (ImageJ convention, domain.md: 1.8); None: off. CLAHE runs on the
-        whole image, not in blocks (it needs a few float copies of the image).
-    clahe_tile_um : float
-        CLAHE tile side.
-    block_size_um : float
-        Block of the local weighted-mean threshold (domain.md: 1.25 µm).
-    peak_fraction : float
-        An object voxel is at least this fraction of the brightest voxel nearby (0.5: the
-        object ends at half maximum, like a FWHM).
-    peak_halfwidth_um : (float, float)
-        ``(axial, lateral)`` half-widths of "nearby" for ``peak_fraction``. The axial one is
-        about an axial resolution, so that the out-of-focus flanks of an object above or
-        below are not objects; longer windows start to erase dim objects that sit under
-        bright ones.
-    detection_sigma_um : (float, float)
-        ``(axial, lateral)`` total Gaussian sigma of the seed detection filter (close to the
-        PSF of a high-NA objective).
-    ridge_sigma_um : float
-        Scale of the Hessian for ``method="ridge"`` (about a tubule radius).
-    deconvolution_iterations : int
-        Richardson–Lucy iterations of the axial deconvolution (3-D only). 0 turns it off: the
-        extent along z is then about the axial PSF's half maximum, the convention of tools
-        that threshold the raw stack (MitoGraph, Mitochondria Analyzer), and volumes of
-        objects thinner than the PSF come out about twice their true size. On the synthetic
-        stacks (docs/mito_counting_limits.md) 15–40 iterations give volumes within ±12 % of
-        the truth; fewer deconvolve less, more thin the objects further and start to split
-        them in the noise.
-    emission_wavelength_um, numerical_aperture, immersion_index : float
-        Optics of the Gaussian widefield PSF model (Zhang, Zerubia & Olivo-Marin 2007): axial
-        sigma ``0.66 * wavelength * index / NA**2``, i.e. an axial FWHM of 0.84 µm for the
-        defaults (600 nm, NA 1.3, oil).
-    axial_fwhm_um : float or None
-        Measured axial FWHM of the PSF (beads), used instead of the widefield model; set it
-        for confocal and spinning-disk stacks, whose axial PSF is narrower.
-    low_snr : float
-        Score every object voxel must exceed (2: the half-maximum edge of dim objects, not
-        this, ends them).
-    seed_snr : float or None
-        Detection score at least one voxel of an object must exceed. None: 6 in 3-D; in 2-D
-        4.5 at 0.1 µm pixels and, at other pixel sizes, the Gaussian tail 3.4e-6 x
-        ((pixel / 0.1 µm)²)^1.3: 4.6 at 0.08 µm, 4.1 at 0.2 µm, 3.85 at 0.3 µm, 3.5 at
-        0.5 µm. A constant false-seed rate per µm² (exponent 1) would give 4.0 at 0.3 µm;
-        there puncta are one pixel, their detection cannot average over several pixels, and
-        at SNR 4 about 15 % of the objects peak below 4: the slightly higher false-seed rate
-        per µm² balances missed puncta against false seeds (tuned on
-        ``SeedSequence([7, i])``, 15 fields at 0.3 µm, SNR 4, with the 0.35 px edge
-        denoising: median count error 10.5 % -> 10.0 %, median bias -5 % -> 0, worst group
-        of 3 fields 17 % -> 12 %). A stack holds 30–60 times more voxels per cell than a
-        field, so it needs a higher threshold for the same rate per cell (the tail beyond 6
-        is about 1e-9).
-    min_relative_peak : float
-        Objects whose peak score is below this fraction of the 90th percentile of the peak
-        scores of all the objects of the image are dropped: out-of-focus haze and cytosolic
-        texture reach "significant" scores in bright real stacks (a few % of the peaks of
-        real mitochondria). 0 disables.
-    min_area_um2, min_volume_um3 : float
-        Smallest object kept in 2-D and 3-D. domain.md gives 0.06 µm² and 0.05 µm³; the latter
-        is a volume with the axial blur (Mitochondria Analyzer does not deconvolve), about twice
-        the deconvolved volume of a small object, hence 0.025 µm³ here.
-    """
-
-    method: str = "adaptive"
-    background_radius_um: float = 1.25
-    denoise_sigma_um: float = 0.08
-    gamma: float | None = None
-    clahe_slope: float | None = None
-    clahe_tile_um: float = 8.0
-    block_size_um: float = 1.25
-    peak_fraction: float = 0.5
-    peak_halfwidth_um: tuple[float, float] = (1.0, 0.6)
-    detection_sigma_um: tuple[float, float] = (0.25, 0.1)
-    ridge_sigma_um: float = 0.1
-    deconvolution_iterations: int = 20
-    emission_wavelength_um: float = 0.6
-    numerical_aperture: float = 1.3
-    immersion_index: float = 1.518
-    axial_fwhm_um: float | None = None
-    low_snr: float = 2.0
-    seed_snr: float | None = None
-    min_relative_peak: float = 0.1
-    min_area_um2: float = 0.06
-    min_volume_um3: float = 0.025
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown mitochondria method {self.method!r}; "
-                             f"choose one of {', '.join(METHODS)}")
-        if not 0.0 <= self.peak_fraction < 1.0:
-            raise ValueError(f"peak_fraction must be in [0, 1), got {self.peak_fraction}")
-        if self.deconvolution_iterations < 0:
-            raise ValueError("deconvolution_iterations must be >= 0, "
-                             f"got {self.deconvolution_iterations}")
-        if not 0.0 < self.numerical_aperture < self.immersion_index:
-            raise ValueError(f"numerical_aperture must be in (0, immersion_index="
-                             f"{self.immersion_index}), got {self.numerical_aperture}")
-        if self.emission_wavelength_um <= 0 or (self.axial_fwhm_um is not None
-                                                and self.axial_fwhm_um <= 0):
-            raise ValueError("emission_wavelength_um and axial_fwhm_um must be positive")
-
-    def seed_threshold(self, spacing_um) -> float:
-        """``seed_snr``, or its default for the voxel size (see the class docstring)."""
-        if self.seed_snr is not None:
-            return self.seed_snr
-        spacing = np.asarray(spacing_um, float)
-        if spacing.size == 3:
-            return 6.0
-        from scipy.special import ndtri
-
-        area_ratio = float(np.prod(spacing)) / _REFERENCE_PIXEL_UM**2
-        tail = _SEED_TAIL_AT_REFERENCE * area_ratio**_SEED_TAIL_AREA_EXPONENT
-        return float(-ndtri(min(tail, 1e-3)))
-
-    def lateral_resolution_um(self) -> float:
-        """Rayleigh lateral resolution ``0.61 * wavelength / NA`` (0.28 µm by default)."""
-        return 0.61 * self.emission_wavelength_um / self.numerical_aperture
-
-    def min_size(self, ndim: int) -> float:
-        """Smallest object kept: µm² in 2-D, µm³ in 3-D."""
-        return self.min_area_um2 if ndim == 2 else self.min_volume_um3
-
-    def axial_psf_sigma_um(self) -> float:
-        """Sigma of the Gaussian axial PSF: from ``axial_fwhm_um``, else the widefield model."""
-        if self.axial_fwhm_um is not None:
-            return self.axial_fwhm_um / FWHM_PER_SIGMA
-        return (0.66 * self.emission_wavelength_um * self.immersion_index
-                / self.numerical_aperture**2)
-
-
-def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = MitoParams(),
+def segment_mitochondria(mito_img: np.ndarray, voxel_size_um, params: MitoParams = MitoParams(),
                          mask: np.ndarray | None = None, *, block_px: int = 256) -> np.ndarray:
     """Segment mitochondria into instance labels.
 
@@ -245,7 +94,7 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
     ----------
     mito_img : ndarray
         Mitochondria channel, ``(Y, X)`` or ``(Z, Y, X)``, any real dtype.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm, ``(y, x)`` or ``(z, y, x)``.
     params : MitoParams
         Segmentation parameters.
@@ -260,21 +109,21 @@ def segment_mitochondria(mito_img: np.ndarray, spacing_um, params: MitoParams = 
         Labels 1..N, one per connected object (8-connectivity in 2-D, 26 in 3-D).
     """
     image = np.asarray(mito_img)
-    spacing = _check_spacing(image, spacing_um)
-    message = coarse_pixel_warning(spacing, params)
+    voxel_size_um = _check_voxel_size(image, voxel_size_um)
+    message = coarse_pixel_warning(voxel_size_um, params)
     if message is not None:
         _warn_once(message)
-    min_voxels = params.min_size(image.ndim) / float(np.prod(spacing))
+    min_voxels = params.min_size(image.ndim) / float(np.prod(voxel_size_um))
     if params.method == "otsu":
-        foreground = _otsu_foreground(image, spacing, params)
+        foreground = _otsu_foreground(image, voxel_size_um, params)
         if mask is not None:
             foreground &= np.asarray(mask, bool)
         return _seeded_components(foreground, foreground, min_voxels)
-    foreground, score, detection = _significant_scores(image, spacing, params, block_px)
+    foreground, score, detection = _significant_scores(image, voxel_size_um, params, block_px)
     foreground &= score > params.low_snr
     if mask is not None:
         foreground &= np.asarray(mask, bool)
-    seeds = detection > params.seed_threshold(spacing)
+    seeds = detection > params.seed_threshold(voxel_size_um)
     del detection
     seeds &= foreground
     labels = _seeded_components(foreground, seeds, min_voxels)
@@ -288,7 +137,7 @@ def _warn_once(message: str) -> None:
     log.warning(message)
 
 
-def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str | None:
+def coarse_pixel_warning(voxel_size_um, params: MitoParams = MitoParams()) -> str | None:
     """What to tell the user when the pixels are too coarse to count mitochondria, or None.
 
     Counting needs the lateral pixel at most about half the optical resolution (Nyquist;
@@ -298,7 +147,7 @@ def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str |
 
     Parameters
     ----------
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm; the last one is the lateral pixel.
     params : MitoParams
         Its optics give the resolution.
@@ -307,9 +156,9 @@ def coarse_pixel_warning(spacing_um, params: MitoParams = MitoParams()) -> str |
     -------
     str or None
     """
-    pixel_um = float(np.max(np.asarray(spacing_um, float)[-2:]))
+    pixel_um = float(np.max(np.asarray(voxel_size_um, float)[-2:]))
     resolution_um = params.lateral_resolution_um()
-    if not pixel_too_coarse_to_count(spacing_um):
+    if not pixel_too_coarse_to_count(voxel_size_um):
         return None
     return (f"pixels of {pixel_um:.3g} µm are coarser than {MAX_COUNT_PIXEL_UM} µm, about half "
             f"the optical resolution ({resolution_um:.2f} µm at NA {params.numerical_aperture:g}, "
@@ -345,12 +194,13 @@ def _slabs(array: np.ndarray) -> list[np.ndarray]:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _check_spacing(image: np.ndarray, spacing_um) -> np.ndarray:
-    spacing = np.asarray(spacing_um, float)
-    if image.ndim not in (2, 3) or spacing.shape != (image.ndim,) or np.any(spacing <= 0):
+def _check_voxel_size(image: np.ndarray, voxel_size_um) -> np.ndarray:
+    voxel_size_um = np.asarray(voxel_size_um, float)
+    if (image.ndim not in (2, 3) or voxel_size_um.shape != (image.ndim,)
+            or np.any(voxel_size_um <= 0)):
         raise ValueError(f"need a 2-D or 3-D image and one positive voxel size per axis in µm; "
-                         f"got image shape {image.shape} and spacing {tuple(spacing_um)}")
-    return spacing
+                         f"got image shape {image.shape} and voxel size {tuple(voxel_size_um)}")
+    return voxel_size_um
 
 
 def _per_axis_um(axial_um: float, lateral_um: float, ndim: int) -> np.ndarray:
@@ -395,24 +245,24 @@ class _Geometry:
     axial_psf_px: float
 
     @classmethod
-    def from_params(cls, params: MitoParams, spacing: np.ndarray) -> _Geometry:
-        ndim = spacing.size
-        denoise = _lateral_floor(params.denoise_sigma_um / spacing, _MIN_DENOISE_PX)
+    def from_params(cls, params: MitoParams, voxel_size_um: np.ndarray) -> _Geometry:
+        ndim = voxel_size_um.size
+        denoise = _lateral_floor(params.denoise_sigma_um / voxel_size_um, _MIN_DENOISE_PX)
         detection_total = _lateral_floor(_per_axis_um(*params.detection_sigma_um, ndim)
-                                         / spacing, _MIN_DETECTION_PX)
-        background = np.maximum(np.rint(params.background_radius_um / spacing), 1)
-        block_sigma = np.maximum(params.block_size_um / spacing - 1.0, 0.0) / 6.0
-        peak = np.rint(_per_axis_um(*params.peak_halfwidth_um, ndim) / spacing)
+                                         / voxel_size_um, _MIN_DETECTION_PX)
+        background = np.maximum(np.rint(params.background_radius_um / voxel_size_um), 1)
+        block_sigma = np.maximum(params.block_size_um / voxel_size_um - 1.0, 0.0) / 6.0
+        peak = np.rint(_per_axis_um(*params.peak_halfwidth_um, ndim) / voxel_size_um)
         return cls(
             denoise_px=denoise,
-            extent_denoise_px=_lateral_floor(params.denoise_sigma_um / spacing,
+            extent_denoise_px=_lateral_floor(params.denoise_sigma_um / voxel_size_um,
                                              _MIN_EXTENT_DENOISE_PX),
             background_px=_lateral_floor(background, _MIN_BACKGROUND_PX).astype(int),
             block_sigma_px=_lateral_floor(block_sigma, _MIN_BLOCK_SIGMA_PX),
             peak_px=_lateral_floor(peak, _MIN_PEAK_PX).astype(int),
             detection_extra_px=np.sqrt(np.maximum(detection_total**2 - denoise**2, 0.0)),
-            ridge_px=_lateral_floor(params.ridge_sigma_um / spacing, _MIN_RIDGE_PX),
-            axial_psf_px=_axial_blur_px(params, spacing),
+            ridge_px=_lateral_floor(params.ridge_sigma_um / voxel_size_um, _MIN_RIDGE_PX),
+            axial_psf_px=_axial_blur_px(params, voxel_size_um),
         )
 
     def halo_px(self) -> np.ndarray:
@@ -428,14 +278,14 @@ class _Geometry:
         return np.max(chains, axis=0) + 1
 
 
-def _axial_blur_px(params: MitoParams, spacing: np.ndarray) -> float:
+def _axial_blur_px(params: MitoParams, voxel_size_um: np.ndarray) -> float:
     """Sigma (z pixels) of the axial blur of the denoised image: the PSF and the denoising.
 
     0 in 2-D and when the deconvolution is off.
     """
-    if spacing.size != 3 or params.deconvolution_iterations == 0:
+    if voxel_size_um.size != 3 or params.deconvolution_iterations == 0:
         return 0.0
-    return float(np.hypot(params.axial_psf_sigma_um(), params.denoise_sigma_um) / spacing[0])
+    return float(np.hypot(params.axial_psf_sigma_um(), params.denoise_sigma_um) / voxel_size_um[0])
 
 
 def _lateral_blocks(shape: tuple[int, ...], block_px: int, halo_px: np.ndarray
@@ -462,7 +312,8 @@ def _lateral_blocks(shape: tuple[int, ...], block_px: int, halo_px: np.ndarray
 # --------------------------------------------------------------------- the evidence
 
 
-def _contrast_adjusted(image: np.ndarray, spacing: np.ndarray, params: MitoParams) -> np.ndarray:
+def _contrast_adjusted(image: np.ndarray, voxel_size_um: np.ndarray,
+                       params: MitoParams) -> np.ndarray:
     """Gamma and CLAHE on the image scaled to [0, 1] (returns the input when both are off)."""
     if params.gamma is None and params.clahe_slope is None:
         return image
@@ -473,7 +324,7 @@ def _contrast_adjusted(image: np.ndarray, spacing: np.ndarray, params: MitoParam
         np.power(adjusted, params.gamma, out=adjusted)
     if params.clahe_slope is not None:
         nbins = 256
-        tile = np.maximum(np.rint(params.clahe_tile_um / spacing), 2).astype(int)
+        tile = np.maximum(np.rint(params.clahe_tile_um / voxel_size_um), 2).astype(int)
         adjusted = equalize_adapthist(adjusted, kernel_size=tuple(tile),
                                       clip_limit=params.clahe_slope / nbins, nbins=nbins)
     return adjusted.astype(np.float32)
@@ -535,7 +386,7 @@ def _half_maximum_extent(signal: np.ndarray, geometry: _Geometry, params: MitoPa
     return signal > local_max
 
 
-def _ridge_extent(smooth: np.ndarray, spacing: np.ndarray, geometry: _Geometry) -> np.ndarray:
+def _ridge_extent(smooth: np.ndarray, voxel_size_um: np.ndarray, geometry: _Geometry) -> np.ndarray:
     """Cross-sections of bright tubes and blobs, from the Hessian in µm units.
 
     The second-largest eigenvalue is negative and larger in magnitude than the largest.
@@ -550,25 +401,25 @@ def _ridge_extent(smooth: np.ndarray, spacing: np.ndarray, geometry: _Geometry) 
             order[i] += 1
             order[j] += 1
             derivative = ndi.gaussian_filter(smooth, geometry.ridge_px, order=order)
-            elements.append(derivative / np.float32(spacing[i] * spacing[j]))
+            elements.append(derivative / np.float32(voxel_size_um[i] * voxel_size_um[j]))
     eigenvalues = hessian_matrix_eigvals(elements)  # decreasing along axis 0
     return eigenvalues[1] < -np.abs(eigenvalues[0])
 
 
-def _object_extent(signal: np.ndarray, smooth: np.ndarray, spacing: np.ndarray,
+def _object_extent(signal: np.ndarray, smooth: np.ndarray, voxel_size_um: np.ndarray,
                    geometry: _Geometry, params: MitoParams) -> np.ndarray:
     """Where objects lie: the extent test of ``params.method`` on the (deconvolved) signal."""
     if geometry.axial_psf_px > 0:
         signal = _axially_deconvolved(signal, geometry.axial_psf_px,
                                       params.deconvolution_iterations)
     if params.method == "ridge":
-        extent = _ridge_extent(smooth, spacing, geometry)
+        extent = _ridge_extent(smooth, voxel_size_um, geometry)
         extent &= _half_maximum_extent(signal, geometry, params)
         return extent
     return _adaptive_extent(signal, geometry, params)
 
 
-def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
+def _block_evidence(raw: np.ndarray, voxel_size_um: np.ndarray, geometry: _Geometry,
                     params: MitoParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For one block: the extent mask, the background-free signal and the detection response.
 
@@ -588,7 +439,7 @@ def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
         extent_signal = ndi.gaussian_filter(raw, geometry.extent_denoise_px)
         extent_signal -= background
     del raw, background
-    extent = _object_extent(extent_signal, smooth, spacing, geometry, params)
+    extent = _object_extent(extent_signal, smooth, voxel_size_um, geometry, params)
     padding = smooth == 0
     del smooth, extent_signal
     detection = ndi.gaussian_filter(signal, geometry.detection_extra_px)
@@ -596,21 +447,21 @@ def _block_evidence(raw: np.ndarray, spacing: np.ndarray, geometry: _Geometry,
     return extent, signal, detection
 
 
-def _significant_scores(image: np.ndarray, spacing: np.ndarray, params: MitoParams,
+def _significant_scores(image: np.ndarray, voxel_size_um: np.ndarray, params: MitoParams,
                         block_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Extent mask, significance score and detection score of the whole image (float32).
 
     Computed in lateral blocks; both scores are then put in units of the background noise,
     per plane (:func:`_in_background_noise_units`).
     """
-    adjusted = _contrast_adjusted(image, spacing, params)
-    geometry = _Geometry.from_params(params, spacing)
+    adjusted = _contrast_adjusted(image, voxel_size_um, params)
+    geometry = _Geometry.from_params(params, voxel_size_um)
     extent = np.zeros(image.shape, bool)
     score = np.zeros(image.shape, np.float32)
     detection = np.zeros(image.shape, np.float32)
     for outer, inner, local in _lateral_blocks(image.shape, block_px, geometry.halo_px()):
         block_extent, block_score, block_detection = _block_evidence(
-            adjusted[outer], spacing, geometry, params)
+            adjusted[outer], voxel_size_um, geometry, params)
         extent[inner] = block_extent[local]
         score[inner] = block_score[local]
         detection[inner] = block_detection[local]
@@ -619,7 +470,7 @@ def _significant_scores(image: np.ndarray, spacing: np.ndarray, params: MitoPara
     _in_background_noise_units(detection, no_data)
     score[no_data] = 0.0
     detection[no_data] = 0.0
-    _in_local_noise_units(score, detection, spacing)
+    _in_local_noise_units(score, detection, voxel_size_um)
     return extent, score, detection
 
 
@@ -658,7 +509,7 @@ _LOCAL_NOISE_SIGMA_UM = 2.0
 _LOCAL_NOISE_STEP_UM = 0.5
 
 
-def _in_local_noise_units(score: np.ndarray, detection: np.ndarray, spacing: np.ndarray
+def _in_local_noise_units(score: np.ndarray, detection: np.ndarray, voxel_size_um: np.ndarray
                           ) -> None:
     """Divide both scores, in place, by the local spread of the background where it exceeds 1.
 
@@ -670,8 +521,8 @@ def _in_local_noise_units(score: np.ndarray, detection: np.ndarray, spacing: np.
     positive values, so below 0 there is background only (the failure of a local RMS of
     everything where mitochondria are dense, or dim).
     """
-    step = np.maximum(np.rint(_LOCAL_NOISE_STEP_UM / spacing[-2:]), 1).astype(int)
-    sigma_px = _LOCAL_NOISE_SIGMA_UM / (spacing[-2:] * step)
+    step = np.maximum(np.rint(_LOCAL_NOISE_STEP_UM / voxel_size_um[-2:]), 1).astype(int)
+    sigma_px = _LOCAL_NOISE_SIGMA_UM / (voxel_size_um[-2:] * step)
     score_planes = score if score.ndim == 3 else score[np.newaxis]
     detection_planes = detection if detection.ndim == 3 else detection[np.newaxis]
     for plane, detection_plane in zip(score_planes, detection_planes, strict=True):
@@ -720,11 +571,12 @@ def _without_faint_objects(labels: np.ndarray, score: np.ndarray, min_ratio: flo
     return _keep_labels(labels, peaks >= min_ratio * np.percentile(peaks[1:], 90))
 
 
-def _otsu_foreground(image: np.ndarray, spacing: np.ndarray, params: MitoParams) -> np.ndarray:
+def _otsu_foreground(image: np.ndarray, voxel_size_um: np.ndarray,
+                     params: MitoParams) -> np.ndarray:
     """Baseline: denoised image above its global Otsu threshold."""
     from skimage.filters import threshold_otsu
 
-    smooth = ndi.gaussian_filter(image.astype(np.float32), params.denoise_sigma_um / spacing)
+    smooth = ndi.gaussian_filter(image.astype(np.float32), params.denoise_sigma_um / voxel_size_um)
     return smooth > threshold_otsu(smooth)
 
 

@@ -14,7 +14,7 @@ from scipy import sparse
 from spmito.segment.backends import Segmentation, get_backend, segment_objects
 
 
-def segment_nuclei(hoechst_img: np.ndarray, spacing_um: tuple[float, ...],
+def segment_nuclei(hoechst_img: np.ndarray, voxel_size_um: tuple[float, ...],
                    diameter_um: float = 8.0, model: str = "bundled", device: str = "auto",
                    mode_3d: str = "stitch", *, backend: str = "cellpose3",
                    flow_threshold: float = 0.4, cellprob_threshold: float | None = None,
@@ -25,7 +25,7 @@ def segment_nuclei(hoechst_img: np.ndarray, spacing_um: tuple[float, ...],
     ----------
     hoechst_img : ndarray
         ``(Y, X)`` or ``(Z, Y, X)``.
-    spacing_um : tuple of float
+    voxel_size_um : tuple of float
         Voxel size ``(y, x)`` or ``(z, y, x)`` in µm.
     diameter_um : float
         Typical nucleus diameter in µm.
@@ -49,7 +49,7 @@ def segment_nuclei(hoechst_img: np.ndarray, spacing_um: tuple[float, ...],
     """
     hoechst_img = np.asarray(hoechst_img)
     loaded = get_backend(model, "nuclei", device, backend)
-    return segment_objects(np.stack([hoechst_img, np.zeros_like(hoechst_img)]), spacing_um,
+    return segment_objects(np.stack([hoechst_img, np.zeros_like(hoechst_img)]), voxel_size_um,
                            diameter_um, loaded, mode_3d=mode_3d,
                            flow_threshold=flow_threshold,
                            cellprob_threshold=cellprob_threshold,

@@ -26,7 +26,7 @@ _SMALLEST_GAP_UM2 = 10.0
 _NORMALISE_PERCENTILES = (1.0, 99.5)
 
 
-def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, spacing_um: tuple[float, ...],
+def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, voxel_size_um: tuple[float, ...],
                       max_distance_um: float, *, smoothing_um: float = 0.5,
                       compactness: float = 0.03) -> np.ndarray:
     """Grow one cell from every nucleus over a cell signal.
@@ -39,7 +39,7 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, spacing_um: tupl
     cell_img : ndarray
         Cell signal on the same grid: a cytoplasm or membrane stain, or
         :func:`cell_signal_without_stain`.
-    spacing_um : tuple of float
+    voxel_size_um : tuple of float
         Voxel size in µm, ``(y, x)`` or ``(z, y, x)``.
     max_distance_um : float
         How far (µm) a cell may reach beyond its nucleus.
@@ -62,32 +62,32 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, spacing_um: tupl
     Raises
     ------
     ValueError
-        When the images do not share a grid or the spacing does not match their dimensions.
+        When the images do not share a grid or the voxel size does not match their dimensions.
     """
     nuclei = np.asarray(nuclei)
     cell_img = np.asarray(cell_img, dtype=np.float32)
-    _check_grid(nuclei, cell_img, spacing_um)
+    _check_grid(nuclei, cell_img, voxel_size_um)
     if max_distance_um <= 0:
         raise ValueError(f"max_distance_um must be positive, got {max_distance_um}")
     markers = nuclei.astype(np.int32, copy=False)
     if not markers.any():
         return np.zeros(nuclei.shape, np.int32)
-    signal = ndi.gaussian_filter(normalise(cell_img), _sigma_px(spacing_um, smoothing_um))
-    reach = ndi.distance_transform_edt(markers == 0, sampling=spacing_um) <= max_distance_um
+    signal = ndi.gaussian_filter(normalise(cell_img), _sigma_px(voxel_size_um, smoothing_um))
+    reach = ndi.distance_transform_edt(markers == 0, sampling=voxel_size_um) <= max_distance_um
     # the threshold separates cytoplasm from background: nuclei (seeds anyway) are left out,
     # as they are much dimmer (cytoplasmic stains) or brighter (the Hoechst term) than both
-    stained = _fill_small_gaps(signal > foreground_threshold(signal[markers == 0]), spacing_um)
+    stained = _fill_small_gaps(signal > foreground_threshold(signal[markers == 0]), voxel_size_um)
     grow_into = (stained & reach) | (markers > 0)
     edges = _edges(_capped_at_cytoplasm(signal, grow_into & (markers == 0)))
     # the gradient is per pixel and skimage's distances are in pixels: both scale with the
     # pixel size, hence its square
-    compactness_px = compactness * float(np.mean(spacing_um[-2:])) ** 2
+    compactness_px = compactness * float(np.mean(voxel_size_um[-2:])) ** 2
     cells = watershed(edges, markers, mask=grow_into, compactness=compactness_px)
     return cells.astype(np.int32, copy=False)
 
 
 def cell_signal_without_stain(mito_img: np.ndarray, hoechst_img: np.ndarray,
-                              spacing_um: tuple[float, ...], mito_blur_um: float = 1.0
+                              voxel_size_um: tuple[float, ...], mito_blur_um: float = 1.0
                               ) -> np.ndarray:
     """A cell signal for :func:`cells_from_nuclei` when there is no cell stain.
 
@@ -100,7 +100,7 @@ def cell_signal_without_stain(mito_img: np.ndarray, hoechst_img: np.ndarray,
     ----------
     mito_img, hoechst_img : ndarray
         Mitochondria and Hoechst channels on the same grid.
-    spacing_um : tuple of float
+    voxel_size_um : tuple of float
         Voxel size in µm.
     mito_blur_um : float
         Gaussian sigma (µm, lateral) of the mitochondria blur.
@@ -111,8 +111,8 @@ def cell_signal_without_stain(mito_img: np.ndarray, hoechst_img: np.ndarray,
     """
     mito_img = np.asarray(mito_img, dtype=np.float32)
     hoechst_img = np.asarray(hoechst_img, dtype=np.float32)
-    _check_grid(hoechst_img, mito_img, spacing_um)
-    mito = ndi.gaussian_filter(normalise(mito_img), _sigma_px(spacing_um, mito_blur_um))
+    _check_grid(hoechst_img, mito_img, voxel_size_um)
+    mito = ndi.gaussian_filter(normalise(mito_img), _sigma_px(voxel_size_um, mito_blur_um))
     return (normalise(mito) + normalise(hoechst_img)).astype(np.float32)
 
 
@@ -133,12 +133,12 @@ def foreground_threshold(signal: np.ndarray) -> float:
     return float(np.expm1(threshold_otsu(log_signal)) / 100.0)
 
 
-def _fill_small_gaps(mask: np.ndarray, spacing_um: tuple[float, ...]) -> np.ndarray:
+def _fill_small_gaps(mask: np.ndarray, voxel_size_um: tuple[float, ...]) -> np.ndarray:
     """``mask`` with gaps smaller than :data:`_SMALLEST_GAP_UM2` filled, per plane."""
     if mask.ndim == 3:
-        return np.stack([_fill_small_gaps(plane, spacing_um[-2:]) for plane in mask])
+        return np.stack([_fill_small_gaps(plane, voxel_size_um[-2:]) for plane in mask])
     gaps, _ = ndi.label(~mask)
-    small = np.bincount(gaps.ravel()) * float(np.prod(spacing_um)) < _SMALLEST_GAP_UM2
+    small = np.bincount(gaps.ravel()) * float(np.prod(voxel_size_um)) < _SMALLEST_GAP_UM2
     small[0] = False
     return mask | small[gaps]
 
@@ -162,16 +162,16 @@ def _edges(signal: np.ndarray) -> np.ndarray:
     return np.stack([sobel(plane) for plane in signal])
 
 
-def _sigma_px(spacing_um: tuple[float, ...], sigma_um: float) -> tuple[float, ...]:
+def _sigma_px(voxel_size_um: tuple[float, ...], sigma_um: float) -> tuple[float, ...]:
     """Gaussian sigma per axis in pixels; lateral only (no smoothing along z)."""
-    lateral = tuple(sigma_um / float(step) for step in spacing_um[-2:])
-    return (0.0,) * (len(spacing_um) - 2) + lateral
+    lateral = tuple(sigma_um / float(step) for step in voxel_size_um[-2:])
+    return (0.0,) * (len(voxel_size_um) - 2) + lateral
 
 
-def _check_grid(labels: np.ndarray, image: np.ndarray, spacing_um: tuple[float, ...]) -> None:
+def _check_grid(labels: np.ndarray, image: np.ndarray, voxel_size_um: tuple[float, ...]) -> None:
     if labels.shape != image.shape:
         raise ValueError(f"images of shape {labels.shape} and {image.shape} must share a grid; "
                          "give channels of the same stack")
-    if labels.ndim not in (2, 3) or len(spacing_um) != labels.ndim:
-        raise ValueError(f"spacing_um {tuple(spacing_um)} does not match a {labels.ndim}-D "
+    if labels.ndim not in (2, 3) or len(voxel_size_um) != labels.ndim:
+        raise ValueError(f"voxel_size_um {tuple(voxel_size_um)} does not match a {labels.ndim}-D "
                          "image; give (y, x) or (z, y, x) in µm")

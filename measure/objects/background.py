@@ -2,7 +2,7 @@
 
 The background ``b`` of a cell is the median of the non-cell pixels 2–6 µm from it. The
 annuli of all cells are built in one pass: every non-cell pixel is given to its nearest cell
-(one Euclidean distance transform with indices, spacing-aware), and belongs to that cell's
+(one Euclidean distance transform with indices, in µm), and belongs to that cell's
 annulus when the distance is within [inner, outer]. Where two cells are closer than 12 µm their
 annuli share the pixels between them by nearest cell (a Voronoi split).
 
@@ -47,7 +47,7 @@ class Annuli:
     outside: np.ndarray
 
 
-def cell_annuli(cells: np.ndarray, spacing_um, inner_um: float = ANNULUS_INNER_UM,
+def cell_annuli(cells: np.ndarray, voxel_size_um, inner_um: float = ANNULUS_INNER_UM,
                 outer_um: float = ANNULUS_OUTER_UM, sample_um: float = 0.5) -> Annuli:
     """Sampled annuli ``inner_um``–``outer_um`` around every cell.
 
@@ -55,7 +55,7 @@ def cell_annuli(cells: np.ndarray, spacing_um, inner_um: float = ANNULUS_INNER_U
     ----------
     cells : ndarray of int
         Cell labels, ``(Y, X)`` or ``(Z, Y, X)``.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     inner_um, outer_um : float
         Annulus radii (distance from the cell edge).
@@ -66,14 +66,14 @@ def cell_annuli(cells: np.ndarray, spacing_um, inner_um: float = ANNULUS_INNER_U
     -------
     Annuli
     """
-    spacing = np.asarray(spacing_um, float)
-    step = np.maximum(np.floor(sample_um / spacing), 1).astype(int)
+    voxel_size_um = np.asarray(voxel_size_um, float)
+    step = np.maximum(np.floor(sample_um / voxel_size_um), 1).astype(int)
     grid = tuple(slice(None, None, int(s)) for s in step)
     sampled = cells[grid]
     outside = sampled == 0
     if outside.all() or not outside.any():
         return Annuli(grid, np.zeros(sampled.shape, sampled.dtype), outside)
-    distance, nearest = ndi.distance_transform_edt(outside, sampling=spacing * step,
+    distance, nearest = ndi.distance_transform_edt(outside, sampling=voxel_size_um * step,
                                                    return_indices=True)
     ring = sampled[tuple(nearest)]
     ring[(distance < inner_um) | (distance > outer_um)] = 0

@@ -76,7 +76,7 @@ class ImageMeasurements:
     mito_pieces: np.ndarray
 
 
-def measure_cells(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray, spacing_um,
+def measure_cells(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray, voxel_size_um,
                   *, hoechst_img: np.ndarray, mito_img: np.ndarray,
                   viability_img: np.ndarray | None = None, flatfield: np.ndarray | None = None,
                   annulus_um: tuple[float, float] = (ANNULUS_INNER_UM, ANNULUS_OUTER_UM),
@@ -91,12 +91,12 @@ def measure_cells(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray
     DataFrame
         See the module docstring for the columns.
     """
-    return measure_image(cells, nuclei, mito_labels, spacing_um, hoechst_img=hoechst_img,
+    return measure_image(cells, nuclei, mito_labels, voxel_size_um, hoechst_img=hoechst_img,
                          mito_img=mito_img, viability_img=viability_img, flatfield=flatfield,
                          annulus_um=annulus_um, min_size=min_size).cells
 
 
-def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray, spacing_um,
+def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray, voxel_size_um,
                   *, hoechst_img: np.ndarray, mito_img: np.ndarray,
                   viability_img: np.ndarray | None = None, flatfield: np.ndarray | None = None,
                   annulus_um: tuple[float, float] = (ANNULUS_INNER_UM, ANNULUS_OUTER_UM),
@@ -110,7 +110,7 @@ def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray
         Cell and nucleus labels, ``(Y, X)`` or ``(Z, Y, X)``.
     mito_labels : ndarray of int or bool
         Mitochondria labels (e.g. from :func:`spmito.segment.mito.segment_mitochondria`).
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     hoechst_img, mito_img : ndarray
         Hoechst and mitochondria channels (raw).
@@ -133,30 +133,30 @@ def measure_image(cells: np.ndarray, nuclei: np.ndarray, mito_labels: np.ndarray
     -------
     ImageMeasurements
     """
-    spacing = np.asarray(spacing_um, float)
+    voxel_size_um = np.asarray(voxel_size_um, float)
     ids = present_labels(cells)
     if cell_ids is not None:
         ids = np.intersect1d(ids, cell_ids)
-    annuli = cell_annuli(cells, spacing, *annulus_um)
+    annuli = cell_annuli(cells, voxel_size_um, *annulus_um)
     hoechst = _flatfield_corrected(hoechst_img, flatfield)
     hoechst_b, from_field = background_per_cell(hoechst, annuli, ids)
     mito_b, _ = background_per_cell(mito_img, annuli, ids)
     regions = analysis_regions(cells, nuclei)
-    pieces = pieces_in_regions(mito_labels, regions, spacing, min_size)
+    pieces = pieces_in_regions(mito_labels, regions, voxel_size_um, min_size)
     mito_offsets = dict(zip(ids.tolist(), mito_b.tolist(), strict=True))
     mito_offsets[0] = field_mode(mito_img[annuli.grid][annuli.outside])
     tabulated = pieces if cell_ids is None else np.where(np.isin(cells, ids), pieces, 0)
-    mito = mito_table(tabulated, regions, mito_img, spacing, mito_offsets)
+    mito = mito_table(tabulated, regions, mito_img, voxel_size_um, mito_offsets)
 
     nuclear = np.where(nuclei > 0, cells, 0)
-    table = _geometry(cells, nuclear, ids, spacing)
+    table = _geometry(cells, nuclear, ids, voxel_size_um)
     table = table.join(_hoechst(hoechst, hoechst_img, nuclear, ids, hoechst_b))
     table["background_from_field"] = from_field
     if viability_img is not None:
         viability_b, _ = background_per_cell(viability_img, annuli, ids)
         table["viability_mean"] = mean_per_label(viability_img, cells, ids) - viability_b
     del regions
-    table = table.join(_mito_per_cell(mito, cells, nuclear, mito_img, ids, mito_b, spacing))
+    table = table.join(_mito_per_cell(mito, cells, nuclear, mito_img, ids, mito_b, voxel_size_um))
     table = table.join(_qc_flags(cells, hoechst_img, nuclear, ids))
     return ImageMeasurements(table.reset_index(), mito, pieces)
 
@@ -172,11 +172,11 @@ def _flatfield_corrected(image: np.ndarray, flatfield: np.ndarray | None) -> np.
     return image.astype(np.float32) / (flatfield / flatfield.mean())
 
 
-def _geometry(cells: np.ndarray, nuclear: np.ndarray, ids: np.ndarray, spacing: np.ndarray
+def _geometry(cells: np.ndarray, nuclear: np.ndarray, ids: np.ndarray, voxel_size_um: np.ndarray
               ) -> pd.DataFrame:
     """Centroid (pixels), cell and nucleus size, solidity; indexed by ``cell_id``."""
     ndim = cells.ndim
-    voxel = float(np.prod(spacing))
+    voxel = float(np.prod(voxel_size_um))
     table = pd.DataFrame(index=pd.Index(ids, name="cell_id"))
     centroids = centroids_per_label(cells, ids)
     for axis, name in enumerate("zyx"[-ndim:]):
@@ -236,11 +236,11 @@ def _hoechst(hoechst: np.ndarray, raw: np.ndarray, nuclear: np.ndarray, ids: np.
 
 def _mito_per_cell(mito: pd.DataFrame, cells: np.ndarray, nuclear: np.ndarray,
                    mito_img: np.ndarray, ids: np.ndarray, background: np.ndarray,
-                   spacing: np.ndarray) -> pd.DataFrame:
+                   voxel_size_um: np.ndarray) -> pd.DataFrame:
     """Per-cell sums over the mitochondria pieces and the mito signal over K."""
     ndim = cells.ndim
     size = size_name(ndim)
-    voxel = float(np.prod(spacing))
+    voxel = float(np.prod(voxel_size_um))
     inside = mito[mito["cell_id"] > 0].assign(
         mito_count=1, mito_networks=lambda table: (table["junctions"] > 0).astype(int))
     summed = {"mito_count": "mito_count", size: f"mito_{size}",

@@ -79,7 +79,7 @@ def analysis_regions(cells: np.ndarray, nuclei: np.ndarray) -> np.ndarray:
 
 
 def split_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarray,
-                       spacing_um, min_size: float | None = None) -> np.ndarray:
+                       voxel_size_um, min_size: float | None = None) -> np.ndarray:
     """The mitochondria as measured: connected parts of each object within one region.
 
     An object lying in one analysis region in one piece keeps its label; an object crossing
@@ -93,7 +93,7 @@ def split_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.nd
         mask is labelled first (full connectivity).
     cells, nuclei : ndarray of int
         Cell and nucleus labels.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     min_size : float, optional
         Smallest piece kept, µm² (2-D) or µm³ (3-D); default from :class:`MitoParams`.
@@ -103,10 +103,10 @@ def split_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.nd
     ndarray of int32
         Piece labels; the ``mito_id`` of :func:`measure_mitochondria`.
     """
-    return pieces_in_regions(mito_labels, analysis_regions(cells, nuclei), spacing_um, min_size)
+    return pieces_in_regions(mito_labels, analysis_regions(cells, nuclei), voxel_size_um, min_size)
 
 
-def pieces_in_regions(mito_labels: np.ndarray, regions: np.ndarray, spacing_um,
+def pieces_in_regions(mito_labels: np.ndarray, regions: np.ndarray, voxel_size_um,
                       min_size: float | None = None) -> np.ndarray:
     """:func:`split_mitochondria` with the analysis regions already computed.
 
@@ -116,7 +116,7 @@ def pieces_in_regions(mito_labels: np.ndarray, regions: np.ndarray, spacing_um,
         Mitochondria labels.
     regions : ndarray of int
         Output of :func:`analysis_regions`.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     min_size : float, optional
         Smallest piece kept, µm² (2-D) or µm³ (3-D); default from :class:`MitoParams`.
@@ -133,7 +133,7 @@ def pieces_in_regions(mito_labels: np.ndarray, regions: np.ndarray, spacing_um,
     if min_size is None:
         min_size = MitoParams().min_size(regions.ndim)
     every_label = np.arange(int(pieces.max(initial=0)) + 1)
-    small = voxels_per_label(pieces, every_label) < min_size / float(np.prod(spacing_um))
+    small = voxels_per_label(pieces, every_label) < min_size / float(np.prod(voxel_size_um))
     small[0] = False
     pieces[small[pieces]] = 0
     return pieces
@@ -178,7 +178,7 @@ def piece_cells(pieces: np.ndarray, regions: np.ndarray, ids: np.ndarray) -> np.
     return range_per_label(regions, pieces, ids)[1].astype(np.int64)
 
 
-def count_per_cell(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarray, spacing_um,
+def count_per_cell(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarray, voxel_size_um,
                    min_size: float | None = None) -> pd.DataFrame:
     """Mitochondria count and total size per cell, without the shape and graph features.
 
@@ -192,7 +192,7 @@ def count_per_cell(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarra
         Mitochondria labels.
     cells, nuclei : ndarray of int
         Cell and nucleus labels.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     min_size : float, optional
         Smallest piece kept (µm² or µm³); default from :class:`MitoParams`.
@@ -202,20 +202,20 @@ def count_per_cell(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarra
     DataFrame
         ``cell_id, mito_count, mito_area_um2 | mito_volume_um3``, one row per cell.
     """
-    pieces = split_mitochondria(mito_labels, cells, nuclei, spacing_um, min_size)
+    pieces = split_mitochondria(mito_labels, cells, nuclei, voxel_size_um, min_size)
     ids = present_labels(pieces)
     cell_ids = present_labels(cells)
     n = int(cell_ids.max(initial=0)) + 1
     cell_of = piece_cells(pieces, analysis_regions(cells, nuclei), ids)
     voxels = voxels_per_label(pieces, ids)
-    size = np.bincount(cell_of, weights=voxels, minlength=n) * float(np.prod(spacing_um))
+    size = np.bincount(cell_of, weights=voxels, minlength=n) * float(np.prod(voxel_size_um))
     return pd.DataFrame({"cell_id": cell_ids,
                          "mito_count": np.bincount(cell_of, minlength=n)[cell_ids],
                          f"mito_{size_name(cells.ndim)}": size[cell_ids]})
 
 
 def measure_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.ndarray,
-                         mito_img: np.ndarray, spacing_um, *,
+                         mito_img: np.ndarray, voxel_size_um, *,
                          background: Mapping[int, float] | None = None,
                          annulus_um: tuple[float, float] = (ANNULUS_INNER_UM, ANNULUS_OUTER_UM),
                          min_size: float | None = None) -> pd.DataFrame:
@@ -229,7 +229,7 @@ def measure_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.
         Cell and nucleus labels (a nucleus may carry any id; what counts is where it lies).
     mito_img : ndarray
         The mitochondria channel (raw).
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     background : mapping of int to float, optional
         Mito-channel background per cell id (key 0: outside every cell). Default: the median
@@ -245,13 +245,13 @@ def measure_mitochondria(mito_labels: np.ndarray, cells: np.ndarray, nuclei: np.
     DataFrame
         Columns :func:`mito_columns`, one row per piece of :func:`split_mitochondria`.
     """
-    pieces = split_mitochondria(mito_labels, cells, nuclei, spacing_um, min_size)
+    pieces = split_mitochondria(mito_labels, cells, nuclei, voxel_size_um, min_size)
     if background is None:
-        background = mito_background(cells, mito_img, spacing_um, annulus_um)
-    return mito_table(pieces, analysis_regions(cells, nuclei), mito_img, spacing_um, background)
+        background = mito_background(cells, mito_img, voxel_size_um, annulus_um)
+    return mito_table(pieces, analysis_regions(cells, nuclei), mito_img, voxel_size_um, background)
 
 
-def mito_background(cells: np.ndarray, mito_img: np.ndarray, spacing_um,
+def mito_background(cells: np.ndarray, mito_img: np.ndarray, voxel_size_um,
                     annulus_um: tuple[float, float] = (ANNULUS_INNER_UM, ANNULUS_OUTER_UM)
                     ) -> dict[int, float]:
     """Mito-channel background per cell (annulus median) and outside cells (key 0, field mode).
@@ -262,7 +262,7 @@ def mito_background(cells: np.ndarray, mito_img: np.ndarray, spacing_um,
         Cell labels.
     mito_img : ndarray
         The mitochondria channel.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     annulus_um : (float, float)
         Inner and outer annulus radii.
@@ -271,7 +271,7 @@ def mito_background(cells: np.ndarray, mito_img: np.ndarray, spacing_um,
     -------
     dict of int to float
     """
-    annuli = cell_annuli(cells, spacing_um, *annulus_um)
+    annuli = cell_annuli(cells, voxel_size_um, *annulus_um)
     ids = present_labels(cells)
     values, _ = background_per_cell(mito_img, annuli, ids)
     background = dict(zip(ids.tolist(), values.tolist(), strict=True))
@@ -279,7 +279,7 @@ def mito_background(cells: np.ndarray, mito_img: np.ndarray, spacing_um,
     return background
 
 
-def mito_table(pieces: np.ndarray, regions: np.ndarray, mito_img: np.ndarray, spacing_um,
+def mito_table(pieces: np.ndarray, regions: np.ndarray, mito_img: np.ndarray, voxel_size_um,
                background: Mapping[int, float]) -> pd.DataFrame:
     """Measure already split pieces (see :func:`measure_mitochondria`).
 
@@ -291,7 +291,7 @@ def mito_table(pieces: np.ndarray, regions: np.ndarray, mito_img: np.ndarray, sp
         Output of :func:`analysis_regions`.
     mito_img : ndarray
         The mitochondria channel.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     background : mapping of int to float
         Mito-channel background per cell id (missing: 0).
@@ -301,7 +301,7 @@ def mito_table(pieces: np.ndarray, regions: np.ndarray, mito_img: np.ndarray, sp
     DataFrame
         Columns :func:`mito_columns`.
     """
-    spacing = np.asarray(spacing_um, float)
+    voxel_size_um = np.asarray(voxel_size_um, float)
     ndim = pieces.ndim
     ids = present_labels(pieces)
     cell_of = piece_cells(pieces, regions, ids)
@@ -311,20 +311,20 @@ def mito_table(pieces: np.ndarray, regions: np.ndarray, mito_img: np.ndarray, sp
     table = pd.DataFrame({
         "mito_id": ids,
         "cell_id": cell_of,
-        size_name(ndim): voxels * float(np.prod(spacing)),
+        size_name(ndim): voxels * float(np.prod(voxel_size_um)),
         "intensity_mean": integrated / np.maximum(voxels, 1),
         "intensity_integrated": integrated,
     })
     skeleton = separated_skeletons(pieces)
-    table = table.join(graph_metrics(skeleton, pieces, spacing), on="mito_id")
-    table = table.join(_shape_features(pieces, skeleton, spacing), on="mito_id")
+    table = table.join(graph_metrics(skeleton, pieces, voxel_size_um), on="mito_id")
+    table = table.join(_shape_features(pieces, skeleton, voxel_size_um), on="mito_id")
     centroids = centroids_per_label(pieces, ids)
     for axis, name in enumerate("zyx"[-ndim:]):
         table[f"centroid_{name}"] = centroids[:, axis]
     return table[mito_columns(ndim)]
 
 
-def _shape_features(pieces: np.ndarray, skeleton: np.ndarray, spacing: np.ndarray
+def _shape_features(pieces: np.ndarray, skeleton: np.ndarray, voxel_size_um: np.ndarray
                     ) -> pd.DataFrame:
     """Mean width and form factor (2-D) or sphericity (3-D), one object crop at a time."""
     shape_name = "form_factor" if pieces.ndim == 2 else "sphericity"
@@ -333,7 +333,7 @@ def _shape_features(pieces: np.ndarray, skeleton: np.ndarray, spacing: np.ndarra
         if box is None:
             continue
         mask, bone = _padded_crops(pieces, skeleton, box, label)
-        rows[label] = (_mean_width(mask, bone, spacing), _compactness(mask, spacing))
+        rows[label] = (_mean_width(mask, bone, voxel_size_um), _compactness(mask, voxel_size_um))
     return pd.DataFrame.from_dict(rows, orient="index", columns=["mean_width_um", shape_name])
 
 
@@ -349,27 +349,28 @@ def _padded_crops(pieces: np.ndarray, skeleton: np.ndarray, box: tuple[slice, ..
     return mask, bone
 
 
-def _mean_width(mask: np.ndarray, bone: np.ndarray, spacing: np.ndarray) -> float:
+def _mean_width(mask: np.ndarray, bone: np.ndarray, voxel_size_um: np.ndarray) -> float:
     """Twice the distance from the skeleton to the background, minus one pixel.
 
     The object's edge lies half a pixel beyond its last pixel. Averaged along the skeleton;
     the deepest voxels stand in for a skeleton cut away at a contact with another object.
     """
-    depth = ndi.distance_transform_edt(mask, sampling=spacing)
+    depth = ndi.distance_transform_edt(mask, sampling=voxel_size_um)
     along = depth[bone] if bone.any() else depth[depth == depth.max()]
-    return 2.0 * float(along.mean()) - float(spacing[-1])
+    return 2.0 * float(along.mean()) - float(voxel_size_um[-1])
 
 
-def _compactness(mask: np.ndarray, spacing: np.ndarray) -> float:
+def _compactness(mask: np.ndarray, voxel_size_um: np.ndarray) -> float:
     """P²/(4πA) of a 2-D mask, or π^(1/3)(6V)^(2/3)/S of a 3-D mask (padded by one voxel)."""
-    size = float(mask.sum() * np.prod(spacing))
+    size = float(mask.sum() * np.prod(voxel_size_um))
     if mask.ndim == 2:
         from skimage.measure import perimeter
 
-        perimeter_um = perimeter(mask) * float(np.sqrt(spacing[0] * spacing[1]))
+        perimeter_um = perimeter(mask) * float(np.sqrt(voxel_size_um[0] * voxel_size_um[1]))
         return perimeter_um**2 / (4.0 * np.pi * size)
     from skimage.measure import marching_cubes, mesh_surface_area
 
-    vertices, faces, _, _ = marching_cubes(mask.astype(np.float32), level=0.5, spacing=spacing)
+    vertices, faces, _, _ = marching_cubes(mask.astype(np.float32), level=0.5,
+                                           spacing=voxel_size_um)
     surface = mesh_surface_area(vertices, faces)
     return float(np.pi ** (1 / 3) * (6.0 * size) ** (2 / 3) / surface)

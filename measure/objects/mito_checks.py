@@ -43,13 +43,13 @@ class SegmentationChecks:
     n_plain: int
 
 
-def plain_tophat(image: np.ndarray, spacing_um) -> np.ndarray:
+def plain_tophat(image: np.ndarray, voxel_size_um) -> np.ndarray:
     """White top-hat of the image (float32) by a flat cuboid of ``TOPHAT_RADIUS_UM``.
 
     In 3-D the cuboid is one plane thick: each plane is compared with its own background.
     """
-    spacing = np.asarray(spacing_um, float)
-    radius = np.maximum(np.rint(TOPHAT_RADIUS_UM / spacing), 3).astype(int)
+    voxel_size_um = np.asarray(voxel_size_um, float)
+    radius = np.maximum(np.rint(TOPHAT_RADIUS_UM / voxel_size_um), 3).astype(int)
     if image.ndim == 3:
         radius[0] = 0
     values = np.asarray(image, np.float32)
@@ -87,15 +87,15 @@ RESOLUTION_UM = 0.23
 AXIAL_RESOLUTION_UM = 0.8
 
 
-def _grown_by_resolution(objects: np.ndarray, spacing_um) -> np.ndarray:
+def _grown_by_resolution(objects: np.ndarray, voxel_size_um) -> np.ndarray:
     """Objects grown by the resolution (at least one pixel per axis).
 
     Where an object ends is known to about the PSF's width: a half-maximum edge leaves the
     PSF's flanks outside, though they are the object's light.
     """
-    spacing = np.asarray(spacing_um, float)
+    voxel_size_um = np.asarray(voxel_size_um, float)
     resolution = np.array([AXIAL_RESOLUTION_UM, RESOLUTION_UM, RESOLUTION_UM][-objects.ndim:])
-    reach = np.maximum(np.rint(resolution / spacing), 1).astype(int)
+    reach = np.maximum(np.rint(resolution / voxel_size_um), 1).astype(int)
     return ndi.maximum_filter(objects, size=tuple(2 * reach + 1))
 
 
@@ -104,7 +104,7 @@ def _weighted_share(inside: np.ndarray, weights: np.ndarray) -> float:
     return float(weights[inside].sum() / max(weights.sum(), 1e-12))
 
 
-def check_segmentation(labels: np.ndarray, image: np.ndarray, spacing_um,
+def check_segmentation(labels: np.ndarray, image: np.ndarray, voxel_size_um,
                        mask: np.ndarray | None = None, *, bright_sigmas: float = 5.0,
                        object_sigmas: float = 2.0,
                        min_px: int = 3) -> SegmentationChecks:
@@ -116,7 +116,7 @@ def check_segmentation(labels: np.ndarray, image: np.ndarray, spacing_um,
         Mitochondria labels of ``image``.
     image : ndarray
         The mitochondria channel, 2-D or 3-D.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     mask : ndarray of bool, optional
         Where the checks look (e.g. the cell); default everywhere.
@@ -131,7 +131,7 @@ def check_segmentation(labels: np.ndarray, image: np.ndarray, spacing_um,
     SegmentationChecks
     """
     where = np.ones(image.shape, bool) if mask is None else np.asarray(mask, bool)
-    tophat = plain_tophat(image, spacing_um)
+    tophat = plain_tophat(image, voxel_size_um)
     center, sigma = background_level(tophat, where)
     inside = (labels > 0) & where
     above = tophat > center + object_sigmas * sigma
@@ -141,21 +141,21 @@ def check_segmentation(labels: np.ndarray, image: np.ndarray, spacing_um,
         coverage=_weighted_share(inside[bright], signal),
         coverage_pixels=_weighted_share(inside[bright], np.ones_like(signal)),
         coverage_within_resolution=_weighted_share(
-            _grown_by_resolution(labels > 0, spacing_um)[bright], signal),
+            _grown_by_resolution(labels > 0, voxel_size_um)[bright], signal),
         precision=float(np.count_nonzero(above & inside) / max(np.count_nonzero(inside), 1)),
         n_objects=int(np.unique(labels[inside]).size),
-        n_plain=plain_count(image, spacing_um, where, min_px),
+        n_plain=plain_count(image, voxel_size_um, where, min_px),
     )
 
 
-def plain_count(image: np.ndarray, spacing_um, where: np.ndarray, min_px: int = 3) -> int:
+def plain_count(image: np.ndarray, voxel_size_um, where: np.ndarray, min_px: int = 3) -> int:
     """Objects of the plain method: Otsu threshold of the smoothed top-hat, components.
 
     Parameters
     ----------
     image : ndarray
         The mitochondria channel, 2-D or 3-D.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
     where : ndarray of bool
         Region looked at (the threshold is computed there).
@@ -169,7 +169,7 @@ def plain_count(image: np.ndarray, spacing_um, where: np.ndarray, min_px: int = 
     from skimage.filters import threshold_otsu
 
     smooth = ndi.gaussian_filter(np.asarray(image, np.float32), 1.0)
-    tophat = plain_tophat(smooth, spacing_um)
+    tophat = plain_tophat(smooth, voxel_size_um)
     foreground = (tophat > threshold_otsu(tophat[where])) & where
     components, n = ndi.label(foreground, structure=np.ones((3,) * image.ndim, bool))
     sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]

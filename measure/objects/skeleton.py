@@ -6,7 +6,7 @@ so that no two skeletons touch. One ``skan.Skeleton`` then holds every object's 
 paths and nodes are counted per object:
 
 ``skeleton_length_um``
-    summed path lengths (spacing-aware);
+    summed path lengths (in µm, with the voxel size);
 ``branches``
     paths of the graph; an object whose skeleton has no path (a dot) counts as 1 branch;
 ``junctions``
@@ -28,14 +28,14 @@ from spmito.measure.objects.labelstats import present_labels
 SKELETON_COLUMNS = ("skeleton_length_um", "branches", "junctions", "endpoints")
 
 
-def skeleton_metrics(labels: np.ndarray, spacing_um) -> pd.DataFrame:
+def skeleton_metrics(labels: np.ndarray, voxel_size_um) -> pd.DataFrame:
     """Skeleton length, branches, junctions and end points of every object.
 
     Parameters
     ----------
     labels : ndarray of int
         ``(Y, X)`` or ``(Z, Y, X)`` label image (0 = background).
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
 
     Returns
@@ -43,7 +43,7 @@ def skeleton_metrics(labels: np.ndarray, spacing_um) -> pd.DataFrame:
     DataFrame
         Indexed by label (every label present), columns :data:`SKELETON_COLUMNS`.
     """
-    return graph_metrics(separated_skeletons(labels), labels, spacing_um)
+    return graph_metrics(separated_skeletons(labels), labels, voxel_size_um)
 
 
 def separated_skeletons(labels: np.ndarray) -> np.ndarray:
@@ -81,7 +81,7 @@ def _grow_box(box: tuple[slice, ...], shape: tuple[int, ...], margin: int) -> tu
                  for s, n in zip(box, shape, strict=True))
 
 
-def graph_metrics(skeleton: np.ndarray, labels: np.ndarray, spacing_um) -> pd.DataFrame:
+def graph_metrics(skeleton: np.ndarray, labels: np.ndarray, voxel_size_um) -> pd.DataFrame:
     """Count the skan paths and nodes of a skeleton per object.
 
     Parameters
@@ -90,7 +90,7 @@ def graph_metrics(skeleton: np.ndarray, labels: np.ndarray, spacing_um) -> pd.Da
         Skeletons in which no two objects' skeletons touch (:func:`separated_skeletons`).
     labels : ndarray of int
         The objects.
-    spacing_um : sequence of float
+    voxel_size_um : sequence of float
         Voxel size per axis in µm.
 
     Returns
@@ -98,7 +98,7 @@ def graph_metrics(skeleton: np.ndarray, labels: np.ndarray, spacing_um) -> pd.Da
     DataFrame
         Indexed by label, columns :data:`SKELETON_COLUMNS` (see the module docstring).
     """
-    spacing = np.asarray(spacing_um, float)
+    voxel_size_um = np.asarray(voxel_size_um, float)
     present = present_labels(labels)
     n = int(labels.max(initial=0))
     length = np.zeros(n + 1)
@@ -108,7 +108,7 @@ def graph_metrics(skeleton: np.ndarray, labels: np.ndarray, spacing_um) -> pd.Da
     if _has_a_path(skeleton):
         from skan import Skeleton, summarize
 
-        graph = Skeleton(skeleton, spacing=spacing, keep_images=False)
+        graph = Skeleton(skeleton, spacing=voxel_size_um, keep_images=False)
         with warnings.catch_warnings():  # skan's own use of deprecated pandas API
             warnings.simplefilter("ignore", DeprecationWarning)
             paths = summarize(graph, separator="_")

@@ -42,7 +42,7 @@ def field():
 
 
 def _stack(field, roles):
-    return Stack(field.image, "CYX", CHANNEL_NAMES, roles, field.params.spacing_um)
+    return Stack(field.image, "CYX", CHANNEL_NAMES, roles, field.params.voxel_size_um)
 
 
 @pytest.mark.parametrize(("roles", "grown_over"), [

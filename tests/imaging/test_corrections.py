@@ -25,7 +25,7 @@ from spmito.imaging.errors import SpmitoInputError
 from spmito.imaging.io import read_labels, write_labels
 from spmito.imaging.provenance import sha256_file
 
-SPACING = (0.2, 0.2)
+VOXEL_SIZE_UM = (0.2, 0.2)
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def out_dir(tmp_path):
     cells = np.zeros((16, 16), np.uint16)
     cells[2:8, 2:8] = 1
     cells[9:14, 3:12] = 2
-    write_labels(folder / "cells.ome.tif", cells, SPACING, uuid_key="img1/cells")
+    write_labels(folder / "cells.ome.tif", cells, VOXEL_SIZE_UM, uuid_key="img1/cells")
     done = {"image_id": "img1", "labels_sha256": {"cells": sha256_file(folder / "cells.ome.tif")}}
     (folder / "done.json").write_text(json.dumps(done))
     return tmp_path
@@ -52,14 +52,14 @@ def test_corrected_labels_replace_the_batch_labels_and_keep_the_original(out_dir
     original = read_labels(folder / "cells.ome.tif")[0]
     corrected = original.copy()
     corrected[corrected == 2] = 0
-    assert write_corrected_labels(out_dir, "img1", {"cells": corrected}, SPACING) == [
+    assert write_corrected_labels(out_dir, "img1", {"cells": corrected}, VOXEL_SIZE_UM) == [
         folder / "cells.ome.tif"]
-    labels, spacing = read_labels(folder / "cells.ome.tif")
-    assert np.array_equal(labels, corrected) and spacing == pytest.approx(SPACING)
+    labels, voxel_size_um = read_labels(folder / "cells.ome.tif")
+    assert np.array_equal(labels, corrected) and voxel_size_um == pytest.approx(VOXEL_SIZE_UM)
     assert np.array_equal(read_labels(folder / "cells.original.ome.tif")[0], original)
     assert corrected_images(out_dir) == ["img1"]
     # a second save keeps the first original
-    write_corrected_labels(out_dir, "img1", {"cells": np.zeros_like(corrected)}, SPACING)
+    write_corrected_labels(out_dir, "img1", {"cells": np.zeros_like(corrected)}, VOXEL_SIZE_UM)
     assert np.array_equal(read_labels(folder / "cells.original.ome.tif")[0], original)
 
 

@@ -18,7 +18,7 @@ ROLES = {"hoechst": 0, "cell": 1, "mito": 2}
 def _measured(ndim: int, size_px: int, seed: int):
     field = make_field(SynthParams.for_ndim(ndim, size_px=size_px), seed)
     stack = Stack(field.image, "ZCYX" if ndim == 3 else "CYX", CHANNEL_NAMES, ROLES,
-                  field.params.spacing_um)
+                  field.params.voxel_size_um)
     cells = field.cells.astype(np.int32)
     cell_table, mito_table, pieces = measure_labels(stack, cells, field.nuclei, field.mito,
                                                     RunParams())

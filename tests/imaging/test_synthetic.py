@@ -53,7 +53,7 @@ def test_every_mitochondrion_lies_inside_its_own_cell(which, request):
     expected = synthetic.mito_truth.set_index("mito_id")["cell_id"]
     assert np.all(host > 0), "a mitochondrion voxel lies outside every cell"
     assert np.array_equal(host, expected.loc[mito_ids].to_numpy())
-    sizes = np.bincount(synthetic.mito.ravel())[1:] * np.prod(synthetic.params.spacing_um)
+    sizes = np.bincount(synthetic.mito.ravel())[1:] * np.prod(synthetic.params.voxel_size_um)
     np.testing.assert_allclose(sizes, synthetic.mito_truth["size"], rtol=1e-9)
 
 

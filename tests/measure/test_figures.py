@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from spmito.measure.analysis import figures
+from spmito.measure.analysis import figures, overlays
 from spmito.measure.analysis.population import Gate
 from spmito.measure.analysis.simulate import simulate_cells
 from spmito.measure.analysis.stats import compare_populations, well_table
@@ -103,7 +103,7 @@ def _field(shape=(300, 500)):
 
 def test_overlay_mosaic_shows_each_segmentation_on_its_channel():
     planes, cells, nuclei, mito = _field()
-    mosaic, titles = figures.overlay_mosaic(planes, cells, nuclei, mito, panel_px=100)
+    mosaic, titles = overlays.overlay_mosaic(planes, cells, nuclei, mito, panel_px=100)
     assert titles == ["composite, cells and nuclei", "mitochondria found", "detail 100 px",
                       "hoechst", "cell"]
     assert mosaic.dtype == np.uint8 and mosaic.shape[0] == 100  # detail panel: 100 px high
@@ -113,24 +113,24 @@ def test_overlay_mosaic_shows_each_segmentation_on_its_channel():
     def count(panel, colour):
         return int((panel == np.asarray(colour)).all(axis=2).sum())
 
-    assert count(rgb[0], figures.CELL_RGB) > 0 and count(rgb[0], figures.NUCLEUS_RGB) > 0
+    assert count(rgb[0], overlays.CELL_RGB) > 0 and count(rgb[0], overlays.NUCLEUS_RGB) > 0
     magenta = (rgb[1][..., 0] > 150) & (rgb[1][..., 1] < 100) & (rgb[1][..., 2] > 100)
     assert 1 <= magenta.sum() <= 6  # the one 4×10 px object, seen after 5× block maximum
-    assert count(rgb[3], figures.NUCLEUS_RGB) > 0 and count(rgb[3], figures.CELL_RGB) == 0
-    assert count(rgb[4], figures.CELL_RGB) > 0 and count(rgb[4], figures.NUCLEUS_RGB) == 0
+    assert count(rgb[3], overlays.NUCLEUS_RGB) > 0 and count(rgb[3], overlays.CELL_RGB) == 0
+    assert count(rgb[4], overlays.CELL_RGB) > 0 and count(rgb[4], overlays.NUCLEUS_RGB) == 0
 
 
 def test_overlay_mosaic_of_a_stack_has_a_projection_and_a_plane_row():
     planes, cells, nuclei, mito = _field((120, 200))
     stack = [np.stack([a] * 5) for a in (cells, nuclei, mito)]
-    mosaic, _ = figures.overlay_mosaic({k: np.stack([v] * 5) for k, v in planes.items()},
+    mosaic, _ = overlays.overlay_mosaic({k: np.stack([v] * 5) for k, v in planes.items()},
                                        *stack, panel_px=100)
-    flat, _ = figures.overlay_mosaic(planes, cells, nuclei, mito, panel_px=100)
+    flat, _ = overlays.overlay_mosaic(planes, cells, nuclei, mito, panel_px=100)
     assert mosaic.shape[0] == 2 * flat.shape[0] + 4
 
 
 def test_save_rgb_keeps_a_byte_cap(tmp_path):
     noise = np.random.default_rng(1).integers(0, 255, (600, 1200, 3), dtype=np.uint8)
-    path = figures.save_rgb(noise, tmp_path / "o.jpg", max_bytes=60_000)
+    path = overlays.save_rgb(noise, tmp_path / "o.jpg", max_bytes=60_000)
     assert path.stat().st_size <= 60_000
     assert image.imread(path).shape[1] < 1200  # shrunk: noise does not compress

@@ -127,18 +127,18 @@ def _cell_field(ndim: int):
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_integrated_hoechst_is_exact_over_the_nucleus(ndim):
     cells, nuclei, hoechst = _cell_field(ndim)
-    spacing = (0.3, 0.1, 0.1)[-ndim:]
+    voxel_size_um = (0.3, 0.1, 0.1)[-ndim:]
     mito = np.zeros_like(cells)
-    table = measure_cells(cells, nuclei, mito, spacing, hoechst_img=hoechst,
+    table = measure_cells(cells, nuclei, mito, voxel_size_um, hoechst_img=hoechst,
                           mito_img=np.ones(cells.shape)).set_index("cell_id")
     n_nucleus = np.count_nonzero(nuclei == 1)
     assert table["hoechst_background"].tolist() == [100.0, 100.0]
     assert table.loc[1, "hoechst_integrated"] == pytest.approx(50.0 * n_nucleus)
     assert table.loc[1, "hoechst_mean"] == pytest.approx(50.0)
     size = "area_um2" if ndim == 2 else "volume_um3"
-    assert table.loc[1, f"nucleus_{size}"] == pytest.approx(n_nucleus * np.prod(spacing))
+    assert table.loc[1, f"nucleus_{size}"] == pytest.approx(n_nucleus * np.prod(voxel_size_um))
     assert table.loc[1, f"cell_{size}"] == pytest.approx(np.count_nonzero(cells == 1)
-                                                         * np.prod(spacing))
+                                                         * np.prod(voxel_size_um))
     assert not table["background_from_field"].any()
     assert table["cell_solidity"].between(0.9, 1.0).all()
 

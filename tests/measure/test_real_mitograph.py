@@ -19,7 +19,7 @@ import tifffile
 from spmito.measure.objects.cells import measure_cells
 from spmito.segment.mito import MitoParams, segment_mitochondria
 
-SPACING_UM = (0.2, 0.056, 0.056)
+VOXEL_SIZE_UM = (0.2, 0.056, 0.056)
 FILES = [f"BuddingYeastGlucose0{i}" for i in range(1, 6)]
 
 #: MitoGraph's convention: thresholds on the blurred stack, domain.md's minimum object.
@@ -35,14 +35,14 @@ def _stacks(real_data):
 
 def _whole_stack_row(image: np.ndarray, labels: np.ndarray) -> pd.Series:
     whole_stack = np.ones(image.shape, np.int32)
-    return measure_cells(whole_stack, np.zeros_like(whole_stack), labels, SPACING_UM,
+    return measure_cells(whole_stack, np.zeros_like(whole_stack), labels, VOXEL_SIZE_UM,
                          hoechst_img=np.zeros_like(image), mito_img=image).iloc[0]
 
 
 def _mean_chord_um(mask: np.ndarray, axis: int) -> float:
     """Mean length of the runs of object voxels crossed by lines along ``axis`` (µm)."""
     crossed = mask.sum(axis=axis)
-    return float(crossed[crossed > 0].mean()) * SPACING_UM[axis]
+    return float(crossed[crossed > 0].mean()) * VOXEL_SIZE_UM[axis]
 
 
 def _axial_over_lateral(mask: np.ndarray) -> float:
@@ -54,7 +54,7 @@ def _axial_over_lateral(mask: np.ndarray) -> float:
 @pytest.mark.real_data
 def test_apparent_volume_and_length_agree_with_mitograph_within_30_percent(real_data):
     for name, image, expected in _stacks(real_data):
-        row = _whole_stack_row(image, segment_mitochondria(image, SPACING_UM, APPARENT))
+        row = _whole_stack_row(image, segment_mitochondria(image, VOXEL_SIZE_UM, APPARENT))
         assert row["mito_volume_um3"] == pytest.approx(expected["volume_from_voxels_um3"],
                                                        rel=0.3), name
         assert row["mito_skeleton_length_um"] == pytest.approx(expected["total_length_um"],
@@ -64,8 +64,8 @@ def test_apparent_volume_and_length_agree_with_mitograph_within_30_percent(real_
 @pytest.mark.real_data
 def test_deconvolved_tubules_are_as_thick_as_wide_and_as_long_as_mitograph_finds(real_data):
     for name, image, expected in _stacks(real_data):
-        labels = segment_mitochondria(image, SPACING_UM)
-        apparent = segment_mitochondria(image, SPACING_UM, APPARENT)
+        labels = segment_mitochondria(image, VOXEL_SIZE_UM)
+        apparent = segment_mitochondria(image, VOXEL_SIZE_UM, APPARENT)
         assert _axial_over_lateral(apparent > 0) > 1.3, name  # the axial PSF's extra
         assert 0.8 <= _axial_over_lateral(labels > 0) <= 1.2, name
         row = _whole_stack_row(image, labels)

@@ -9,8 +9,8 @@ from skimage.draw import line
 from spmito.measure.objects.skeleton import separated_skeletons, skeleton_metrics
 
 
-def _metrics(labels, spacing=(0.1, 0.1)):
-    return skeleton_metrics(labels, spacing).loc[1]
+def _metrics(labels, voxel_size_um=(0.1, 0.1)):
+    return skeleton_metrics(labels, voxel_size_um).loc[1]
 
 
 def test_straight_tube_is_one_branch_with_two_endpoints():

@@ -42,7 +42,7 @@ def control_field_2d():
 @pytest.fixture
 def stack_2d(field_2d):
     return Stack(field_2d.image, field_2d.axes, CHANNEL_NAMES,
-                 roles_from_channel_names(CHANNEL_NAMES), field_2d.params.spacing_um)
+                 roles_from_channel_names(CHANNEL_NAMES), field_2d.params.voxel_size_um)
 
 
 @pytest.fixture

@@ -45,8 +45,8 @@ def test_output_folder_opens_as_channels_labels_and_features(output_folder):
                                                    "mitochondria", "cells", "selection")]
     kinds = [kind for _, _, kind in layers]
     assert kinds == ["image"] * 3 + ["labels"] * 4
-    spacing = read_labels(output_folder / "images" / IMAGE_ID / "cells.ome.tif")[1]
-    assert all(tuple(kwargs["scale"]) == spacing and kwargs["units"] == "µm"
+    voxel_size_um = read_labels(output_folder / "images" / IMAGE_ID / "cells.ome.tif")[1]
+    assert all(tuple(kwargs["scale"]) == voxel_size_um and kwargs["units"] == "µm"
                for _, kwargs, _ in layers)
     cells_data, cells_kwargs, _ = layers[-2]
     session = cells_kwargs["metadata"]["spmito"]
@@ -101,8 +101,8 @@ def test_writer_keeps_labels_and_pixel_size(tmp_path):
     labels[1, 2:5, 2:5] = 7
     layer = napari.layers.Labels(labels, scale=(0.3, 0.1, 0.1), units="µm")
     [written] = write_labels_layer(str(tmp_path / "l.ome.tif"), labels, layer._get_state())
-    back, spacing = read_labels(written)
-    assert np.array_equal(back, labels) and spacing == pytest.approx((0.3, 0.1, 0.1))
+    back, voxel_size_um = read_labels(written)
+    assert np.array_equal(back, labels) and voxel_size_um == pytest.approx((0.3, 0.1, 0.1))
 
 
 def test_writer_refuses_a_layer_without_physical_units(tmp_path):

@@ -28,7 +28,7 @@ class RealImage:
 
     name: str
     image: np.ndarray
-    spacing_um: tuple[float, ...]
+    voxel_size_um: tuple[float, ...]
     mask: np.ndarray | None = None
 
 
@@ -83,4 +83,4 @@ def binned_image(image: RealImage, factor: int) -> RealImage:
     """
     mask = None if image.mask is None else binned(image.mask, factor) > factor * factor / 2
     return RealImage(f"{image.name}_bin{factor}", binned(image.image, factor),
-                     tuple(s * factor for s in image.spacing_um), mask)
+                     tuple(s * factor for s in image.voxel_size_um), mask)

@@ -119,7 +119,7 @@ def test_split_by_seeds_in_3d():
     labels = np.zeros((6, 10, 20), np.int32)
     labels[1:5, 2:8, 2:18] = 1
     after = _applied(labels, split_cell_by_seeds(labels, 1, [(3, 5, 4), (3, 5, 15)],
-                                                 spacing=(0.3, 0.1, 0.1)))
+                                                 voxel_size_um=(0.3, 0.1, 0.1)))
     assert set(np.unique(after)) == {0, 1, 2}
 
 

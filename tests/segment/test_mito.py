@@ -9,12 +9,8 @@ from scipy import ndimage as ndi
 
 from spmito.imaging.synthetic import SynthParams, make_field
 from spmito.measure.objects.mito import count_per_cell
-from spmito.segment.mito import (
-    FWHM_PER_SIGMA,
-    MitoParams,
-    _axially_deconvolved,
-    segment_mitochondria,
-)
+from spmito.segment.mito import MitoParams, _axially_deconvolved, segment_mitochondria
+from spmito.segment.mito_params import FWHM_PER_SIGMA
 
 BASELINE = MitoParams(method="otsu")
 
@@ -35,10 +31,10 @@ def _per_cell_errors(fields, params) -> pd.DataFrame:
     """Measured vs true count and total size per cell, inside the true cells."""
     rows = []
     for field in fields:
-        spacing = field.params.spacing_um
-        labels = segment_mitochondria(field.channel("mito"), spacing, params,
+        voxel_size_um = field.params.voxel_size_um
+        labels = segment_mitochondria(field.channel("mito"), voxel_size_um, params,
                                       mask=field.cells > 0)
-        counted = count_per_cell(labels, field.cells, field.nuclei, spacing)
+        counted = count_per_cell(labels, field.cells, field.nuclei, voxel_size_um)
         merged = counted.merge(field.truth, on="cell_id", suffixes=("", "_true"))
         size = "mito_area_um2" if field.params.ndim == 2 else "mito_volume_um3"
         rows.append(pd.DataFrame({
@@ -81,15 +77,15 @@ def test_3d_volumes_without_axial_deconvolution_carry_the_axial_psf(fields_3d):
 def test_axial_deconvolution_recovers_a_thin_slab():
     """A 0.3 µm slab blurred by a 0.84 µm (FWHM) axial PSF is about 0.9 µm thick at half
     maximum; after deconvolution about its own thickness, with the same total signal."""
-    spacing_z_um, sigma_um = 0.1, 0.84 / FWHM_PER_SIGMA
+    z_step_um, sigma_um = 0.1, 0.84 / FWHM_PER_SIGMA
     truth = np.zeros((81, 1, 1), np.float32)
     truth[39:42] = 1.0  # 3 planes of 0.1 µm
-    blurred = ndi.gaussian_filter1d(truth, sigma_um / spacing_z_um, axis=0)
+    blurred = ndi.gaussian_filter1d(truth, sigma_um / z_step_um, axis=0)
 
     def half_max_thickness_um(profile):
-        return np.count_nonzero(profile > profile.max() / 2) * spacing_z_um
+        return np.count_nonzero(profile > profile.max() / 2) * z_step_um
 
-    restored = _axially_deconvolved(blurred, sigma_um / spacing_z_um, 20)
+    restored = _axially_deconvolved(blurred, sigma_um / z_step_um, 20)
     assert half_max_thickness_um(blurred) == pytest.approx(0.9, abs=0.1)
     assert half_max_thickness_um(restored) == pytest.approx(0.3, abs=0.15)
     assert restored.sum() == pytest.approx(blurred.sum(), rel=1e-3)
@@ -101,9 +97,9 @@ def test_blockwise_result_equals_the_whole_image_result(ndim, fields_2d, fields_
     crop = (slice(0, 160), slice(0, 200)) if ndim == 2 else (slice(None), slice(0, 96),
                                                            slice(0, 128))
     image = field.channel("mito")[crop]
-    spacing = field.params.spacing_um
-    whole = segment_mitochondria(image, spacing, block_px=1024)
-    blocks = segment_mitochondria(image, spacing, block_px=48)
+    voxel_size_um = field.params.voxel_size_um
+    whole = segment_mitochondria(image, voxel_size_um, block_px=1024)
+    blocks = segment_mitochondria(image, voxel_size_um, block_px=48)
     assert whole.max() > 5
     assert np.array_equal(whole, blocks)
 
@@ -112,7 +108,7 @@ def test_mask_restricts_objects(fields_2d):
     field = fields_2d[0]
     mask = np.zeros(field.cells.shape, bool)
     mask[:, :256] = True
-    labels = segment_mitochondria(field.channel("mito"), field.params.spacing_um, mask=mask)
+    labels = segment_mitochondria(field.channel("mito"), field.params.voxel_size_um, mask=mask)
     assert labels.max() > 10 and not labels[:, 256:].any()
 
 
@@ -121,19 +117,19 @@ def test_parameters_are_physical_lengths(fields_2d):
     objects: every parameter is converted with the voxel size."""
     field = fields_2d[1]
     image = field.channel("mito").astype(np.float32)
-    spacing = np.asarray(field.params.spacing_um)
-    coarse = segment_mitochondria(image, spacing)
-    fine = segment_mitochondria(ndi.zoom(image, 2, order=1), spacing / 2)
+    voxel_size_um = np.asarray(field.params.voxel_size_um)
+    coarse = segment_mitochondria(image, voxel_size_um)
+    fine = segment_mitochondria(ndi.zoom(image, 2, order=1), voxel_size_um / 2)
     n_coarse, n_fine = coarse.max(), fine.max()
     assert abs(int(n_fine) - int(n_coarse)) <= 0.1 * n_coarse
-    area = np.count_nonzero(coarse) * np.prod(spacing)
-    assert np.count_nonzero(fine) * np.prod(spacing / 2) == pytest.approx(area, rel=0.15)
+    area = np.count_nonzero(coarse) * np.prod(voxel_size_um)
+    assert np.count_nonzero(fine) * np.prod(voxel_size_um / 2) == pytest.approx(area, rel=0.15)
 
 
 @pytest.mark.parametrize("method", ["ridge", "otsu"])
 def test_other_methods_find_the_mitochondria(method, fields_2d):
     field = fields_2d[2]
-    labels = segment_mitochondria(field.channel("mito"), field.params.spacing_um,
+    labels = segment_mitochondria(field.channel("mito"), field.params.voxel_size_um,
                                   MitoParams(method=method), mask=field.cells > 0)
     recall = np.mean(ndi.maximum(labels > 0, field.mito,
                                  np.arange(1, field.mito.max() + 1)))
@@ -142,9 +138,9 @@ def test_other_methods_find_the_mitochondria(method, fields_2d):
 
 def test_contrast_options_keep_the_objects(fields_2d):
     field = fields_2d[2]
-    spacing = field.params.spacing_um
-    plain = segment_mitochondria(field.channel("mito"), spacing)
-    adjusted = segment_mitochondria(field.channel("mito"), spacing,
+    voxel_size_um = field.params.voxel_size_um
+    plain = segment_mitochondria(field.channel("mito"), voxel_size_um)
+    adjusted = segment_mitochondria(field.channel("mito"), voxel_size_um,
                                     MitoParams(gamma=0.8, clahe_slope=1.8))
     assert abs(int(adjusted.max()) - int(plain.max())) <= 0.15 * plain.max()
 
@@ -202,13 +198,13 @@ def test_result_does_not_depend_on_the_intensity_scale_or_dtype(fields_2d):
     8-bit rescaling give the same objects as the uint16 original."""
     field = fields_2d[0]
     image = field.channel("mito")[:256, :256]
-    spacing = field.params.spacing_um
-    reference = segment_mitochondria(image, spacing)
-    bright = segment_mitochondria(image.astype(np.float64) * 1e4, spacing)
+    voxel_size_um = field.params.voxel_size_um
+    reference = segment_mitochondria(image, voxel_size_um)
+    bright = segment_mitochondria(image.astype(np.float64) * 1e4, voxel_size_um)
     assert np.array_equal(reference, bright)
     scaled = image.astype(float) - image.min()
     eight_bit = np.rint(scaled * (255 / scaled.max())).astype(np.uint8)
-    labels = segment_mitochondria(eight_bit, spacing)
+    labels = segment_mitochondria(eight_bit, voxel_size_um)
     assert abs(int(labels.max()) - int(reference.max())) <= 0.1 * reference.max()
 
 

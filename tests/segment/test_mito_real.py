@@ -44,8 +44,8 @@ COUNT_FACTOR = {2: 5.0, 3: 8.0}
 
 
 def _assert_checks(image):
-    labels = segment_mitochondria(image.image, image.spacing_um, MitoParams(), mask=image.mask)
-    checks = check_segmentation(labels, image.image, image.spacing_um, image.mask)
+    labels = segment_mitochondria(image.image, image.voxel_size_um, MitoParams(), mask=image.mask)
+    checks = check_segmentation(labels, image.image, image.voxel_size_um, image.mask)
     assert checks.coverage_within_resolution >= 0.8, (image.name, checks)
     assert checks.precision >= 0.8, (image.name, checks)
     ratio = checks.n_objects / max(checks.n_plain, 1)
@@ -84,8 +84,8 @@ def test_nellie_yeast_stack(real_data):
 
 
 def _total_area_um2(image) -> float:
-    labels = segment_mitochondria(image.image, image.spacing_um, MitoParams(), mask=image.mask)
-    return float(np.count_nonzero(labels) * np.prod(image.spacing_um))
+    labels = segment_mitochondria(image.image, image.voxel_size_um, MitoParams(), mask=image.mask)
+    return float(np.count_nonzero(labels) * np.prod(image.voxel_size_um))
 
 
 @pytest.mark.real_data

@@ -27,7 +27,7 @@ def _disk(shape, centre, radius):
 
 def test_cells_grown_over_the_cell_stain_match_the_true_cells(fields):
     scores = [average_precision_50(f.cells, cells_from_nuclei(
-        f.nuclei, f.channel("cell"), f.params.spacing_um, 12.0)) for f in fields]
+        f.nuclei, f.channel("cell"), f.params.voxel_size_um, 12.0)) for f in fields]
     assert np.mean(scores) >= 0.95
 
 
@@ -35,15 +35,15 @@ def test_cells_grown_without_a_cell_stain_match_the_true_cells(fields):
     scores = []
     for f in fields:
         signal = cell_signal_without_stain(f.channel("mito"), f.channel("hoechst"),
-                                           f.params.spacing_um)
+                                           f.params.voxel_size_um)
         scores.append(average_precision_50(
-            f.cells, cells_from_nuclei(f.nuclei, signal, f.params.spacing_um, 12.0)))
+            f.cells, cells_from_nuclei(f.nuclei, signal, f.params.voxel_size_um, 12.0)))
     assert np.mean(scores) >= 0.95
 
 
 def test_every_nucleus_gets_one_cell_with_its_label_that_holds_it(fields):
     f = fields[0]
-    cells = cells_from_nuclei(f.nuclei, f.channel("cell"), f.params.spacing_um, 12.0)
+    cells = cells_from_nuclei(f.nuclei, f.channel("cell"), f.params.voxel_size_um, 12.0)
     inside = f.nuclei > 0
     assert np.array_equal(cells[inside], f.nuclei[inside])
     assert set(np.unique(cells)) == set(np.unique(f.nuclei))
@@ -101,7 +101,7 @@ def test_no_nuclei_give_no_cells_and_bad_input_is_refused():
     assert not cells_from_nuclei(np.zeros((20, 20), int), np.ones((20, 20)), (1, 1), 5).any()
     with pytest.raises(ValueError, match="share a grid"):
         cells_from_nuclei(np.zeros((20, 20), int), np.ones((10, 10)), (1, 1), 5)
-    with pytest.raises(ValueError, match="spacing_um"):
+    with pytest.raises(ValueError, match="voxel_size_um"):
         cells_from_nuclei(np.zeros((20, 20), int), np.ones((20, 20)), (1, 1, 1), 5)
     with pytest.raises(ValueError, match="positive"):
         cells_from_nuclei(np.zeros((20, 20), int), np.ones((20, 20)), (1, 1), 0)

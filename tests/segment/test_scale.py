@@ -14,12 +14,12 @@ def test_zoom_makes_the_object_diameter_the_network_diameter():
 
 
 def test_zoom_keeps_z_when_stitching_and_makes_voxels_isotropic_for_3d_flows():
-    spacing = (0.3, 0.12, 0.12)
-    stitched = network_zoom(spacing, 12.0, 30.0, resample_z=False)
-    isotropic = network_zoom(spacing, 12.0, 30.0, resample_z=True)
+    voxel_size_um = (0.3, 0.12, 0.12)
+    stitched = network_zoom(voxel_size_um, 12.0, 30.0, resample_z=False)
+    isotropic = network_zoom(voxel_size_um, 12.0, 30.0, resample_z=True)
     assert stitched == pytest.approx((1.0, 0.3, 0.3))
     assert isotropic == pytest.approx((0.75, 0.3, 0.3))
-    assert spacing[0] / isotropic[0] == pytest.approx(spacing[1] / isotropic[1])
+    assert voxel_size_um[0] / isotropic[0] == pytest.approx(voxel_size_um[1] / isotropic[1])
 
 
 @pytest.mark.parametrize("bad", [0.0, -3.0, float("nan")])

@@ -46,7 +46,7 @@ def test_stitched_3d_cells_reach_ap50_of_0_8():
 def test_3d_flows_mode_segments_a_small_stack():
     field = make_field(SynthParams.for_ndim(3, size_px=160, n_z=32), 11)
     result = segment_cells(field.channel("cell"), field.channel("hoechst"),
-                           field.params.spacing_um, 12.0, device="cpu", mode_3d="do_3d")
+                           field.params.voxel_size_um, 12.0, device="cpu", mode_3d="do_3d")
     assert result.labels.shape == field.cells.shape
     assert result.provenance["mode_3d"] == "do_3d"
     assert abs(int(result.labels.max()) - int(field.cells.max())) <= 2
@@ -54,7 +54,7 @@ def test_3d_flows_mode_segments_a_small_stack():
 
 def test_labels_are_on_the_input_grid_and_provenance_names_the_weights():
     field = make_field(SynthParams.for_ndim(2, size_px=256), 12)
-    result = segment_nuclei(field.channel("hoechst"), field.params.spacing_um, device="cpu")
+    result = segment_nuclei(field.channel("hoechst"), field.params.voxel_size_um, device="cpu")
     assert result.labels.shape == field.nuclei.shape and result.labels.dtype == np.int32
     assert np.array_equal(np.unique(result.labels), np.arange(result.labels.max() + 1))
     provenance = result.provenance

@@ -70,6 +70,6 @@ def test_a_tiny_model_trained_from_scratch_beats_otsu_on_a_held_out_field(tmp_pa
     assert result.recipe["seconds"] < 180
     image, truth, field = _cells_pair(34, size_px=768, pixel_size_um=0.2)
     backend = get_backend(str(result.path), "cells", "cpu")
-    learned = segment_objects(image, field.params.spacing_um, CELL_DIAMETER_UM, backend).labels
+    learned = segment_objects(image, field.params.voxel_size_um, CELL_DIAMETER_UM, backend).labels
     baseline = _otsu_components(image[0])
     assert average_precision_50(truth, learned) > average_precision_50(truth, baseline) + 0.2

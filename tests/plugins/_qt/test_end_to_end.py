@@ -115,9 +115,9 @@ def test_segment_screenshot_edit_save_and_reopen(make_napari_viewer, qtbot, tmp_
     click(qtbot, review.buttons["save"])
 
     folder = out_dir / "images" / "field_e2e"
-    saved, spacing = read_labels(folder / "cells.ome.tif")
+    saved, voxel_size_um = read_labels(folder / "cells.ome.tif")
     assert np.array_equal(saved, cells.data) and not (saved == max(a, b)).any()
-    assert spacing == pytest.approx(field_2d.params.spacing_um)
+    assert voxel_size_um == pytest.approx(field_2d.params.voxel_size_um)
     assert corrections.read_review(out_dir, "field_e2e")["population_override"].tolist() == ["SP"]
     assert [r.action for r in corrections.read_edits(out_dir)] == ["merge", "population", "save"]
 
