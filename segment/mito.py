@@ -54,7 +54,8 @@ float32 whatever the input dtype.
 ``"otsu"`` is the global Otsu + connected-components baseline (denoising, Otsu threshold on
 the whole image, components, minimum size), kept to compare against.
 
-Pixels coarser than half the optical resolution (0.14 µm at NA 1.3, 600 nm) log a warning
+Pixels coarser than 0.13 µm (about half the optical resolution at NA 1.3, 600 nm; the QC
+check's cut-off, :data:`spmito.segment.sampling.MAX_COUNT_PIXEL_UM`) log a warning
 (:func:`coarse_pixel_warning`): the counts are then counts of resolvable objects.
 
 Memory: steps 2–6 run on lateral blocks (full depth) with a halo wide enough for the chain of
