@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+#: Run as a script, this file sees its own folder; ``benchmarks`` imports from the root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: The DSB 2018 images (CC0) beside the checkout.
 DSB_DIR = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"

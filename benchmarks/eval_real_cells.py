@@ -29,16 +29,20 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.eval_segmentation import classical_nuclei
-from spmito.segment.cells import segment_cells
-from spmito.segment.nuclei import nucleus_cell_agreement, segment_nuclei
-from spmito.segment.propagate import (
+#: Run as a script, this file sees its own folder; ``benchmarks`` imports from the root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.eval_segmentation import classical_nuclei  # noqa: E402
+from spmito.segment.cells import segment_cells  # noqa: E402
+from spmito.segment.nuclei import nucleus_cell_agreement, segment_nuclei  # noqa: E402
+from spmito.segment.propagate import (  # noqa: E402
     cell_signal_without_stain,
     cells_from_nuclei,
     foreground_threshold,

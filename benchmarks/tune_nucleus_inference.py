@@ -18,8 +18,19 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
+from pathlib import Path
 
-from benchmarks.dsb_nuclei import Counts, count_matches, image_ids, load_split, read_image
+#: Run as a script, this file sees its own folder; ``benchmarks`` imports from the root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.dsb_nuclei import (  # noqa: E402
+    Counts,
+    count_matches,
+    image_ids,
+    load_split,
+    read_image,
+)
 
 
 def tuning_ids(split: dict, per_group: int, offset: int) -> list[str]:

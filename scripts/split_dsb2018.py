@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
-from benchmarks.dsb_nuclei import DSB_DIR, SPLIT_FILE
-from spmito.segment.training_data import median_diameter_px
+#: Run as a script, this file sees its own folder; ``benchmarks`` imports from the root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.dsb_nuclei import DSB_DIR, SPLIT_FILE  # noqa: E402
+from spmito.segment.training_data import median_diameter_px  # noqa: E402
 
 #: k-means on the 256 x 256 images: clusters and seed.
 N_CLUSTERS_256, KMEANS_SEED = 5, 1

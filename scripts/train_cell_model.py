@@ -30,15 +30,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.eval_real_cells import REAL_CELL_FIELDS, field_cells, field_nuclei, save_overlay
-from spmito.imaging.cell_sheets import make_cell_sheet, varied_sheet_params
-from spmito.imaging.train import TrainingPairs, synthetic_pairs
+#: Run as a script, this file sees its own folder; ``benchmarks`` imports from the root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.eval_real_cells import REAL_CELL_FIELDS, field_cells, field_nuclei, save_overlay  # noqa: E402
+from spmito.imaging.cell_sheets import make_cell_sheet, varied_sheet_params  # noqa: E402
+from spmito.imaging.train import TrainingPairs, synthetic_pairs  # noqa: E402
 
 #: Seed streams: sheets use SeedSequence([SHEET_SEED, i]); held-out sheets start at 10 000.
 SHEET_SEED = 15

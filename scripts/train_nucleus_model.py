@@ -22,15 +22,19 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.dsb_nuclei import image_ids, load_split, read_image
-from spmito.imaging.train import synthetic_pairs
-from spmito.segment.training import TrainingSettings, recalibrate_model_file, train_model
-from spmito.segment.training_data import median_diameter_px
+#: Run as a script, this file sees its own folder; ``benchmarks`` imports from the root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.dsb_nuclei import image_ids, load_split, read_image  # noqa: E402
+from spmito.imaging.train import synthetic_pairs  # noqa: E402
+from spmito.segment.training import TrainingSettings, recalibrate_model_file, train_model  # noqa: E402
+from spmito.segment.training_data import median_diameter_px  # noqa: E402
 
 #: Network diameter (px): Cellpose's nucleus models work at 17 px.
 NETWORK_DIAMETER_PX = 17.0
