@@ -82,32 +82,31 @@ CORE_PEAK_HALFWIDTH_UM = (1.0, 0.5, 0.5)
 PEAK_FRACTIONS = (0.5, 0.4, 0.3, 0.25)
 
 
-def coverage_shares(labels: np.ndarray, image: RealImage) -> dict[str, float]:
-    """Shares of the bright signal inside the objects: by signal and by pixels, of all of it
-    and of its cores (bright pixels at least half the brightest top-hat value nearby)."""
+def core_shares(labels: np.ndarray, image: RealImage) -> dict[str, float]:
+    """Shares of the cores of the bright signal inside the objects, by signal and by pixels.
+
+    The cores are the bright pixels (top-hat above 5 robust sigmas, as in
+    :func:`check_segmentation`) that are also at least half the brightest top-hat value
+    nearby; the shares of all the bright signal are :func:`check_segmentation`'s.
+    """
     where = np.ones(image.image.shape, bool) if image.mask is None else image.mask
     tophat = plain_tophat(image.image, image.voxel_size_um)
     center, sigma = background_level(tophat, where)
     signal = np.where(where, tophat - center, 0.0)
-    bright = (signal > 5 * sigma) & where
     halfwidth = np.array(CORE_PEAK_HALFWIDTH_UM[-signal.ndim:])
     reach = np.maximum(np.rint(halfwidth / np.asarray(image.voxel_size_um)), 1).astype(int)
-    core = bright & (signal >= 0.5 * ndi.maximum_filter(signal, size=tuple(2 * reach + 1)))
-    inside = labels > 0
-    shares = {}
-    for name, selected in (("all", bright), ("cores", core)):
-        shares[f"{name} by signal"] = float(signal[selected & inside].sum()
-                                            / max(signal[selected].sum(), 1e-12))
-        shares[f"{name} by pixels"] = float(np.count_nonzero(selected & inside)
-                                            / max(np.count_nonzero(selected), 1))
-    return shares
+    core = ((signal > 5 * sigma) & where
+            & (signal >= 0.5 * ndi.maximum_filter(signal, size=tuple(2 * reach + 1))))
+    inside = core & (labels > 0)
+    return {"cores by signal": float(signal[inside].sum() / max(signal[core].sum(), 1e-12)),
+            "cores by pixels": float(np.count_nonzero(inside) / max(np.count_nonzero(core), 1))}
 
 
 def synthetic_area_ratios(params: MitoParams) -> list[float]:
     """Median total area per cell over the truth at 0.1, 0.2, 0.3 µm (SNR 8), 0.1 µm (SNR 4)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     import pandas as pd
-    from mito_eval import per_cell_errors, synthetic_fields
+
+    from benchmarks.mito_eval import per_cell_errors, synthetic_fields
 
     ratios = []
     for pixel_um, snr in ((0.1, 8.0), (0.2, 8.0), (0.3, 8.0), (0.1, 4.0)):
@@ -135,9 +134,10 @@ def edge_sweep(images: list[RealImage]) -> None:
             for image in (i for i in images if i.image.ndim == ndim):
                 labels = segment_mitochondria(image.image, image.voxel_size_um, params,
                                               mask=image.mask)
-                shares = coverage_shares(labels, image)
                 checks = check_segmentation(labels, image.image, image.voxel_size_um, image.mask)
-                rows.append([*shares.values(), checks.precision])
+                cores = core_shares(labels, image)
+                rows.append([checks.coverage, checks.coverage_pixels, cores["cores by signal"],
+                             cores["cores by pixels"], checks.precision])
             low, high = np.min(rows, axis=0), np.max(rows, axis=0)
             cells = " | ".join(f"{a:.2f}–{b:.2f}" for a, b in zip(low[:4], high[:4],
                                                                    strict=True))
