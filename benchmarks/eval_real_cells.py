@@ -167,13 +167,12 @@ def edge_cells_without_nucleus(cells: np.ndarray, nuclei: np.ndarray) -> int:
     They count against the share of cells with one nucleus, although the pipeline leaves
     cells on the image edge out of the population comparison anyway (``touches_border``).
     """
+    from spmito.measure.objects.labelstats import labels_on_lateral_edge
     from spmito.segment.nuclei import match_nuclei_to_cells
 
-    edge = np.zeros(cells.shape, bool)
-    edge[[0, -1], :] = edge[:, [0, -1]] = True
-    on_edge = np.unique(cells[edge])
     matches = match_nuclei_to_cells(cells, nuclei)
-    return int(((matches["n_nuclei"] == 0) & matches["cell_id"].isin(on_edge)).sum())
+    on_edge = labels_on_lateral_edge(cells, matches["cell_id"].to_numpy())
+    return int(((matches["n_nuclei"] == 0).to_numpy() & on_edge).sum())
 
 
 def save_overlay(path: Path, field: RealCellField, cells: np.ndarray,

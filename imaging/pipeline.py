@@ -20,6 +20,7 @@ from spmito.imaging.io import read_flatfield
 from spmito.imaging.params import RunParams
 from spmito.imaging.stack import Stack
 from spmito.measure.objects.cells import measure_image
+from spmito.measure.objects.labelstats import labels_on_lateral_edge
 from spmito.segment._numba_cache import import_cellpose
 from spmito.segment.backends import ImageScaleError
 from spmito.segment.cells import segment_cells
@@ -322,7 +323,8 @@ def _measure_region(stack: Stack, result: ImageResult, ids: np.ndarray,
             column = f"centroid_{name}"
             if column in table:
                 table[column] = table[column] + offset[axis]
-    cell_table["touches_border"] = _touches_image_border(result.cells, cell_table["cell_id"])
+    cell_table["touches_border"] = labels_on_lateral_edge(result.cells,
+                                                          cell_table["cell_id"].to_numpy())
     return cell_table, mito_table, mito
 
 
@@ -370,12 +372,3 @@ def _crop_stack(stack: Stack, box: tuple[slice, ...]) -> Stack:
     index = list(box)
     index.insert(stack.axes.index("C"), slice(None))
     return replace(stack, data=np.asarray(stack.data[tuple(index)]))
-
-
-def _touches_image_border(cells: np.ndarray, cell_ids: Iterable[int]) -> np.ndarray:
-    """Whether each cell touches the lateral (y/x) edge of the full image."""
-    edge_ids: set[int] = set()
-    for axis in (-2, -1):
-        for side in (0, -1):
-            edge_ids.update(np.unique(np.take(cells, side, axis=axis)).tolist())
-    return np.array([int(i) in edge_ids for i in cell_ids], dtype=bool)

@@ -28,6 +28,7 @@ from spmito.imaging.synthetic.render import (
     _psf_sigma_px,
     _saturated,
 )
+from spmito.measure.objects.labelstats import labels_on_lateral_edge
 
 
 def make_field(params: SynthParams, seed: int | np.random.SeedSequence) -> SyntheticField:
@@ -127,7 +128,7 @@ def _cell_truth(params: SynthParams, cells: list[_Cell], cell_crop: np.ndarray,
     nucleus_voxels = np.bincount(nuclei_crop.ravel(), minlength=n + 1)[1:]
     centroids = np.array(ndi.center_of_mass(np.ones_like(cell_crop), cell_crop, ids)) \
         if n else np.zeros((0, params.ndim))
-    border = _touches_border(cell_crop, n)
+    border = labels_on_lateral_edge(cell_crop, ids)
     mito = pd.DataFrame(mito_records, columns=["mito_id", "cell_id", "kind", "length_um",
                                                "branches", "junctions", "voxels"])
     per_cell = mito.groupby("cell_id").agg(
@@ -163,15 +164,6 @@ def _cell_truth(params: SynthParams, cells: list[_Cell], cell_crop: np.ndarray,
     for axis, name in enumerate("zyx"[-params.ndim:]):
         table[f"centroid_{name}"] = centroids[:, axis] if n else []
     return table[table[f"cell_{size}"] > 0].reset_index(drop=True)
-
-
-def _touches_border(labels: np.ndarray, n: int) -> np.ndarray:
-    """Whether each label 1..n touches the lateral field edge."""
-    edge = np.zeros(n + 1, bool)
-    for axis in (-2, -1):
-        for index in (0, -1):
-            edge[np.unique(np.take(labels, index, axis=axis))] = True
-    return edge[1:]
 
 
 def _relabel(cells, nuclei, mito, truth, mito_truth, keep):

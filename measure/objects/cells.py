@@ -46,6 +46,7 @@ from spmito.measure.objects.background import (
 )
 from spmito.measure.objects.labelstats import (
     centroids_per_label,
+    labels_on_lateral_edge,
     mean_per_label,
     present_labels,
     sum_per_label,
@@ -274,7 +275,6 @@ def _mito_per_cell(mito: pd.DataFrame, cells: np.ndarray, nuclear: np.ndarray,
 def _qc_flags(cells: np.ndarray, raw_hoechst: np.ndarray, nuclear: np.ndarray,
               ids: np.ndarray) -> pd.DataFrame:
     """``touches_border``, ``z_clipped`` and ``saturated`` per cell."""
-    lateral = [np.take(cells, index, axis=axis) for axis in (-2, -1) for index in (0, -1)]
     planes = [cells[0], cells[-1]] if cells.ndim == 3 else []
     n_nuclear = voxels_per_label(nuclear, ids)
     if np.issubdtype(raw_hoechst.dtype, np.integer):
@@ -283,7 +283,7 @@ def _qc_flags(cells: np.ndarray, raw_hoechst: np.ndarray, nuclear: np.ndarray,
     else:
         n_saturated = np.zeros(ids.size, int)
     return pd.DataFrame({
-        "touches_border": _labels_in(lateral, ids),
+        "touches_border": labels_on_lateral_edge(cells, ids),
         "z_clipped": _labels_in(planes, ids),
         "saturated": n_saturated > SATURATED_FRACTION * np.maximum(n_nuclear, 1),
     }, index=pd.Index(ids, name="cell_id"))

@@ -94,3 +94,22 @@ def centroids_per_label(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
             sums[:, axis] += np.bincount(owners, weights=coordinate, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums[ids] / counts[ids, None]
+
+
+def labels_on_lateral_edge(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Whether each of ``ids`` touches the lateral image edge.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        ``(Y, X)`` or ``(Z, Y, X)`` labels.
+    ids : array-like of int
+        Labels to look up.
+
+    Returns
+    -------
+    ndarray of bool
+        True where the label lies on the first or last row or column (of any plane).
+    """
+    faces = [np.take(labels, index, axis=axis).ravel() for axis in (-2, -1) for index in (0, -1)]
+    return np.isin(np.asarray(ids), np.unique(np.concatenate(faces)))
