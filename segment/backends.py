@@ -4,7 +4,7 @@ A backend turns a two-channel image that is already at the network's scale (obje
 :attr:`Backend.diameter_px` pixels wide) into a label image. Everything that depends on
 microscopy units lives here, once, for every backend: converting the object diameter in µm
 and the voxel size into a resampling of the image, running the backend on the resampled
-image, and bringing the labels back onto the input grid.
+image, and bringing the labels back onto the input grid (:mod:`spmito.segment.regrid`).
 
 Only the Cellpose 3 backend exists today. A Cellpose-SAM (Cellpose 4) backend would subclass
 :class:`Backend`, register itself in :data:`BACKENDS`, and be chosen with
@@ -27,6 +27,7 @@ from typing import ClassVar
 import numpy as np
 from skimage.segmentation import relabel_sequential
 
+from spmito.segment.regrid import labels_on_input_grid
 from spmito.segment.weights import (
     ModelRef,
     inference_settings,
@@ -93,11 +94,13 @@ class Backend(ABC):
 
     @abstractmethod
     def predict(self, image: np.ndarray, *, do_3d: bool, flow_threshold: float,
-                cellprob_threshold: float, stitch_threshold: float) -> np.ndarray:
+                cellprob_threshold: float, stitch_threshold: float
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Labels of a ``(2, Y, X)`` or ``(Z, 2, Y, X)`` float image at the network's scale.
 
         For a 3-D image, ``do_3d`` selects 3-D flows; otherwise planes are stitched when
-        ``stitch_threshold > 0``.
+        ``stitch_threshold > 0``. Returns the labels and the cell probability (logit) they
+        were cut from, both on the spatial grid of ``image``.
         """
 
     def versions(self) -> dict:
@@ -163,20 +166,22 @@ class Cellpose3Backend(Backend):
                    device, float(settings.get("cellprob_threshold", 0.0)))
 
     def predict(self, image: np.ndarray, *, do_3d: bool, flow_threshold: float,
-                cellprob_threshold: float, stitch_threshold: float) -> np.ndarray:
+                cellprob_threshold: float, stitch_threshold: float
+                ) -> tuple[np.ndarray, np.ndarray]:
         """See :meth:`Backend.predict`."""
         is_3d = image.ndim == 4
         with warnings.catch_warnings():
             # Cellpose's mask dynamics build sparse tensors without torch's optional checks
             warnings.filterwarnings("ignore", message="Sparse invariant checks")
-            masks = self._runner.eval(
+            masks, flows, _ = self._runner.eval(
                 image, channel_axis=1 if is_3d else 0, z_axis=0 if is_3d else None,
                 diameter=self.diameter_px, do_3D=do_3d and is_3d,
                 stitch_threshold=stitch_threshold if is_3d and not do_3d else 0.0,
                 flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
-                anisotropy=None, resample=True)[0]
-        return np.asarray(masks, dtype=np.int32).reshape(image.shape[:1] + image.shape[2:]
-                                                         if is_3d else image.shape[1:])
+                anisotropy=None, resample=True)
+        spatial = image.shape[:1] + image.shape[2:] if is_3d else image.shape[1:]
+        return (np.asarray(masks, dtype=np.int32).reshape(spatial),
+                np.asarray(flows[2], dtype=np.float32).reshape(spatial))
 
     def versions(self) -> dict:
         """See :meth:`Backend.versions`."""
@@ -407,10 +412,11 @@ def segment_objects(image: np.ndarray, voxel_size_um: tuple[float, ...], diamete
     small = resample_image(image, zoom)
     if small.ndim == 4:
         small = np.ascontiguousarray(small.transpose(1, 0, 2, 3))  # (Z, C, Y, X)
-    labels = backend.predict(small, do_3d=do_3d, flow_threshold=flow_threshold,
-                             cellprob_threshold=cellprob_threshold,
-                             stitch_threshold=stitch_threshold)
-    labels = relabel_sequential(resize_labels(labels, spatial))[0]
+    labels, cellprob = backend.predict(small, do_3d=do_3d, flow_threshold=flow_threshold,
+                                       cellprob_threshold=cellprob_threshold,
+                                       stitch_threshold=stitch_threshold)
+    labels = relabel_sequential(
+        labels_on_input_grid(labels, cellprob, spatial, cellprob_threshold))[0]
     provenance = {
         "backend": backend.name, **backend.versions(), **backend.model.as_dict(),
         "device": backend.device, "diameter_um": float(diameter_um),
