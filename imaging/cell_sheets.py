@@ -69,6 +69,10 @@ class CellSheetParams:
         Background per pixel (photons).
     read_noise : float
         Camera read noise (electrons).
+    daughter_fraction : float
+        Share of cells that have just divided: two smaller daughter cells side by side, each
+        with its own nucleus, touching along the line between them (in a cytoplasm stain
+        they look like one cell with two nuclei).
     """
 
     size_px: int = 256
@@ -85,6 +89,7 @@ class CellSheetParams:
     peak_photons: float = 400.0
     background_photons: float = 30.0
     read_noise: float = 3.0
+    daughter_fraction: float = 0.0
 
 
 @dataclass
@@ -105,7 +110,7 @@ def varied_sheet_params(rng: np.random.Generator) -> CellSheetParams:
     """Random :class:`CellSheetParams` for training.
 
     Every stain, cells 8–60 µm and 20–90 px across, confluent to scattered, even to patchy,
-    in and out of focus.
+    in and out of focus, with up to a quarter of just-divided pairs.
     """
     centre_um = float(np.exp(rng.uniform(np.log(8.0), np.log(60.0))))
     spread = rng.uniform(0.1, 0.3)
@@ -126,6 +131,7 @@ def varied_sheet_params(rng: np.random.Generator) -> CellSheetParams:
         peak_photons=float(np.exp(rng.uniform(np.log(60.0), np.log(2000.0)))),
         background_photons=float(np.exp(rng.uniform(np.log(5.0), np.log(200.0)))),
         read_noise=rng.uniform(1.0, 6.0),
+        daughter_fraction=float(rng.choice([0.0, rng.uniform(0.05, 0.25)])),
     )
 
 
@@ -182,7 +188,30 @@ def _nucleus_positions(rng: np.random.Generator, params: CellSheetParams
             centres.append(point)
     centres_px = np.array(centres).reshape(-1, 2)
     low, high = (d / 2 / params.pixel_size_um for d in params.cell_diameter_um)
-    return centres_px, rng.uniform(low, high, size=len(centres_px))
+    radii_px = rng.uniform(low, high, size=len(centres_px))
+    if params.daughter_fraction > 0:
+        return _split_into_daughters(rng, centres_px, radii_px, params.daughter_fraction)
+    return centres_px, radii_px
+
+
+#: A daughter cell's radius over its mother's, and its centre's distance from the mother's
+#: centre over the daughter radius (just under 1: the two touch along a shared edge).
+_DAUGHTER_RADIUS = 0.65
+_DAUGHTER_OFFSET = 0.9
+
+
+def _split_into_daughters(rng: np.random.Generator, centres_px: np.ndarray,
+                          radii_px: np.ndarray, fraction: float
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Replace a random ``fraction`` of the cells by two touching daughter cells each."""
+    split = rng.random(len(centres_px)) < fraction
+    angle = rng.uniform(0, 2 * np.pi, size=int(split.sum()))
+    daughter_radii = radii_px[split] * _DAUGHTER_RADIUS
+    offset = (daughter_radii * _DAUGHTER_OFFSET)[:, None] * np.stack(
+        [np.sin(angle), np.cos(angle)], axis=1)
+    centres = np.concatenate([centres_px[~split], centres_px[split] + offset,
+                              centres_px[split] - offset])
+    return centres, np.concatenate([radii_px[~split], daughter_radii, daughter_radii])
 
 
 def _territories(rng: np.random.Generator, params: CellSheetParams, shape: tuple[int, int],
