@@ -82,8 +82,8 @@ class Backend(ABC):
         Where it runs (``"cpu"``, ``"cuda:0"``, ...).
     diameter_px : float
         Object diameter (pixels) the network expects at its input.
-    cellprob_threshold : float
-        Cell probability threshold used when the caller gives none.
+    cellprob_threshold, flow_threshold : float
+        Cell probability and flow error thresholds used when the caller gives none.
     """
 
     name: ClassVar[str]
@@ -91,6 +91,7 @@ class Backend(ABC):
     device: str
     diameter_px: float
     cellprob_threshold: float = 0.0
+    flow_threshold: float = 0.4
 
     @abstractmethod
     def predict(self, image: np.ndarray, *, do_3d: bool, flow_threshold: float,
@@ -124,14 +125,14 @@ class Cellpose3Backend(Backend):
         Object diameter the network is run at (pixels).
     device : torch.device
         Where it runs.
-    cellprob_threshold : float
-        Cell probability threshold used when the caller gives none.
+    cellprob_threshold, flow_threshold : float
+        Cell probability and flow error thresholds used when the caller gives none.
     """
 
     name = "cellpose3"
 
     def __init__(self, net, model: ModelRef, diameter_px: float, device,
-                 cellprob_threshold: float = 0.0) -> None:
+                 cellprob_threshold: float = 0.0, flow_threshold: float = 0.4) -> None:
         from cellpose.models import CellposeModel
 
         # A CellposeModel without weights (no file lookup, no download), given our network.
@@ -145,6 +146,7 @@ class Cellpose3Backend(Backend):
         self.device = str(device)
         self.diameter_px = float(diameter_px)
         self.cellprob_threshold = float(cellprob_threshold)
+        self.flow_threshold = float(flow_threshold)
 
     @classmethod
     def load(cls, model: ModelRef, device) -> Cellpose3Backend:
@@ -163,7 +165,8 @@ class Cellpose3Backend(Backend):
         settings = inference_settings(model)
         return cls(net, model,
                    float(settings.get("diameter_px", network_diameter_px(model, state))),
-                   device, float(settings.get("cellprob_threshold", 0.0)))
+                   device, float(settings.get("cellprob_threshold", cls.cellprob_threshold)),
+                   float(settings.get("flow_threshold", cls.flow_threshold)))
 
     def predict(self, image: np.ndarray, *, do_3d: bool, flow_threshold: float,
                 cellprob_threshold: float, stitch_threshold: float
@@ -364,8 +367,9 @@ def resize_labels(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def segment_objects(image: np.ndarray, voxel_size_um: tuple[float, ...], diameter_um: float,
-                    backend: Backend, *, mode_3d: str = "stitch", flow_threshold: float = 0.4,
-                    cellprob_threshold: float | None = None, stitch_threshold: float = 0.25
+                    backend: Backend, *, mode_3d: str = "stitch",
+                    flow_threshold: float | None = None, cellprob_threshold: float | None = None,
+                    stitch_threshold: float = 0.25
                     ) -> Segmentation:
     """Segment a channel-first image at physical scale with a loaded backend.
 
@@ -383,8 +387,9 @@ def segment_objects(image: np.ndarray, voxel_size_um: tuple[float, ...], diamete
     mode_3d : {"stitch", "do_3d"}
         3-D only: stitch 2-D masks of each plane, or 3-D flows on an isotropic resampling.
     flow_threshold, cellprob_threshold : float
-        Cellpose's flow error and cell probability thresholds; ``cellprob_threshold=None``
-        takes the backend's (:attr:`Backend.cellprob_threshold`).
+        Cellpose's flow error and cell probability thresholds; ``None`` takes the
+        backend's (:attr:`Backend.flow_threshold`, :attr:`Backend.cellprob_threshold`: the
+        model recipe's ``inference`` record, else Cellpose's defaults 0.4 and 0.0).
     stitch_threshold : float
         IoU above which masks of neighbouring planes are joined (``stitch`` mode).
 
@@ -401,6 +406,8 @@ def segment_objects(image: np.ndarray, voxel_size_um: tuple[float, ...], diamete
     do_3d = len(spatial) == 3 and mode_3d == "do_3d"
     if cellprob_threshold is None:
         cellprob_threshold = backend.cellprob_threshold
+    if flow_threshold is None:
+        flow_threshold = backend.flow_threshold
     zoom = network_zoom(tuple(voxel_size_um), diameter_um, backend.diameter_px, resample_z=do_3d)
     lateral = resampled_shape(spatial, zoom)[-2:]
     if min(lateral) < MIN_NETWORK_PX:

@@ -14,8 +14,8 @@ from spmito.segment.backends import Segmentation, get_backend, segment_objects
 def segment_cells(cell_img: np.ndarray, nuclear_img: np.ndarray | None,
                   voxel_size_um: tuple[float, ...], diameter_um: float = 12.0,
                   model: str = "bundled", device: str = "auto", mode_3d: str = "stitch", *,
-                  backend: str = "cellpose3", flow_threshold: float = 0.4,
-                  cellprob_threshold: float = 0.0, stitch_threshold: float = 0.25
+                  backend: str = "cellpose3", flow_threshold: float | None = None,
+                  cellprob_threshold: float | None = None, stitch_threshold: float = 0.25
                   ) -> Segmentation:
     """Segment cells in a 2-D image or a 3-D stack.
 
@@ -41,7 +41,8 @@ def segment_cells(cell_img: np.ndarray, nuclear_img: np.ndarray | None,
     backend : str
         Segmentation backend (:data:`spmito.segment.backends.BACKENDS`).
     flow_threshold, cellprob_threshold, stitch_threshold : float
-        Cellpose's thresholds (see :func:`spmito.segment.backends.segment_objects`).
+        Cellpose's thresholds; ``None`` takes the model's own
+        (see :func:`spmito.segment.backends.segment_objects`).
 
     Returns
     -------

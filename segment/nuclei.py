@@ -17,7 +17,8 @@ from spmito.segment.backends import Segmentation, get_backend, segment_objects
 def segment_nuclei(hoechst_img: np.ndarray, voxel_size_um: tuple[float, ...],
                    diameter_um: float = 8.0, model: str = "bundled", device: str = "auto",
                    mode_3d: str = "stitch", *, backend: str = "cellpose3",
-                   flow_threshold: float = 0.4, cellprob_threshold: float | None = None,
+                   flow_threshold: float | None = None,
+                   cellprob_threshold: float | None = None,
                    stitch_threshold: float = 0.25) -> Segmentation:
     """Segment nuclei in a Hoechst (nuclear stain) image or stack.
 
@@ -39,8 +40,9 @@ def segment_nuclei(hoechst_img: np.ndarray, voxel_size_um: tuple[float, ...],
     backend : str
         Segmentation backend.
     flow_threshold, cellprob_threshold, stitch_threshold : float
-        Cellpose's thresholds; ``cellprob_threshold=None`` takes the model's own (the bundled
-        model's recipe gives -0.5, see segment/models/MODEL_CARD.md; otherwise 0.0).
+        Cellpose's thresholds; ``None`` takes the model's own (the bundled model's recipe
+        gives flow 0.4 and cell probability -0.5, see segment/models/MODEL_CARD.md;
+        otherwise Cellpose's 0.4 and 0.0).
 
     Returns
     -------

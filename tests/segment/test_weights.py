@@ -115,23 +115,28 @@ def _copy_nucleus_model(folder, name, inference=None):
     return weights
 
 
-def test_a_model_runs_at_the_diameter_and_threshold_its_recipe_gives(tmp_path):
+def test_a_model_runs_at_the_diameter_and_thresholds_its_recipe_gives(tmp_path):
     from spmito.segment.backends import get_backend
     from spmito.segment.nuclei import segment_nuclei
 
     plain = _copy_nucleus_model(tmp_path, "plain")
     tuned = _copy_nucleus_model(tmp_path, "tuned", {"diameter_px": 25.5,
-                                                    "cellprob_threshold": -0.75})
+                                                    "cellprob_threshold": -0.75,
+                                                    "flow_threshold": 0.6})
     without = get_backend(str(plain), "nuclei", "cpu")
-    assert (without.diameter_px, without.cellprob_threshold) == (17.0, 0.0)  # the weights'
+    # the weights' training diameter and Cellpose's defaults
+    assert (without.diameter_px, without.cellprob_threshold, without.flow_threshold) == (
+        17.0, 0.0, 0.4)
     image = np.zeros((64, 64), np.float32)
     image[20:40, 20:40] = 1.0
     run = segment_nuclei(image, (1.0, 1.0), 20.0, model=str(tuned), device="cpu").provenance
     assert run["network_diameter_px"] == 25.5 and run["cellprob_threshold"] == -0.75
+    assert run["flow_threshold"] == 0.6
     assert run["network_zoom"] == [25.5 / 20.0, 25.5 / 20.0]
     given = segment_nuclei(image, (1.0, 1.0), 20.0, model=str(tuned), device="cpu",
-                           cellprob_threshold=0.0).provenance
-    assert given["cellprob_threshold"] == 0.0  # the caller's value wins
+                           cellprob_threshold=0.0, flow_threshold=0.4).provenance
+    # the caller's values win
+    assert (given["cellprob_threshold"], given["flow_threshold"]) == (0.0, 0.4)
 
 
 def test_a_broken_recipe_beside_the_weights_is_named(tmp_path):
