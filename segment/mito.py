@@ -421,7 +421,8 @@ def _object_extent(signal: np.ndarray, smooth: np.ndarray, voxel_size_um: np.nda
 
 
 def _block_evidence(raw: np.ndarray, voxel_size_um: np.ndarray, geometry: _Geometry,
-                    params: MitoParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    params: MitoParams, zero_variance_level: float | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For one block: the extent mask, the background-free signal and the detection response.
 
     The scores use the denoising floored at half a pixel; the extent uses the denoising of
@@ -439,10 +440,13 @@ def _block_evidence(raw: np.ndarray, voxel_size_um: np.ndarray, geometry: _Geome
     else:
         extent_signal = ndi.gaussian_filter(raw, geometry.extent_denoise_px)
         extent_signal -= background
-    del raw, background
+    del raw
     extent = _object_extent(extent_signal, smooth, voxel_size_um, geometry, params)
     padding = smooth == 0
-    del smooth, extent_signal
+    del extent_signal
+    if zero_variance_level is not None:
+        signal = _stabilised_difference(smooth, background, zero_variance_level)
+    del smooth, background
     detection = ndi.gaussian_filter(signal, geometry.detection_extra_px)
     signal[padding] = np.nan
     return extent, signal, detection
@@ -460,9 +464,10 @@ def _significant_scores(image: np.ndarray, voxel_size_um: np.ndarray, params: Mi
     extent = np.zeros(image.shape, bool)
     score = np.zeros(image.shape, np.float32)
     detection = np.zeros(image.shape, np.float32)
+    zero_variance_level = _zero_variance_level(adjusted)
     for outer, inner, local in _lateral_blocks(image.shape, block_px, geometry.halo_px()):
         block_extent, block_score, block_detection = _block_evidence(
-            adjusted[outer], voxel_size_um, geometry, params)
+            adjusted[outer], voxel_size_um, geometry, params, zero_variance_level)
         extent[inner] = block_extent[local]
         score[inner] = block_score[local]
         detection[inner] = block_detection[local]
@@ -473,6 +478,114 @@ def _significant_scores(image: np.ndarray, voxel_size_um: np.ndarray, params: Mi
     detection[no_data] = 0.0
     _in_local_noise_units(score, detection, voxel_size_um)
     return extent, score, detection
+
+
+def _stabilised_difference(smooth: np.ndarray, background: np.ndarray, zero_variance_level: float
+                           ) -> np.ndarray:
+    """``sqrt(smooth - level) - sqrt(background - level)`` (float32; negative roots are 0).
+
+    The generalised Anscombe transform (Murtagh et al. 1995, Makitalo & Foi 2013) up to a
+    constant factor: with the noise variance growing linearly with the mean and vanishing at
+    ``zero_variance_level``, the square root makes the noise of every level about equally
+    wide and symmetric (shot noise at a few photons is right-skewed). Applied to the
+    denoised image: a local mean of Poisson-Gaussian counts has the same linear mean-variance
+    relation, with the same zero.
+    """
+    level = np.float32(zero_variance_level)
+    stabilised = np.subtract(smooth, level, dtype=np.float32)
+    np.sqrt(np.maximum(stabilised, 0.0, out=stabilised), out=stabilised)
+    root_background = np.subtract(background, level, dtype=np.float32)
+    np.sqrt(np.maximum(root_background, 0.0, out=root_background), out=root_background)
+    stabilised -= root_background
+    return stabilised
+
+
+#: Side (pixels) of the lateral blocks of the mean-variance fit, the share of the blocks (the
+#: dimmest, in percent) that enter it, the number of mean bins, the quantile of the block
+#: variances taken per bin (the blocks without structure), and at most this many voxels enter
+#: the fit (whole planes, evenly spaced).
+_NOISE_BLOCK_PX = 8
+_NOISE_DIMMEST_PERCENT = 75
+_NOISE_BINS = 16
+_NOISE_VARIANCE_QUANTILE = 0.2
+_NOISE_FIT_VOXELS = 1 << 23
+
+
+def _zero_variance_level(image: np.ndarray) -> float | None:
+    """Where the image's noise variance, extrapolated along its mean, reaches 0; or None.
+
+    Photon counts have a variance that grows linearly with the mean,
+    ``var = gain * (mean - offset) + read_noise**2``, which vanishes at
+    ``offset - read_noise**2 / gain`` (Foi et al. 2008). Fitted on lateral blocks of
+    ``_NOISE_BLOCK_PX``: the block mean against the variance of its high-pass residual (the
+    pixel minus the mean of its four lateral neighbours), the blocks binned by mean and, per
+    bin, a low quantile of the variances (blocks without structure: edges of objects only
+    raise it), then a Theil–Sen line through the bins. The scale of the variance does not
+    matter (correlated noise of resampled or denoised images, any gain), only where it
+    vanishes.
+
+    None when the variance does not grow with the mean (floats without shot noise, images
+    already stabilised): the noise is then taken as it is. The level is at most the 1st
+    percentile of the values, so that the square root sees the background.
+    """
+    from scipy.stats import theilslopes
+
+    planes = image if image.ndim == 3 else image[np.newaxis]
+    step = max(1, -(-planes.size // _NOISE_FIT_VOXELS))
+    means, variances = [], []
+    for plane in planes[::step]:
+        plane_means, plane_variances = _block_mean_variance(plane.astype(np.float32))
+        means.append(plane_means)
+        variances.append(plane_variances)
+    means, variances = np.concatenate(means), np.concatenate(variances)
+    if means.size < 4 * _NOISE_BINS:
+        return None
+    dim = means <= np.percentile(means, _NOISE_DIMMEST_PERCENT)
+    means, variances = means[dim], variances[dim]
+    edges = np.quantile(means, np.linspace(0.0, 1.0, _NOISE_BINS + 1))
+    which = np.clip(np.searchsorted(edges, means, side="right") - 1, 0, _NOISE_BINS - 1)
+    bin_means, bin_variances = [], []
+    for k in range(_NOISE_BINS):
+        in_bin = which == k
+        if np.count_nonzero(in_bin) >= 8:
+            bin_means.append(np.median(means[in_bin]))
+            bin_variances.append(np.quantile(variances[in_bin], _NOISE_VARIANCE_QUANTILE))
+    bin_means, bin_variances = np.asarray(bin_means), np.asarray(bin_variances)
+    if bin_means.size < 4 or np.ptp(bin_means) <= 0:
+        return None
+    slope, intercept, _, _ = theilslopes(bin_variances, bin_means)
+    if not slope > 0:
+        return None
+    # The square root's own offset, 3/8 of the gain (Anscombe 1948), with the gain taken as
+    # the slope over 1.25, the variance of the residual of white noise of unit variance.
+    level = -intercept / slope - 0.375 * slope / 1.25
+    stride = max(1, int(np.sqrt(image.size / _NOISE_SAMPLE)))
+    sample = planes[::step, ::stride, ::stride]
+    lowest = float(np.percentile(sample[sample != 0], 1)) if np.any(sample != 0) else 0.0
+    return level if level < lowest else None
+
+
+def _block_mean_variance(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per lateral block of ``_NOISE_BLOCK_PX``: the mean and the high-pass residual's variance.
+
+    Blocks holding no data (exact zeros: the padding of a cut-out cell) or the plane's
+    maximum (saturation) are left out.
+    """
+    centre = plane[1:-1, 1:-1]
+    residual = centre - 0.25 * (plane[:-2, 1:-1] + plane[2:, 1:-1]
+                                + plane[1:-1, :-2] + plane[1:-1, 2:])
+    b = _NOISE_BLOCK_PX
+    rows, cols = (n // b * b for n in centre.shape)
+    if rows == 0 or cols == 0:
+        return np.empty(0, np.float32), np.empty(0, np.float32)
+
+    def blocks(values: np.ndarray) -> np.ndarray:
+        return values[:rows, :cols].reshape(rows // b, b, cols // b, b).swapaxes(1, 2).reshape(
+            -1, b * b)
+
+    values = blocks(centre)
+    usable = np.all(values != 0, axis=1) & np.all(values < plane.max(), axis=1)
+    return values[usable].mean(axis=1), np.square(blocks(residual)[usable]).mean(axis=1)
 
 
 #: At most this many voxels per plane enter the noise statistics (a regular subsample).
