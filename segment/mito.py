@@ -515,12 +515,14 @@ def _stabilised_difference(smooth: np.ndarray, background: np.ndarray, zero_vari
 
 
 #: Side (pixels) of the lateral blocks of the noise statistics of :func:`_zero_variance_level`,
-#: the share of the blocks (the dimmest, in percent) they use, at most this many voxels enter
-#: them (whole planes, evenly spaced), and the skewness of the pixel noise below which the
-#: transform is off and above which it has its full strength (ramped in between).
+#: the share of the blocks (the dimmest, in percent) they use, about how many planes and
+#: voxels at most enter them (planes and bands of blocks evenly spaced), the fewest residuals
+#: they need, and the skewness of the pixel noise below which the transform is off and above
+#: which it has its full strength (ramped in between).
 _NOISE_BLOCK_PX = 8
 _NOISE_DIMMEST_PERCENT = 25
-_NOISE_FIT_VOXELS = 1 << 22
+_NOISE_PLANES = 8
+_NOISE_FIT_VOXELS = 1 << 20
 _NOISE_MIN_SAMPLES = 1 << 14
 _SKEW_OFF = 0.2
 _SKEW_FULL = 0.4
@@ -556,15 +558,16 @@ def _zero_variance_level(image: np.ndarray, mask: np.ndarray | None = None) -> f
     Symmetric noise (floats, read noise, most 8-bit images) gives no transform.
     """
     planes = image if image.ndim == 3 else image[np.newaxis]
-    step = max(1, -(-planes.size // _NOISE_FIT_VOXELS))
+    plane_step = max(1, planes.shape[0] // _NOISE_PLANES)
+    band_step = max(1, -(-planes[::plane_step].size // _NOISE_FIT_VOXELS))
     if mask is None:
         outside = [None] * planes.shape[0]
     else:
         outside = ~np.asarray(mask, bool).reshape(planes.shape)
     values, residuals = [], []
-    for plane, plane_outside in zip(planes[::step], outside[::step], strict=True):
+    for plane, plane_outside in zip(planes[::plane_step], outside[::plane_step], strict=True):
         plane_values, plane_residuals = _pixel_residual_blocks(plane.astype(np.float32),
-                                                               plane_outside)
+                                                               plane_outside, band_step)
         values.append(plane_values)
         residuals.append(plane_residuals)
     values, residuals = np.concatenate(values), np.concatenate(residuals)
@@ -594,31 +597,41 @@ def _integer_valued(values: np.ndarray) -> bool:
     return bool(np.all(values == np.round(values)))
 
 
-def _pixel_residual_blocks(plane: np.ndarray, outside: np.ndarray | None
+def _pixel_residual_blocks(plane: np.ndarray, outside: np.ndarray | None, band_step: int
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Pixels and their high-pass residuals, one row per lateral block of ``_NOISE_BLOCK_PX``.
 
-    The residual is the pixel minus the mean of its four lateral neighbours. Blocks with a
-    pixel next to no data (exact zeros: the padding of a cut-out cell) or to the plane's
-    maximum (saturation) are left out.
+    The residual is the pixel minus the mean of its four lateral neighbours. The blocks lie
+    in bands of ``_NOISE_BLOCK_PX`` rows, every ``band_step``-th band (a subsample of big
+    planes). Blocks with a pixel next to no data (exact zeros: the padding of a cut-out
+    cell) or to the plane's maximum (saturation), or, given ``outside``, with a pixel not
+    outside, are left out.
     """
-    centre = plane[1:-1, 1:-1]
-    residual = centre - 0.25 * (plane[:-2, 1:-1] + plane[2:, 1:-1]
-                                + plane[1:-1, :-2] + plane[1:-1, 2:])
     b = _NOISE_BLOCK_PX
-    rows, cols = (n // b * b for n in centre.shape)
-    if rows == 0 or cols == 0:
+    n_blocks = (plane.shape[1] - 2) // b
+    starts = np.arange(0, plane.shape[0] - b - 1, b * band_step)
+    if n_blocks == 0 or starts.size == 0:
         return np.empty((0, b * b), np.float32), np.empty((0, b * b), np.float32)
+    bands = plane[starts[:, np.newaxis] + np.arange(b + 2)]  # (band, b + 2 rows, columns)
+    centre = bands[:, 1:-1, 1:-1]
+    residual = centre - 0.25 * (bands[:, :-2, 1:-1] + bands[:, 2:, 1:-1]
+                                + bands[:, 1:-1, :-2] + bands[:, 1:-1, 2:])
 
     def blocks(values: np.ndarray) -> np.ndarray:
-        return values[:rows, :cols].reshape(rows // b, b, cols // b, b).swapaxes(1, 2).reshape(
-            -1, b * b)
+        cut = values[:, :, :n_blocks * b].reshape(len(starts), b, n_blocks, b)
+        return cut.transpose(0, 2, 1, 3).reshape(-1, b * b)
 
-    no_data = ndi.minimum_filter(plane, size=3, mode="nearest")[1:-1, 1:-1] == 0
-    no_data |= ndi.maximum_filter(plane, size=3, mode="nearest")[1:-1, 1:-1] >= plane.max()
-    usable = ~np.any(blocks(no_data), axis=1)
+    def any_per_block(flags: np.ndarray, reach: int) -> np.ndarray:
+        """Per block: whether a flagged pixel lies in its columns widened by ``reach``."""
+        counts = np.zeros((len(starts), flags.shape[2] + 1), np.int32)
+        np.cumsum(flags.any(axis=1), axis=1, out=counts[:, 1:])
+        first = np.arange(n_blocks) * b + 1 - reach
+        return (counts[:, first + b + 2 * reach] - counts[:, first]).ravel() > 0
+
+    usable = ~any_per_block((bands == 0) | (bands >= plane.max()), 1)
     if outside is not None:
-        usable &= np.all(blocks(outside[1:-1, 1:-1]), axis=1)
+        inside = ~outside[starts[:, np.newaxis] + np.arange(1, b + 1)]
+        usable &= ~any_per_block(inside, 0)
     return blocks(centre)[usable], blocks(residual)[usable]
 
 
