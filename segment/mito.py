@@ -72,9 +72,10 @@ check's cut-off, :data:`spmito.segment.sampling.MAX_COUNT_PIXEL_UM`) log a warni
 
 Memory: steps 2–6 run on lateral blocks (full depth) with a halo wide enough for the chain of
 filters, so the result does not depend on the block size; the whole-image arrays are the input,
-two float32 scores, three boolean masks and the int32 labels (about 15 bytes per voxel).
+two float32 scores, three boolean masks and the int32 labels (about 15 bytes per voxel); the
+background-noise statistics of step 4 read at most about a million voxels.
 
-One module (about 590 lines) on purpose: the steps above are one algorithm whose helpers
+One module (about 760 lines) on purpose: the steps above are one algorithm whose helpers
 share the block geometry (``_Geometry``) and are read top to bottom in the order of the
 steps; its parameters are in :mod:`spmito.segment.mito_params`.
 """
