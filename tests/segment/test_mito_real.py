@@ -7,7 +7,7 @@ object pixels above the background, and the object count against a plain Otsu-an
 count.
 
 Issue 13 asks for 80 % of the bright signal *inside* the objects. That does not hold on any
-of these images: 0.51–0.69 of the signal (0.25–0.46 of the bright pixels) in 2-D, 0.17–0.40
+of these images: 0.48–0.69 of the signal (0.18–0.46 of the bright pixels) in 2-D, 0.17–0.40
 (0.04–0.30) in 3-D. A half-maximum edge leaves the PSF's flanks and the out-of-focus glow
 outside, and in 3-D the bright signal spans 2.0–2.6 µm along z over objects 0.3–0.35 µm
 thick (MitoGraph stacks). Lower edges do not reach 80 % either (at a quarter of the local
@@ -18,8 +18,9 @@ the optical resolution of the objects, a deviation from the issue.
 
 Count factor: the plain method merges what touches at its lower threshold (a yeast network
 is one or two objects for it), ours splits at half maximum; on these images ours is the
-larger, by 1.5–2.7x on the Mito-Hacker cells and the zelda field, 3.9x on the BPAE cell
-(where it also picks up haze texture over the nucleus) and up to 7x on the yeast stacks:
+larger, by 1.5–2.7x on the Mito-Hacker cells and the zelda field, 1.7x on the BPAE cell
+(3.9x before the square root of skewed backgrounds removed haze texture over the nucleus
+and noise in the empty background) and up to 7x on the yeast stacks:
 the stated factors are 5 in 2-D and 8 in 3-D.
 """
 
@@ -43,10 +44,10 @@ from tests.segment.real_mito_images import (
 COUNT_FACTOR = {2: 5.0, 3: 8.0}
 
 
-def _assert_checks(image):
+def _assert_checks(image, min_coverage: float = 0.8):
     labels = segment_mitochondria(image.image, image.voxel_size_um, MitoParams(), mask=image.mask)
     checks = check_segmentation(labels, image.image, image.voxel_size_um, image.mask)
-    assert checks.coverage_within_resolution >= 0.8, (image.name, checks)
+    assert checks.coverage_within_resolution >= min_coverage, (image.name, checks)
     assert checks.precision >= 0.8, (image.name, checks)
     ratio = checks.n_objects / max(checks.n_plain, 1)
     assert 1.0 <= ratio <= COUNT_FACTOR[image.image.ndim], (image.name, checks)
@@ -60,9 +61,31 @@ def test_zelda_bpae_mitotracker_field(real_data):
     assert checks.n_objects > 300  # a dozen cells full of mitochondria
 
 
+#: The coverage bar of the BPAE cell. Its background holds about 10 photons per pixel, with
+#: right-skewed noise (skewness 0.47 of the pixel noise); the check's bright signal (a top-hat
+#: above 5 sigmas measured below the mode) takes in the cytoplasmic glow and its shot noise
+#: (a top-hat of noise on a bright flat region is positive: the opening follows the noise's
+#: minima). Before the square-root transform of skewed backgrounds the segmentation reached
+#: 0.85 by outlining that texture (over the nucleus) and the empty background's noise (74
+#: objects in a 250 x 400 pixel crop without a cell); without them 0.78, precision 0.92 ->
+#: 0.99 (overlay: ``benchmarks/mito_real_images.py``).
+BPAE_CELL_MIN_COVERAGE = 0.75
+
+
 @pytest.mark.real_data
 def test_bpae_cell(real_data):
-    _assert_checks(bpae_cell(real_data))
+    _assert_checks(bpae_cell(real_data), BPAE_CELL_MIN_COVERAGE)
+
+
+@pytest.mark.real_data
+def test_bpae_cell_background_holds_almost_no_objects(real_data):
+    """Rows 430–680, columns 700–1100 of the BPAE cell image hold no cell, only a background of
+    about 10 photons per pixel: 74 objects before the square-root transform of skewed shot
+    noise, 5 with it."""
+    image = bpae_cell(real_data)
+    labels = segment_mitochondria(image.image, image.voxel_size_um, MitoParams())
+    crop = labels[430:680, 700:1100]
+    assert np.unique(crop[crop > 0]).size <= 10
 
 
 @pytest.mark.real_data
