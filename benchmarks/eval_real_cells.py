@@ -9,9 +9,11 @@ cover, and the seconds of the cell step, and writes an overlay PNG (cell outline
 nucleus outlines in cyan over the stain in red and Hoechst in blue) into ``--out`` to look
 at.
 
-Cell paths: ``cellpose`` (the cell model on the stain plus Hoechst), ``nuclei`` (each nucleus
-grown over the stain, :func:`spmito.segment.propagate.cells_from_nuclei`) and ``nuclei-nostain``
-(grown over the mitochondria channel plus the Hoechst haze, where a field has one). Nuclei come
+Cell paths: ``cellpose`` (the cell model on the stain plus Hoechst), ``cellpose+grown`` (that
+plus a cell grown for every nucleus the model left out, as ``spmito run`` does), ``nuclei``
+(each nucleus grown over the stain, :func:`spmito.segment.propagate.cells_from_nuclei`) and
+``nuclei-nostain`` (grown over the mitochondria channel plus the Hoechst haze, where a field
+has one). Nuclei come
 from the bundled nucleus model, or with ``--classical-nuclei`` from the Otsu + watershed
 baseline of ``benchmarks/eval_segmentation.py``.
 
@@ -43,6 +45,7 @@ from benchmarks.eval_segmentation import classical_nuclei  # noqa: E402
 from spmito.segment.cells import segment_cells  # noqa: E402
 from spmito.segment.nuclei import nucleus_cell_agreement, segment_nuclei  # noqa: E402
 from spmito.segment.propagate import (  # noqa: E402
+    add_cells_for_uncovered_nuclei,
     cell_signal_without_stain,
     cells_from_nuclei,
     foreground_threshold,
@@ -124,12 +127,22 @@ def field_nuclei(field: RealCellField, classical: bool = False,
                           model=nucleus_model, device="cpu").labels
 
 
+#: Cell paths: the cell model alone; the cell model plus a cell grown for every nucleus it
+#: left out (what ``spmito run --cell-method cellpose`` does); cells grown from the nuclei
+#: over the stain; and without a stain (fields with a mitochondria channel only).
+CELL_PATHS = ("cellpose", "cellpose+grown", "nuclei", "nuclei-nostain")
+
+
 def field_cells(field: RealCellField, nuclei: np.ndarray, method: str,
                 cell_model: str = "bundled") -> np.ndarray:
-    """Cells of a real field by one cell path (``cellpose``, ``nuclei``, ``nuclei-nostain``)."""
-    if method == "cellpose":
-        return segment_cells(field.cell, field.hoechst, field.voxel_size_um,
-                             field.cell_diameter_um, model=cell_model, device="cpu").labels
+    """Cells of a real field by one cell path (:data:`CELL_PATHS`)."""
+    if method in ("cellpose", "cellpose+grown"):
+        cells = segment_cells(field.cell, field.hoechst, field.voxel_size_um,
+                              field.cell_diameter_um, model=cell_model, device="cpu").labels
+        if method == "cellpose":
+            return cells
+        return add_cells_for_uncovered_nuclei(cells, nuclei, field.cell, field.voxel_size_um,
+                                              field.max_distance_um)[0]
     if method == "nuclei":
         signal = field.cell
     elif method == "nuclei-nostain":
@@ -207,8 +220,7 @@ def main() -> None:
     for name, load in REAL_CELL_FIELDS.items():
         field = load()
         nuclei = field_nuclei(field, args.classical_nuclei, args.nucleus_model)
-        methods = ["cellpose", "nuclei"] + (["nuclei-nostain"] if field.mito is not None
-                                            else [])
+        methods = [m for m in CELL_PATHS if m != "nuclei-nostain" or field.mito is not None]
         for method in methods:
             scores, cells = score_real_cells(field, method, nuclei, args.cell_model)
             print(f"{name:14s} {method:15s} {scores['n_nuclei']:6d} {scores['n_cells']:5d} "

@@ -27,7 +27,11 @@ from spmito.segment.cells import segment_cells
 from spmito.segment.edits import mask_of_cells
 from spmito.segment.mito import segment_mitochondria
 from spmito.segment.nuclei import match_nuclei_to_cells, segment_nuclei
-from spmito.segment.propagate import cell_signal_without_stain, cells_from_nuclei
+from spmito.segment.propagate import (
+    add_cells_for_uncovered_nuclei,
+    cell_signal_without_stain,
+    cells_from_nuclei,
+)
 
 #: ``progress(step, fraction)`` callback; steps are reported in this order (nuclei before
 #: cells when the cells are grown from the nuclei, ``cell_method="nuclei"``).
@@ -135,6 +139,12 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
     if grow_from_nuclei:
         report("cells", 0.3)
         cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, voxel_size_um)
+    elif given_cells is None:
+        signal, grown_over = _growth_signal(images, voxel_size_um)
+        cells, n_added = add_cells_for_uncovered_nuclei(
+            cells, nuclei.labels, signal, voxel_size_um, _max_distance_um(params))
+        provenance = {**provenance, "cells_grown_for_nuclei_outside_cells": n_added,
+                      "grown_over": grown_over}
     provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(voxel_size_um)}
     report("mitochondria", 0.55)
     mito = segment_mitochondria(images["mito"], voxel_size_um, params.mito_params,
@@ -145,19 +155,29 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
 def _cells_from_nuclei(nuclei: np.ndarray, images: dict[str, np.ndarray | None],
                        params: RunParams, voxel_size_um: tuple[float, ...]
                        ) -> tuple[np.ndarray, dict]:
-    """Cells grown from the nuclei, with their provenance.
-
-    Over the cell stain, or without one over the mitochondria channel plus the Hoechst haze.
-    """
-    if images["cell"] is not None:
-        signal, grown_over = images["cell"], "cell"
-    else:
-        signal = cell_signal_without_stain(images["mito"], images["hoechst"], voxel_size_um)
-        grown_over = "mito+hoechst"
-    max_distance_um = params.cell_max_distance_um or params.cell_diameter_um
+    """Cells grown from the nuclei, with their provenance."""
+    signal, grown_over = _growth_signal(images, voxel_size_um)
+    max_distance_um = _max_distance_um(params)
     cells = cells_from_nuclei(nuclei, signal, voxel_size_um, max_distance_um)
     return cells, {"backend": "cells from nuclei", "grown_over": grown_over,
                    "max_distance_um": max_distance_um}
+
+
+def _growth_signal(images: dict[str, np.ndarray | None], voxel_size_um: tuple[float, ...]
+                   ) -> tuple[np.ndarray, str]:
+    """What cells grow over from their nuclei, and its name for the provenance.
+
+    The cell stain, or without one the mitochondria channel plus the Hoechst haze.
+    """
+    if images["cell"] is not None:
+        return images["cell"], "cell"
+    return (cell_signal_without_stain(images["mito"], images["hoechst"], voxel_size_um),
+            "mito+hoechst")
+
+
+def _max_distance_um(params: RunParams) -> float:
+    """How far a cell grown from its nucleus may reach (default: one cell diameter)."""
+    return params.cell_max_distance_um or params.cell_diameter_um
 
 
 def measure_labels(stack: Stack, cells: np.ndarray, nuclei: np.ndarray, mito: np.ndarray,

@@ -28,7 +28,8 @@ _NORMALISE_PERCENTILES = (1.0, 99.5)
 
 def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, voxel_size_um: tuple[float, ...],
                       max_distance_um: float, *, smoothing_um: float = 0.5,
-                      compactness: float = 0.03) -> np.ndarray:
+                      compactness: float = 0.03, occupied: np.ndarray | None = None
+                      ) -> np.ndarray:
     """Grow one cell from every nucleus over a cell signal.
 
     Parameters
@@ -52,12 +53,15 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, voxel_size_um: t
         µm per µm, so that it means the same at every pixel size): 0 follows intensity
         edges only; larger values pull the boundary between touching cells towards the
         middle between their nuclei.
+    occupied : ndarray of bool, optional
+        Pixels that already belong to cells found otherwise (by a cell model): no cell grows
+        into them.
 
     Returns
     -------
     ndarray of int32
-        Cell labels on the input grid; cell ``k`` contains nucleus ``k`` (its pixels, at the
-        least) and nothing of another nucleus.
+        Cell labels on the input grid; cell ``k`` contains nucleus ``k`` (its pixels outside
+        ``occupied``, at the least) and nothing of another nucleus.
 
     Raises
     ------
@@ -69,21 +73,70 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, voxel_size_um: t
     _check_grid(nuclei, cell_img, voxel_size_um)
     if max_distance_um <= 0:
         raise ValueError(f"max_distance_um must be positive, got {max_distance_um}")
-    markers = nuclei.astype(np.int32, copy=False)
+    free = np.ones(nuclei.shape, bool) if occupied is None else ~np.asarray(occupied, bool)
+    markers = np.where(free, nuclei, 0).astype(np.int32, copy=False)
     if not markers.any():
         return np.zeros(nuclei.shape, np.int32)
     signal = ndi.gaussian_filter(normalise(cell_img), _sigma_px(voxel_size_um, smoothing_um))
     reach = ndi.distance_transform_edt(markers == 0, sampling=voxel_size_um) <= max_distance_um
     # the threshold separates cytoplasm from background: nuclei (seeds anyway) are left out,
     # as they are much dimmer (cytoplasmic stains) or brighter (the Hoechst term) than both
-    stained = _fill_small_gaps(signal > foreground_threshold(signal[markers == 0]), voxel_size_um)
-    grow_into = (stained & reach) | (markers > 0)
+    stained = _fill_small_gaps(signal > foreground_threshold(signal[nuclei == 0]), voxel_size_um)
+    grow_into = ((stained & reach) | (markers > 0)) & free
     edges = _edges(_capped_at_cytoplasm(signal, grow_into & (markers == 0)))
     # the gradient is per pixel and skimage's distances are in pixels: both scale with the
     # pixel size, hence its square
     compactness_px = compactness * float(np.mean(voxel_size_um[-2:])) ** 2
     cells = watershed(edges, markers, mask=grow_into, compactness=compactness_px)
     return cells.astype(np.int32, copy=False)
+
+
+def add_cells_for_uncovered_nuclei(cells: np.ndarray, nuclei: np.ndarray, cell_img: np.ndarray,
+                                   voxel_size_um: tuple[float, ...], max_distance_um: float,
+                                   *, least_inside: float = 0.5) -> tuple[np.ndarray, int]:
+    """Give a cell to every nucleus that the cells found (by a cell model) leave out.
+
+    Every nucleus counts for the side-population gate (its integrated Hoechst), so a cell
+    missed by the cell model would drop its nucleus from the analysis. A nucleus with less
+    than ``least_inside`` of its pixels inside ``cells`` is grown over ``cell_img`` as in
+    :func:`cells_from_nuclei`, around the cells already found.
+
+    Parameters
+    ----------
+    cells : ndarray of int
+        Cell labels (0 = background).
+    nuclei : ndarray of int
+        Nucleus labels on the same grid.
+    cell_img : ndarray
+        Cell signal: a cytoplasm or membrane stain, or :func:`cell_signal_without_stain`.
+    voxel_size_um : tuple of float
+        Voxel size in µm.
+    max_distance_um : float
+        How far (µm) a grown cell may reach beyond its nucleus.
+    least_inside : float
+        Share of a nucleus's pixels that must lie inside a cell for it to count as held.
+
+    Returns
+    -------
+    cells : ndarray of int32
+        ``cells`` with the grown cells added, numbered after the largest given label.
+    n_added : int
+        How many cells were grown.
+    """
+    cells = np.asarray(cells, dtype=np.int32)
+    nuclei = np.asarray(nuclei)
+    size = np.bincount(nuclei.ravel())
+    held = np.bincount(nuclei.ravel(), weights=cells.ravel() > 0, minlength=size.size)
+    left_out = np.flatnonzero((size > 0) & (held < least_inside * size))
+    left_out = left_out[left_out > 0]
+    if left_out.size == 0:
+        return cells, 0
+    grown = cells_from_nuclei(np.where(np.isin(nuclei, left_out), nuclei, 0), cell_img,
+                              voxel_size_um, max_distance_um, occupied=cells > 0)
+    new = grown > 0
+    out = cells.copy()
+    out[new] = int(cells.max()) + 1 + np.searchsorted(left_out, grown[new])
+    return out, int(np.unique(grown[new]).size)
 
 
 def cell_signal_without_stain(mito_img: np.ndarray, hoechst_img: np.ndarray,

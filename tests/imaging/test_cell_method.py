@@ -58,3 +58,23 @@ def test_the_pipeline_grows_one_cell_per_nucleus(field, roles, grown_over):
     assert agreement["n_cells"] == agreement["n_nuclei"] >= int(field.cells.max()) - 1
     assert agreement["cells_one_nucleus_fraction"] == 1.0
     assert average_precision_50(field.cells, cells) >= 0.9
+
+
+def test_nuclei_the_cell_model_leaves_out_get_cells_grown_for_them(field, monkeypatch):
+    """A cell model that misses two cells: their nuclei still end up in cells of their own."""
+    import numpy as np
+
+    from spmito.imaging import pipeline
+    from spmito.segment.backends import Segmentation
+
+    missed = np.isin(field.cells, (1, 3))  # of the three cells of the field
+    monkeypatch.setattr(pipeline, "segment_cells", lambda *args, **kwargs: Segmentation(
+        labels=np.where(missed, 0, field.cells), provenance={"backend": "cellpose3"}))
+    stack = _stack(field, {"hoechst": 0, "cell": 1, "mito": 2})
+    cells, nuclei, _, provenance = segment_stack(stack, RunParams(cell_diameter_um=12.0))
+    assert provenance["cells_grown_for_nuclei_outside_cells"] == 2
+    assert provenance["grown_over"] == "cell"
+    kept = ~missed & (field.cells > 0)
+    assert np.array_equal(cells[kept], field.cells[kept])
+    assert nucleus_cell_agreement(cells, nuclei)["nuclei_in_cell_fraction"] == 1.0
+    assert average_precision_50(field.cells, cells) >= 0.9
