@@ -63,8 +63,9 @@ class SegmentWidget(QWidget):
         self.cell_method = ComboBox(
             label="Cells from", choices=[("Cellpose", "cellpose"), ("Nuclei", "nuclei")],
             value=defaults.cell_method,
-            tooltip="Cellpose: the cell model. Nuclei: each nucleus grows over the cell "
-            "stain (without one, over mitochondria + Hoechst haze); one cell per nucleus")
+            tooltip="Cellpose: the cell model (a nucleus it leaves out gets a cell grown from "
+            "it). Nuclei: each nucleus grows over the cell stain (without one, over "
+            "mitochondria + Hoechst haze); one cell per nucleus")
         self.model = LineEdit(label="Cellpose model (cells)", value=defaults.model)
         self.nucleus_model = LineEdit(label="Cellpose model (nuclei)",
                                       value=defaults.nucleus_model)
