@@ -45,11 +45,12 @@ from benchmarks.eval_segmentation import classical_nuclei  # noqa: E402
 from spmito.segment.cells import segment_cells  # noqa: E402
 from spmito.segment.nuclei import nucleus_cell_agreement, segment_nuclei  # noqa: E402
 from spmito.segment.propagate import (  # noqa: E402
-    add_cells_for_uncovered_nuclei,
+    add_cells_for_nuclei,
     cell_signal_without_stain,
     cells_from_nuclei,
     foreground_threshold,
     normalise,
+    uncovered_nuclei,
 )
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
@@ -141,8 +142,8 @@ def field_cells(field: RealCellField, nuclei: np.ndarray, method: str,
                               field.cell_diameter_um, model=cell_model, device="cpu").labels
         if method == "cellpose":
             return cells
-        return add_cells_for_uncovered_nuclei(cells, nuclei, field.cell, field.voxel_size_um,
-                                              field.max_distance_um)[0]
+        return add_cells_for_nuclei(cells, nuclei, uncovered_nuclei(cells, nuclei), field.cell,
+                                    field.voxel_size_um, field.max_distance_um)[0]
     if method == "nuclei":
         signal = field.cell
     elif method == "nuclei-nostain":

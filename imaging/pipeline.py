@@ -28,9 +28,10 @@ from spmito.segment.edits import mask_of_cells
 from spmito.segment.mito import segment_mitochondria
 from spmito.segment.nuclei import match_nuclei_to_cells, segment_nuclei
 from spmito.segment.propagate import (
-    add_cells_for_uncovered_nuclei,
+    add_cells_for_nuclei,
     cell_signal_without_stain,
     cells_from_nuclei,
+    uncovered_nuclei,
 )
 
 #: ``progress(step, fraction)`` callback; steps are reported in this order (nuclei before
@@ -140,11 +141,8 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
         report("cells", 0.3)
         cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, voxel_size_um)
     elif given_cells is None:
-        signal, grown_over = _growth_signal(images, voxel_size_um)
-        cells, n_added = add_cells_for_uncovered_nuclei(
-            cells, nuclei.labels, signal, voxel_size_um, _max_distance_um(params))
-        provenance = {**provenance, "cells_grown_for_nuclei_outside_cells": n_added,
-                      "grown_over": grown_over}
+        cells, provenance = _cells_for_uncovered_nuclei(cells, nuclei.labels, images, params,
+                                                        voxel_size_um, provenance)
     provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(voxel_size_um)}
     report("mitochondria", 0.55)
     mito = segment_mitochondria(images["mito"], voxel_size_um, params.mito_params,
@@ -161,6 +159,25 @@ def _cells_from_nuclei(nuclei: np.ndarray, images: dict[str, np.ndarray | None],
     cells = cells_from_nuclei(nuclei, signal, voxel_size_um, max_distance_um)
     return cells, {"backend": "cells from nuclei", "grown_over": grown_over,
                    "max_distance_um": max_distance_um}
+
+
+def _cells_for_uncovered_nuclei(cells: np.ndarray, nuclei: np.ndarray,
+                                images: dict[str, np.ndarray | None], params: RunParams,
+                                voxel_size_um: tuple[float, ...], provenance: dict
+                                ) -> tuple[np.ndarray, dict]:
+    """The cell model's cells plus a cell grown for each nucleus they leave out.
+
+    The growth signal is only built when a nucleus needs it.
+    """
+    left_out = uncovered_nuclei(cells, nuclei)
+    provenance = {**provenance, "cells_grown_for_nuclei_outside_cells": 0}
+    if left_out.size == 0:
+        return cells, provenance
+    signal, grown_over = _growth_signal(images, voxel_size_um)
+    cells, n_added = add_cells_for_nuclei(cells, nuclei, left_out, signal, voxel_size_um,
+                                          _max_distance_um(params))
+    return cells, {**provenance, "cells_grown_for_nuclei_outside_cells": n_added,
+                   "grown_over": grown_over}
 
 
 def _growth_signal(images: dict[str, np.ndarray | None], voxel_size_um: tuple[float, ...]

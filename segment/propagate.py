@@ -91,15 +91,39 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, voxel_size_um: t
     return cells.astype(np.int32, copy=False)
 
 
-def add_cells_for_uncovered_nuclei(cells: np.ndarray, nuclei: np.ndarray, cell_img: np.ndarray,
-                                   voxel_size_um: tuple[float, ...], max_distance_um: float,
-                                   *, least_inside: float = 0.5) -> tuple[np.ndarray, int]:
-    """Give a cell to every nucleus that the cells found (by a cell model) leave out.
+def uncovered_nuclei(cells: np.ndarray, nuclei: np.ndarray, least_inside: float = 0.5
+                     ) -> np.ndarray:
+    """Numbers of the nuclei with less than ``least_inside`` of their pixels inside a cell.
+
+    Parameters
+    ----------
+    cells, nuclei : ndarray of int
+        Cell and nucleus labels on one grid (0 = background).
+    least_inside : float
+        Share of a nucleus's pixels that must lie inside a cell for it to count as held.
+
+    Returns
+    -------
+    ndarray of int
+        Sorted nucleus numbers.
+    """
+    nuclei = np.asarray(nuclei)
+    size = np.bincount(nuclei.ravel())
+    held = np.bincount(nuclei.ravel(), weights=np.asarray(cells).ravel() > 0,
+                       minlength=size.size)
+    left_out = np.flatnonzero((size > 0) & (held < least_inside * size))
+    return left_out[left_out > 0]
+
+
+def add_cells_for_nuclei(cells: np.ndarray, nuclei: np.ndarray, numbers: np.ndarray,
+                         cell_img: np.ndarray, voxel_size_um: tuple[float, ...],
+                         max_distance_um: float) -> tuple[np.ndarray, int]:
+    """Grow a cell for each nucleus in ``numbers`` around the cells already found.
 
     Every nucleus counts for the side-population gate (its integrated Hoechst), so a cell
-    missed by the cell model would drop its nucleus from the analysis. A nucleus with less
-    than ``least_inside`` of its pixels inside ``cells`` is grown over ``cell_img`` as in
-    :func:`cells_from_nuclei`, around the cells already found.
+    missed by the cell model would drop its nucleus from the analysis. The nuclei (usually
+    :func:`uncovered_nuclei`) are grown over ``cell_img`` as in :func:`cells_from_nuclei`,
+    without entering ``cells``.
 
     Parameters
     ----------
@@ -107,14 +131,14 @@ def add_cells_for_uncovered_nuclei(cells: np.ndarray, nuclei: np.ndarray, cell_i
         Cell labels (0 = background).
     nuclei : ndarray of int
         Nucleus labels on the same grid.
+    numbers : ndarray of int
+        Sorted numbers of the nuclei to grow.
     cell_img : ndarray
         Cell signal: a cytoplasm or membrane stain, or :func:`cell_signal_without_stain`.
     voxel_size_um : tuple of float
         Voxel size in µm.
     max_distance_um : float
         How far (µm) a grown cell may reach beyond its nucleus.
-    least_inside : float
-        Share of a nucleus's pixels that must lie inside a cell for it to count as held.
 
     Returns
     -------
@@ -125,17 +149,13 @@ def add_cells_for_uncovered_nuclei(cells: np.ndarray, nuclei: np.ndarray, cell_i
     """
     cells = np.asarray(cells, dtype=np.int32)
     nuclei = np.asarray(nuclei)
-    size = np.bincount(nuclei.ravel())
-    held = np.bincount(nuclei.ravel(), weights=cells.ravel() > 0, minlength=size.size)
-    left_out = np.flatnonzero((size > 0) & (held < least_inside * size))
-    left_out = left_out[left_out > 0]
-    if left_out.size == 0:
+    if len(numbers) == 0:
         return cells, 0
-    grown = cells_from_nuclei(np.where(np.isin(nuclei, left_out), nuclei, 0), cell_img,
+    grown = cells_from_nuclei(np.where(np.isin(nuclei, numbers), nuclei, 0), cell_img,
                               voxel_size_um, max_distance_um, occupied=cells > 0)
     new = grown > 0
     out = cells.copy()
-    out[new] = int(cells.max()) + 1 + np.searchsorted(left_out, grown[new])
+    out[new] = int(cells.max()) + 1 + np.searchsorted(numbers, grown[new])
     return out, int(np.unique(grown[new]).size)
 
 

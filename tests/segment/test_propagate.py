@@ -10,9 +10,10 @@ from spmito.imaging.synthetic import SynthParams, make_field
 from spmito.segment.evaluation import average_precision_50
 from spmito.segment.nuclei import nucleus_cell_agreement
 from spmito.segment.propagate import (
-    add_cells_for_uncovered_nuclei,
+    add_cells_for_nuclei,
     cell_signal_without_stain,
     cells_from_nuclei,
+    uncovered_nuclei,
 )
 
 #: Held-out synthetic seeds (also used by benchmarks/eval_segmentation.py).
@@ -59,8 +60,10 @@ def test_nuclei_that_a_cell_model_left_out_get_their_true_cells_around_the_found
     f = fields[0]
     missed = (2, 5, 7)
     found = np.where(np.isin(f.cells, missed), 0, f.cells)  # a cell model that missed three
-    cells, n_added = add_cells_for_uncovered_nuclei(found, f.nuclei, f.channel("cell"),
-                                                    f.params.voxel_size_um, 12.0)
+    left_out = uncovered_nuclei(found, f.nuclei)
+    assert list(left_out) == list(missed)
+    cells, n_added = add_cells_for_nuclei(found, f.nuclei, left_out, f.channel("cell"),
+                                          f.params.voxel_size_um, 12.0)
     assert n_added == len(missed)
     assert np.array_equal(cells[found > 0], found[found > 0])  # the found cells are kept
     for number in missed:
@@ -75,8 +78,9 @@ def test_nuclei_that_a_cell_model_left_out_get_their_true_cells_around_the_found
 
 def test_nuclei_held_by_the_found_cells_add_nothing(fields):
     f = fields[1]
-    cells, n_added = add_cells_for_uncovered_nuclei(f.cells, f.nuclei, f.channel("cell"),
-                                                    f.params.voxel_size_um, 12.0)
+    assert uncovered_nuclei(f.cells, f.nuclei).size == 0
+    cells, n_added = add_cells_for_nuclei(f.cells, f.nuclei, uncovered_nuclei(f.cells, f.nuclei),
+                                          f.channel("cell"), f.params.voxel_size_um, 12.0)
     assert n_added == 0 and np.array_equal(cells, f.cells)
 
 
