@@ -9,8 +9,9 @@ cover, and the seconds of the cell step, and writes an overlay PNG (cell outline
 nucleus outlines in cyan over the stain in red and Hoechst in blue) into ``--out`` to look
 at.
 
-Cell paths: ``cellpose`` (the cell model on the stain plus Hoechst), ``cellpose+grown`` (that
-plus a cell grown for every nucleus the model left out, as ``spmito run`` does), ``nuclei``
+Cell paths: ``cellpose`` (the cell model on the stain plus Hoechst), ``cellpose+run`` (what
+``spmito run --cell-method cellpose`` makes of it: a model cell holding several nuclei divided
+among them, and a cell grown for every nucleus the model left out), ``nuclei``
 (each nucleus grown over the stain, :func:`spmito.segment.propagate.cells_from_nuclei`) and
 ``nuclei-nostain`` (grown over the mitochondria channel plus the Hoechst haze, where a field
 has one). Nuclei come
@@ -42,15 +43,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.eval_segmentation import classical_nuclei  # noqa: E402
+from spmito.imaging.params import RunParams  # noqa: E402
+from spmito.imaging.pipeline import complete_model_cells  # noqa: E402
 from spmito.segment.cells import segment_cells  # noqa: E402
 from spmito.segment.nuclei import nucleus_cell_agreement, segment_nuclei  # noqa: E402
 from spmito.segment.propagate import (  # noqa: E402
-    add_cells_for_nuclei,
     cell_signal_without_stain,
     cells_from_nuclei,
     foreground_threshold,
     normalise,
-    uncovered_nuclei,
 )
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
@@ -128,22 +129,23 @@ def field_nuclei(field: RealCellField, classical: bool = False,
                           model=nucleus_model, device="cpu").labels
 
 
-#: Cell paths: the cell model alone; the cell model plus a cell grown for every nucleus it
-#: left out (what ``spmito run --cell-method cellpose`` does); cells grown from the nuclei
-#: over the stain; and without a stain (fields with a mitochondria channel only).
-CELL_PATHS = ("cellpose", "cellpose+grown", "nuclei", "nuclei-nostain")
+#: Cell paths: the cell model alone; the cell model's cells made to hold one nucleus each
+#: (what ``spmito run --cell-method cellpose`` does); cells grown from the nuclei over the
+#: stain; and without a stain (fields with a mitochondria channel only).
+CELL_PATHS = ("cellpose", "cellpose+run", "nuclei", "nuclei-nostain")
 
 
 def field_cells(field: RealCellField, nuclei: np.ndarray, method: str,
                 cell_model: str = "bundled") -> np.ndarray:
     """Cells of a real field by one cell path (:data:`CELL_PATHS`)."""
-    if method in ("cellpose", "cellpose+grown"):
+    if method in ("cellpose", "cellpose+run"):
         cells = segment_cells(field.cell, field.hoechst, field.voxel_size_um,
                               field.cell_diameter_um, model=cell_model, device="cpu").labels
         if method == "cellpose":
             return cells
-        return add_cells_for_nuclei(cells, nuclei, uncovered_nuclei(cells, nuclei), field.cell,
-                                    field.voxel_size_um, field.max_distance_um)[0]
+        images = {"cell": field.cell, "mito": field.mito, "hoechst": field.hoechst}
+        params = RunParams(cell_max_distance_um=field.max_distance_um)
+        return complete_model_cells(cells, nuclei, images, params, field.voxel_size_um, {})[0]
     if method == "nuclei":
         signal = field.cell
     elif method == "nuclei-nostain":

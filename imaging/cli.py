@@ -100,6 +100,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cell-max-distance", type=float, metavar="UM",
                    help="cell method nuclei: how far (µm) a cell may reach beyond its "
                    "nucleus (default: the cell diameter)")
+    p.add_argument("--divide-multinucleate-cells", action=argparse.BooleanOptionalAction,
+                   default=None,
+                   help="cell method cellpose: divide a cell of the model that holds several "
+                   "nuclei into one cell per nucleus, over the cell stain (default: on; off "
+                   "keeps binucleate cells, flagged as doublets)")
     p.add_argument("--nucleus-model", metavar="NAME|PATH",
                    help="Cellpose model for nuclei on the Hoechst channel: 'bundled' (default), "
                    "a cached name (nuclei) or a file")

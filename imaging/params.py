@@ -33,8 +33,10 @@ class RunParams:
         ``timepoint``, ``cell_method`` (``cellpose``, or ``nuclei``: cells grown from the
         nuclei over the cell stain, or the mitochondria and Hoechst channels without one),
         ``cell_max_distance_um`` (how far a cell grown from its nucleus may reach; default the
-        cell diameter), ``model`` (cells), ``nucleus_model``, ``cell_diameter_um``,
-        ``nucleus_diameter_um``, ``device``,
+        cell diameter), ``divide_multinucleate_cells`` (cell method ``cellpose``: divide a
+        model cell that holds several nuclei into one cell per nucleus; off keeps them, and
+        the tables flag them as doublets), ``model`` (cells), ``nucleus_model``,
+        ``cell_diameter_um``, ``nucleus_diameter_um``, ``device``,
         ``mode_3d`` (``stitch`` or ``do_3d``), ``cells_mask`` (the path of a given cell label
         image; one image only), ``mito`` (the ``[mito]`` table: keyword arguments of
         :class:`spmito.segment.mito_params.MitoParams`, checked when the config is read; as
@@ -54,6 +56,7 @@ class RunParams:
     timepoint: int | None = None
     cell_method: str = "cellpose"
     cell_max_distance_um: float | None = None
+    divide_multinucleate_cells: bool = True
     model: str = "bundled"
     nucleus_model: str = "bundled"
     cell_diameter_um: float = 12.0

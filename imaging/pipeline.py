@@ -26,11 +26,12 @@ from spmito.segment.backends import ImageScaleError
 from spmito.segment.cells import segment_cells
 from spmito.segment.edits import mask_of_cells
 from spmito.segment.mito import segment_mitochondria
-from spmito.segment.nuclei import match_nuclei_to_cells, segment_nuclei
+from spmito.segment.nuclei import match_nuclei_to_cells, nuclei_held_by_cells, segment_nuclei
 from spmito.segment.propagate import (
     add_cells_for_nuclei,
     cell_signal_without_stain,
     cells_from_nuclei,
+    divide_cells_among_nuclei,
     uncovered_nuclei,
 )
 
@@ -141,8 +142,8 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
         report("cells", 0.3)
         cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, voxel_size_um)
     elif given_cells is None:
-        cells, provenance = _cells_for_uncovered_nuclei(cells, nuclei.labels, images, params,
-                                                        voxel_size_um, provenance)
+        cells, provenance = complete_model_cells(cells, nuclei.labels, images, params,
+                                                  voxel_size_um, provenance)
     provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(voxel_size_um)}
     report("mitochondria", 0.55)
     mito = segment_mitochondria(images["mito"], voxel_size_um, params.mito_params,
@@ -161,23 +162,54 @@ def _cells_from_nuclei(nuclei: np.ndarray, images: dict[str, np.ndarray | None],
                    "max_distance_um": max_distance_um}
 
 
-def _cells_for_uncovered_nuclei(cells: np.ndarray, nuclei: np.ndarray,
-                                images: dict[str, np.ndarray | None], params: RunParams,
-                                voxel_size_um: tuple[float, ...], provenance: dict
-                                ) -> tuple[np.ndarray, dict]:
-    """The cell model's cells plus a cell grown for each nucleus they leave out.
+def complete_model_cells(cells: np.ndarray, nuclei: np.ndarray,
+                          images: dict[str, np.ndarray | None], params: RunParams,
+                          voxel_size_um: tuple[float, ...], provenance: dict
+                          ) -> tuple[np.ndarray, dict]:
+    """The cell model's cells made to hold one nucleus each, as ``spmito run`` does.
 
-    The growth signal is only built when a nucleus needs it.
+    A cell with several nuclei is divided among them over the cell stain (unless
+    ``params.divide_multinucleate_cells`` is off), and each nucleus that no cell holds gets a
+    cell grown from it around the others (:mod:`spmito.segment.propagate`). The growth
+    signal is only built when a cell or a nucleus needs it.
+
+    Parameters
+    ----------
+    cells, nuclei : ndarray of int
+        The cell model's cells and the nuclei, on one grid.
+    images : dict
+        Channel images by role; ``cell`` (or ``None``), and ``mito`` and ``hoechst`` for a
+        field without a cell stain.
+    params : RunParams
+        ``divide_multinucleate_cells`` and the reach of grown cells
+        (``cell_max_distance_um``, default ``cell_diameter_um``).
+    voxel_size_um : tuple of float
+        Voxel size in µm.
+    provenance : dict
+        The cell segmentation's provenance, returned with the counts added.
+
+    Returns
+    -------
+    cells : ndarray of int32
+    provenance : dict
+        With ``cells_divided_between_nuclei``, ``cells_grown_for_nuclei_outside_cells`` and,
+        when either is not 0, ``grown_over`` (the signal they grew over).
     """
     left_out = uncovered_nuclei(cells, nuclei)
-    provenance = {**provenance, "cells_grown_for_nuclei_outside_cells": 0}
-    if left_out.size == 0:
+    cell_ids, _ = nuclei_held_by_cells(cells, nuclei)
+    shared = params.divide_multinucleate_cells and bool((np.diff(cell_ids) == 0).any())
+    provenance = {**provenance, "cells_divided_between_nuclei": 0,
+                  "cells_grown_for_nuclei_outside_cells": 0}
+    if left_out.size == 0 and not shared:
         return cells, provenance
     signal, grown_over = _growth_signal(images, voxel_size_um)
+    n_divided = 0
+    if shared:
+        cells, n_divided = divide_cells_among_nuclei(cells, nuclei, signal, voxel_size_um)
     cells, n_added = add_cells_for_nuclei(cells, nuclei, left_out, signal, voxel_size_um,
                                           _max_distance_um(params))
-    return cells, {**provenance, "cells_grown_for_nuclei_outside_cells": n_added,
-                   "grown_over": grown_over}
+    return cells, {**provenance, "cells_divided_between_nuclei": n_divided,
+                   "cells_grown_for_nuclei_outside_cells": n_added, "grown_over": grown_over}
 
 
 def _growth_signal(images: dict[str, np.ndarray | None], voxel_size_um: tuple[float, ...]

@@ -75,11 +75,44 @@ def match_nuclei_to_cells(cells: np.ndarray, nuclei: np.ndarray) -> pd.DataFrame
         no nucleus or several are kept; ``n_nuclei`` flags them.
     """
     cells = np.asarray(cells)
+    overlap, held_by = _overlap_and_majority(cells, nuclei)
+    cell_ids = np.unique(cells)
+    cell_ids = cell_ids[cell_ids > 0]
+    n_rows = overlap.shape[0]
+    n_nuclei = np.bincount(held_by.row, minlength=n_rows)
+    return pd.DataFrame({"cell_id": cell_ids,
+                         "nucleus_id": _largest_overlap(overlap, n_rows)[cell_ids],
+                         "n_nuclei": n_nuclei[cell_ids]})
+
+
+def nuclei_held_by_cells(cells: np.ndarray, nuclei: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which cell holds each nucleus: the one with more than half of the nucleus's pixels.
+
+    Parameters
+    ----------
+    cells, nuclei : ndarray of int
+        Label images on the same grid (0 = background).
+
+    Returns
+    -------
+    cell_ids, nucleus_ids : ndarray of int64
+        One entry per held nucleus, sorted by cell and then nucleus; nuclei that no cell
+        holds are left out.
+    """
+    _, held_by = _overlap_and_majority(np.asarray(cells), nuclei)
+    order = np.lexsort((held_by.col, held_by.row))
+    return held_by.row[order].astype(np.int64), held_by.col[order].astype(np.int64)
+
+
+def _overlap_and_majority(cells: np.ndarray, nuclei: np.ndarray
+                          ) -> tuple[sparse.coo_matrix, sparse.coo_matrix]:
+    """Pixels shared by each (cell, nucleus) pair, and the pairs where the cell holds the nucleus.
+
+    Rows are cell labels, columns nucleus labels.
+    """
     nuclei = np.asarray(nuclei)
     if cells.shape != nuclei.shape:
         raise ValueError(f"cells {cells.shape} and nuclei {nuclei.shape} must share a grid")
-    cell_ids = np.unique(cells)
-    cell_ids = cell_ids[cell_ids > 0]
     n_rows, n_cols = int(cells.max(initial=0)) + 1, int(nuclei.max(initial=0)) + 1
     both = (cells > 0) & (nuclei > 0)
     overlap = sparse.coo_matrix(
@@ -88,10 +121,10 @@ def match_nuclei_to_cells(cells: np.ndarray, nuclei: np.ndarray) -> pd.DataFrame
         shape=(n_rows, n_cols)).tocsr().tocoo()  # duplicates summed: pixels per pair
     nucleus_size = np.bincount(nuclei.ravel().astype(np.int64), minlength=n_cols)
     majority = overlap.data * 2 > nucleus_size[overlap.col]
-    n_nuclei = np.bincount(overlap.row[majority], minlength=n_rows)
-    return pd.DataFrame({"cell_id": cell_ids,
-                         "nucleus_id": _largest_overlap(overlap, n_rows)[cell_ids],
-                         "n_nuclei": n_nuclei[cell_ids]})
+    held_by = sparse.coo_matrix((overlap.data[majority],
+                                 (overlap.row[majority], overlap.col[majority])),
+                                shape=overlap.shape)
+    return overlap, held_by
 
 
 def _largest_overlap(overlap: sparse.coo_matrix, n_rows: int) -> np.ndarray:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import sobel, threshold_otsu
-from skimage.segmentation import watershed
+from skimage.segmentation import expand_labels, watershed
+
+from spmito.segment.nuclei import nuclei_held_by_cells
 
 #: Gaps in the stain smaller than this (µm², per plane) are part of the cell: dim spots of a
 #: textured cytoplasm, not background.
@@ -77,17 +79,13 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, voxel_size_um: t
     markers = np.where(free, nuclei, 0).astype(np.int32, copy=False)
     if not markers.any():
         return np.zeros(nuclei.shape, np.int32)
-    signal = ndi.gaussian_filter(normalise(cell_img), _sigma_px(voxel_size_um, smoothing_um))
+    signal = _smoothed(cell_img, voxel_size_um, smoothing_um)
     reach = ndi.distance_transform_edt(markers == 0, sampling=voxel_size_um) <= max_distance_um
     # the threshold separates cytoplasm from background: nuclei (seeds anyway) are left out,
     # as they are much dimmer (cytoplasmic stains) or brighter (the Hoechst term) than both
     stained = _fill_small_gaps(signal > foreground_threshold(signal[nuclei == 0]), voxel_size_um)
     grow_into = ((stained & reach) | (markers > 0)) & free
-    edges = _edges(_capped_at_cytoplasm(signal, grow_into & (markers == 0)))
-    # the gradient is per pixel and skimage's distances are in pixels: both scale with the
-    # pixel size, hence its square
-    compactness_px = compactness * float(np.mean(voxel_size_um[-2:])) ** 2
-    cells = watershed(edges, markers, mask=grow_into, compactness=compactness_px)
+    cells = _propagate(markers, signal, grow_into, voxel_size_um, compactness)
     return cells.astype(np.int32, copy=False)
 
 
@@ -159,6 +157,72 @@ def add_cells_for_nuclei(cells: np.ndarray, nuclei: np.ndarray, numbers: np.ndar
     return out, int(np.unique(grown[new]).size)
 
 
+def divide_cells_among_nuclei(cells: np.ndarray, nuclei: np.ndarray, cell_img: np.ndarray,
+                              voxel_size_um: tuple[float, ...], *, smoothing_um: float = 0.5,
+                              compactness: float = 0.03) -> tuple[np.ndarray, int]:
+    """Divide every cell that holds more than one nucleus into one cell per nucleus.
+
+    A cell model draws two touching cells, or two daughters just after division, as one cell
+    when the stain shows no clear edge between them. Such a cell would be excluded as a
+    doublet, and both nuclei lost to the side-population gate. Within the cell's outline its
+    nuclei grow over ``cell_img`` as in :func:`cells_from_nuclei` (intensity edges, then the
+    middle between the nuclei), and every pixel of the cell goes to one of them.
+
+    A nucleus belongs to a cell when more than half of its pixels lie inside it
+    (:func:`spmito.segment.nuclei.nuclei_held_by_cells`).
+
+    Parameters
+    ----------
+    cells : ndarray of int
+        Cell labels (0 = background).
+    nuclei : ndarray of int
+        Nucleus labels on the same grid.
+    cell_img : ndarray
+        Cell signal: a cytoplasm or membrane stain, or :func:`cell_signal_without_stain`.
+    voxel_size_um : tuple of float
+        Voxel size in µm, ``(y, x)`` or ``(z, y, x)``.
+    smoothing_um, compactness : float
+        As in :func:`cells_from_nuclei`.
+
+    Returns
+    -------
+    cells : ndarray of int32
+        The cells; the part of a divided cell with its lowest-numbered nucleus keeps the cell's
+        label, the other parts are numbered after the largest given label.
+    n_divided : int
+        How many cells were divided.
+
+    Raises
+    ------
+    ValueError
+        When the images do not share a grid or the voxel size does not match their dimensions.
+    """
+    cells = np.asarray(cells, dtype=np.int32)
+    nuclei = np.asarray(nuclei)
+    _check_grid(cells, np.asarray(cell_img), voxel_size_um)
+    cell_ids, nucleus_ids = nuclei_held_by_cells(cells, nuclei)
+    shared = np.unique(cell_ids[np.r_[cell_ids[1:] == cell_ids[:-1], False]])
+    if shared.size == 0:
+        return cells, 0
+    signal = _smoothed(np.asarray(cell_img, dtype=np.float32), voxel_size_um, smoothing_um)
+    out = cells.copy()
+    next_label = int(cells.max()) + 1
+    boxes = ndi.find_objects(cells)
+    for cell in shared:
+        box = boxes[cell - 1]
+        inside = cells[box] == cell
+        held = nucleus_ids[cell_ids == cell]
+        markers = np.where(inside & np.isin(nuclei[box], held), nuclei[box], 0)
+        parts = _propagate(markers, signal[box], inside, voxel_size_um, compactness)
+        # pixels cut off from every nucleus inside the outline go to the nearest part
+        parts = np.where(inside, expand_labels(parts, distance=max(inside.shape)), 0)
+        relabel = np.zeros(int(held.max()) + 1, np.int32)
+        relabel[held] = [cell, *range(next_label, next_label + held.size - 1)]
+        next_label += held.size - 1
+        out[box][inside] = relabel[parts[inside]]
+    return out, int(shared.size)
+
+
 def cell_signal_without_stain(mito_img: np.ndarray, hoechst_img: np.ndarray,
                               voxel_size_um: tuple[float, ...], mito_blur_um: float = 1.0
                               ) -> np.ndarray:
@@ -204,6 +268,22 @@ def foreground_threshold(signal: np.ndarray) -> float:
     """
     log_signal = np.log1p(np.clip(signal, 0.0, None) * 100.0)
     return float(np.expm1(threshold_otsu(log_signal)) / 100.0)
+
+
+def _smoothed(cell_img: np.ndarray, voxel_size_um: tuple[float, ...], smoothing_um: float
+              ) -> np.ndarray:
+    """The cell signal normalised to about [0, 1] and smoothed laterally by ``smoothing_um``."""
+    return ndi.gaussian_filter(normalise(cell_img), _sigma_px(voxel_size_um, smoothing_um))
+
+
+def _propagate(markers: np.ndarray, signal: np.ndarray, grow_into: np.ndarray,
+               voxel_size_um: tuple[float, ...], compactness: float) -> np.ndarray:
+    """Seeded watershed of ``markers`` over the edges of ``signal``, within ``grow_into``."""
+    edges = _edges(_capped_at_cytoplasm(signal, grow_into & (markers == 0)))
+    # the gradient is per pixel and skimage's distances are in pixels: both scale with the
+    # pixel size, hence its square
+    compactness_px = compactness * float(np.mean(voxel_size_um[-2:])) ** 2
+    return watershed(edges, markers, mask=grow_into, compactness=compactness_px)
 
 
 def _fill_small_gaps(mask: np.ndarray, voxel_size_um: tuple[float, ...]) -> np.ndarray:

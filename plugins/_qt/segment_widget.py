@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import napari
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit
 from napari.qt.threading import FunctionWorker, create_worker
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton, QWidget
@@ -67,6 +67,12 @@ class SegmentWidget(QWidget):
             "it). Nuclei: each nucleus grows over the cell stain (without one, over "
             "mitochondria + Hoechst haze); one cell per nucleus")
         self.model = LineEdit(label="Cellpose model (cells)", value=defaults.model)
+        self.divide_multinucleate_cells = CheckBox(
+            text="Divide cells with several nuclei", value=defaults.divide_multinucleate_cells,
+            tooltip="Cellpose: a cell that holds several nuclei (touching cells, or daughters "
+            "just after division, drawn as one) is divided into one cell per nucleus over the "
+            "cell stain. Off keeps it, flagged as a doublet (binucleate cells)")
+        self.cell_method.changed.connect(self._enable_cellpose_options)
         self.nucleus_model = LineEdit(label="Cellpose model (nuclei)",
                                       value=defaults.nucleus_model)
         self.cell_diameter_um = FloatSpinBox(label="Cell diameter (µm)", min=1, max=500,
@@ -83,7 +89,7 @@ class SegmentWidget(QWidget):
                                 value=defaults.mode_3d)
         self.form = Container(widgets=[*self.channels.values(), self.cells_mask,
                                        self.voxel_size, self.cell_method, self.model,
-                                       self.nucleus_model,
+                                       self.divide_multinucleate_cells, self.nucleus_model,
                                        self.cell_diameter_um,
                                        self.nucleus_diameter_um, self.annulus_inner_um,
                                        self.annulus_outer_um, self.device, self.mode_3d])
@@ -103,6 +109,11 @@ class SegmentWidget(QWidget):
         dock_body(self, self.form.native, button_row(self.run_button, self.cancel_button),
                   self.progress, self.status, stretch=True)
         self.reset_choices()
+
+    def _enable_cellpose_options(self, cell_method: str) -> None:
+        """The Cellpose model and the division of its cells only matter with Cellpose."""
+        for widget in (self.model, self.divide_multinucleate_cells):
+            widget.enabled = cell_method == "cellpose"
 
     def _add_tooltips(self) -> None:
         """A tooltip on every control of the form that has none."""
@@ -145,6 +156,7 @@ class SegmentWidget(QWidget):
     def params(self) -> RunParams:
         """The analysis parameters of the form (the CLI's, in µm)."""
         return RunParams(cell_method=self.cell_method.value,
+                         divide_multinucleate_cells=bool(self.divide_multinucleate_cells.value),
                          model=self.model.value.strip() or "bundled",
                          nucleus_model=self.nucleus_model.value.strip() or "bundled",
                          cell_diameter_um=float(self.cell_diameter_um.value),

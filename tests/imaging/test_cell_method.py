@@ -27,6 +27,14 @@ def test_flags_and_config_choose_the_cell_method_and_its_reach(tmp_path):
     assert RunParams().cell_method == "cellpose"
 
 
+def test_flags_and_config_turn_the_division_of_multinucleate_cells_off():
+    assert RunParams().divide_multinucleate_cells is True
+    args = build_parser().parse_args(["run", "in.tif", "--out", "o",
+                                      "--no-divide-multinucleate-cells"])
+    params = resolve_params({name: getattr(args, name) for name in _RUN_FLAGS})
+    assert params.divide_multinucleate_cells is False
+
+
 def test_an_unknown_cell_method_or_a_non_positive_reach_is_refused():
     with pytest.raises(SpmitoInputError, match="unknown cell method 'watershed'"):
         resolve_params({"cell_method": "watershed"})
@@ -78,3 +86,43 @@ def test_nuclei_the_cell_model_leaves_out_get_cells_grown_for_them(field, monkey
     assert np.array_equal(cells[kept], field.cells[kept])
     assert nucleus_cell_agreement(cells, nuclei)["nuclei_in_cell_fraction"] == 1.0
     assert average_precision_50(field.cells, cells) >= 0.9
+
+
+@pytest.fixture(scope="module")
+def neighbours_field():
+    """A field whose cells 1 and 2 touch."""
+    return make_field(SynthParams.for_ndim(2, size_px=256), 9005)
+
+
+def _merged_cell_model(field, monkeypatch):
+    """A cell model that draws the field's cells 1 and 2 (neighbours) as one cell."""
+    import numpy as np
+
+    from spmito.imaging import pipeline
+    from spmito.segment.backends import Segmentation
+
+    merged = np.where(field.cells == 2, 1, field.cells)
+    monkeypatch.setattr(pipeline, "segment_cells", lambda *args, **kwargs: Segmentation(
+        labels=merged, provenance={"backend": "cellpose3"}))
+    return merged
+
+
+def test_a_model_cell_with_two_nuclei_is_divided_between_them(neighbours_field, monkeypatch):
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    field = neighbours_field
+    merged = _merged_cell_model(field, monkeypatch)
+    assert np.any(ndi.binary_dilation(field.cells == 1) & (field.cells == 2))  # neighbours
+    stack = _stack(field, {"hoechst": 0, "cell": 1, "mito": 2})
+    cells, nuclei, _, provenance = segment_stack(stack, RunParams(cell_diameter_um=12.0))
+    assert provenance["cells_divided_between_nuclei"] == 1
+    assert provenance["cells_grown_for_nuclei_outside_cells"] == 0
+    assert nucleus_cell_agreement(cells, nuclei)["cells_one_nucleus_fraction"] == 1.0
+    assert average_precision_50(field.cells, cells) >= 0.9
+
+    kept, *_, kept_provenance = segment_stack(
+        stack, RunParams(cell_diameter_um=12.0, divide_multinucleate_cells=False))
+    assert kept_provenance["cells_divided_between_nuclei"] == 0
+    assert np.array_equal(kept, merged)
+    assert nucleus_cell_agreement(kept, nuclei)["cells_one_nucleus_fraction"] < 1.0

@@ -13,6 +13,7 @@ from spmito.segment.propagate import (
     add_cells_for_nuclei,
     cell_signal_without_stain,
     cells_from_nuclei,
+    divide_cells_among_nuclei,
     uncovered_nuclei,
 )
 
@@ -82,6 +83,63 @@ def test_nuclei_held_by_the_found_cells_add_nothing(fields):
     cells, n_added = add_cells_for_nuclei(f.cells, f.nuclei, uncovered_nuclei(f.cells, f.nuclei),
                                           f.channel("cell"), f.params.voxel_size_um, 12.0)
     assert n_added == 0 and np.array_equal(cells, f.cells)
+
+
+def _touching_pairs(cells):
+    """Pairs (a, b), a < b, of cell labels that share an edge."""
+    pairs = set()
+    for axis in (0, 1):
+        a = np.moveaxis(cells, axis, 0)[:-1].ravel()
+        b = np.moveaxis(cells, axis, 0)[1:].ravel()
+        differ = (a != b) & (a > 0) & (b > 0)
+        pairs |= {(min(x, y), max(x, y)) for x, y in zip(a[differ], b[differ], strict=True)}
+    return sorted(pairs)
+
+
+def test_a_cell_model_that_merged_two_touching_cells_gets_them_back(fields):
+    """Two true neighbours drawn as one cell: divided at the stain between their nuclei."""
+    divided_pairs = 0
+    for f in fields:
+        for first, second in _touching_pairs(f.cells)[:2]:
+            merged = np.where(f.cells == second, first, f.cells)
+            cells, n_divided = divide_cells_among_nuclei(merged, f.nuclei, f.channel("cell"),
+                                                         f.params.voxel_size_um)
+            assert n_divided == 1
+            others = (f.cells > 0) & ~np.isin(f.cells, (first, second))
+            assert np.array_equal(cells[others], merged[others])  # one-nucleus cells kept
+            assert np.array_equal(cells > 0, merged > 0)  # no pixel gained or lost
+            for number in (first, second):
+                part = np.unique(cells[f.nuclei == number])
+                assert part.size == 1
+                truth = f.cells == number
+                found = cells == part[0]
+                assert np.count_nonzero(truth & found) / np.count_nonzero(truth | found) > 0.8
+            assert nucleus_cell_agreement(cells, f.nuclei)["cells_one_nucleus_fraction"] == 1
+            divided_pairs += 1
+    assert divided_pairs >= 4
+
+
+def test_the_part_with_the_lowest_nucleus_keeps_the_cell_label():
+    nuclei = np.zeros((60, 100), np.int32)
+    nuclei[_disk(nuclei.shape, (30, 25), 8)] = 7
+    nuclei[_disk(nuclei.shape, (30, 75), 8)] = 3
+    cells = np.zeros_like(nuclei)
+    cells[5:55, 5:95] = 4
+    cells[0:4, 0:4] = 9  # another cell, with no nucleus
+    divided, n_divided = divide_cells_among_nuclei(cells, nuclei, np.ones(cells.shape),
+                                                   (0.5, 0.5))
+    assert n_divided == 1
+    assert divided[30, 75] == 4 and divided[30, 25] == 10  # after the largest label, 9
+    assert np.array_equal(divided[0:4, 0:4], cells[0:4, 0:4])
+    # a uniform stain: the boundary lies midway between the nuclei
+    assert np.all(divided[5:55, 5:48] == 10) and np.all(divided[5:55, 53:95] == 4)
+
+
+def test_cells_with_one_nucleus_or_none_are_not_divided(fields):
+    f = fields[2]
+    cells, n_divided = divide_cells_among_nuclei(f.cells, f.nuclei, f.channel("cell"),
+                                                 f.params.voxel_size_um)
+    assert n_divided == 0 and np.array_equal(cells, f.cells)
 
 
 def test_a_cell_stops_at_the_edge_of_its_stain():

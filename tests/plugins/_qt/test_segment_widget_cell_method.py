@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from qtpy.QtCore import Qt
 
 from spmito.plugins._qt.segment_widget import SegmentWidget
 
@@ -19,3 +20,22 @@ def test_the_form_offers_cells_from_nuclei_next_to_cellpose(make_napari_viewer):
     assert widget.params().cell_method == "cellpose"
     widget.cell_method.value = "nuclei"
     assert widget.params().cell_method == "nuclei"
+
+
+def test_a_click_on_the_division_box_keeps_multinucleate_cells(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((32, 32), np.float32), name="hoechst")
+    widget = SegmentWidget(viewer)
+    widget.channels["hoechst"].value = viewer.layers["hoechst"]
+    widget.voxel_size.value = "0,1"
+    box = widget.divide_multinucleate_cells
+    fields = list(widget.form)
+    assert fields.index(box) == fields.index(widget.model) + 1
+    assert widget.params().divide_multinucleate_cells is True
+    widget.show()
+    qtbot.mouseClick(box.native, Qt.MouseButton.LeftButton)
+    assert widget.params().divide_multinucleate_cells is False
+    widget.cell_method.value = "nuclei"
+    assert not box.enabled and not widget.model.enabled
+    widget.cell_method.value = "cellpose"
+    assert box.enabled
