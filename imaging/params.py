@@ -181,6 +181,10 @@ def _checked_mito(values: Any, source: Path | None) -> dict:
     return dict(values)
 
 
+#: On/off settings: a config must give them as TOML booleans.
+_SWITCHES = tuple(f.name for f in fields(RunParams) if f.type in ("bool", bool))
+
+
 def _coerce(values: dict) -> dict:
     """Convert strings from flags/config into the field types."""
     out = dict(values)
@@ -202,6 +206,10 @@ def _coerce(values: dict) -> dict:
     if out.get("gate") is not None and out["gate"] not in GATES:
         raise SpmitoInputError(None, f"unknown gate {out['gate']!r}",
                                f"Use one of {', '.join(GATES)}")
+    for name in _SWITCHES:
+        if out.get(name) is not None and not isinstance(out[name], bool):
+            raise SpmitoInputError(None, f"{name} must be true or false, not {out[name]!r}",
+                                   f"Write {name} = true or {name} = false (no quotes)")
     if out.get("gate_file") and not out.get("gate"):
         out["gate"] = "manual"
     return out

@@ -35,6 +35,16 @@ def test_flags_and_config_turn_the_division_of_multinucleate_cells_off():
     assert params.divide_multinucleate_cells is False
 
 
+def test_a_switch_given_as_a_string_in_the_config_is_refused(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('divide_multinucleate_cells = "no"\n', encoding="utf-8")
+    with pytest.raises(SpmitoInputError, match="divide_multinucleate_cells must be true or "
+                                               "false, not 'no'"):
+        resolve_params({}, config)
+    config.write_text("divide_multinucleate_cells = false\n", encoding="utf-8")
+    assert resolve_params({}, config).divide_multinucleate_cells is False
+
+
 def test_an_unknown_cell_method_or_a_non_positive_reach_is_refused():
     with pytest.raises(SpmitoInputError, match="unknown cell method 'watershed'"):
         resolve_params({"cell_method": "watershed"})
