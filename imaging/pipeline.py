@@ -205,11 +205,14 @@ def complete_model_cells(cells: np.ndarray, nuclei: np.ndarray,
     signal, grown_over = _growth_signal(images, voxel_size_um)
     n_divided = 0
     if shared:
-        cells, n_divided = divide_cells_among_nuclei(cells, nuclei, signal, voxel_size_um)
+        cells, n_divided = divide_cells_among_nuclei(cells, nuclei, signal, images["hoechst"],
+                                                     voxel_size_um)
     cells, n_added = add_cells_for_nuclei(cells, nuclei, left_out, signal, voxel_size_um,
                                           _max_distance_um(params))
-    return cells, {**provenance, "cells_divided_between_nuclei": n_divided,
-                   "cells_grown_for_nuclei_outside_cells": n_added, "grown_over": grown_over}
+    provenance = {**provenance, "cells_divided_between_nuclei": n_divided,
+                  "cells_grown_for_nuclei_outside_cells": n_added}
+    return cells, ({**provenance, "grown_over": grown_over} if n_divided or n_added
+                   else provenance)
 
 
 def _growth_signal(images: dict[str, np.ndarray | None], voxel_size_um: tuple[float, ...]

@@ -103,6 +103,7 @@ def test_a_cell_model_that_merged_two_touching_cells_gets_them_back(fields):
         for first, second in _touching_pairs(f.cells)[:2]:
             merged = np.where(f.cells == second, first, f.cells)
             cells, n_divided = divide_cells_among_nuclei(merged, f.nuclei, f.channel("cell"),
+                                                         f.channel("hoechst"),
                                                          f.params.voxel_size_um)
             assert n_divided == 1
             others = (f.cells > 0) & ~np.isin(f.cells, (first, second))
@@ -119,15 +120,25 @@ def test_a_cell_model_that_merged_two_touching_cells_gets_them_back(fields):
     assert divided_pairs >= 4
 
 
-def test_the_part_with_the_lowest_nucleus_keeps_the_cell_label():
+def _two_nuclei_in_one_cell(second_brightness):
+    """A 50 x 90 px cell (label 4) with nuclei 7 (left) and 3 (right), another cell (9) with
+    none, and a nuclear stain: 1 in the cytoplasm, 5 in nucleus 7, ``second_brightness`` in
+    nucleus 3."""
     nuclei = np.zeros((60, 100), np.int32)
     nuclei[_disk(nuclei.shape, (30, 25), 8)] = 7
     nuclei[_disk(nuclei.shape, (30, 75), 8)] = 3
     cells = np.zeros_like(nuclei)
     cells[5:55, 5:95] = 4
-    cells[0:4, 0:4] = 9  # another cell, with no nucleus
+    cells[0:4, 0:4] = 9
+    nuclear = np.where(cells > 0, 1.0, 0.0) + 4.0 * (nuclei == 7)
+    nuclear += (second_brightness - 1.0) * (nuclei == 3)
+    return cells, nuclei, nuclear
+
+
+def test_the_part_with_the_lowest_nucleus_keeps_the_cell_label():
+    cells, nuclei, nuclear = _two_nuclei_in_one_cell(second_brightness=4.0)
     divided, n_divided = divide_cells_among_nuclei(cells, nuclei, np.ones(cells.shape),
-                                                   (0.5, 0.5))
+                                                   nuclear, (0.5, 0.5))
     assert n_divided == 1
     assert divided[30, 75] == 4 and divided[30, 25] == 10  # after the largest label, 9
     assert np.array_equal(divided[0:4, 0:4], cells[0:4, 0:4])
@@ -135,10 +146,26 @@ def test_the_part_with_the_lowest_nucleus_keeps_the_cell_label():
     assert np.all(divided[5:55, 5:48] == 10) and np.all(divided[5:55, 53:95] == 4)
 
 
+def test_a_nucleus_that_hardly_stands_out_of_the_haze_divides_nothing():
+    """Contrast above the cytoplasm 4 and 0.2 (< a tenth): cytoplasm taken for a nucleus.
+
+    A dim side-population nucleus (contrast 0.8, a fifth) still divides the cell."""
+    cells, nuclei, nuclear = _two_nuclei_in_one_cell(second_brightness=1.2)
+    divided, n_divided = divide_cells_among_nuclei(cells, nuclei, np.ones(cells.shape),
+                                                   nuclear, (0.5, 0.5))
+    assert n_divided == 0 and np.array_equal(divided, cells)
+    _, n_divided = divide_cells_among_nuclei(cells, nuclei, np.ones(cells.shape), nuclear,
+                                             (0.5, 0.5), least_relative_contrast=0.03)
+    assert n_divided == 1
+    cells, nuclei, nuclear = _two_nuclei_in_one_cell(second_brightness=1.8)
+    assert divide_cells_among_nuclei(cells, nuclei, np.ones(cells.shape), nuclear,
+                                     (0.5, 0.5))[1] == 1
+
+
 def test_cells_with_one_nucleus_or_none_are_not_divided(fields):
     f = fields[2]
     cells, n_divided = divide_cells_among_nuclei(f.cells, f.nuclei, f.channel("cell"),
-                                                 f.params.voxel_size_um)
+                                                 f.channel("hoechst"), f.params.voxel_size_um)
     assert n_divided == 0 and np.array_equal(cells, f.cells)
 
 
