@@ -215,6 +215,15 @@ def test_3d_stacks_get_3d_cells():
     assert cells[2][~_disk((80, 80), (40, 40), 28)].max() == 0
 
 
+def test_a_3d_cell_with_two_nuclei_is_divided_in_every_plane():
+    cells2d, nuclei2d, nuclear2d = _two_nuclei_in_one_cell(second_brightness=4.0)
+    cells, nuclei, nuclear = (np.stack([plane] * 4) for plane in (cells2d, nuclei2d, nuclear2d))
+    divided, n_divided = divide_cells_among_nuclei(cells, nuclei, np.ones(cells.shape),
+                                                   nuclear, (1.0, 0.5, 0.5))
+    assert n_divided == 1 and divided.shape == cells.shape
+    assert np.all(divided[:, 5:55, 5:48] == 10) and np.all(divided[:, 5:55, 53:95] == 4)
+
+
 def test_no_nuclei_give_no_cells_and_bad_input_is_refused():
     assert not cells_from_nuclei(np.zeros((20, 20), int), np.ones((20, 20)), (1, 1), 5).any()
     with pytest.raises(ValueError, match="share a grid"):
