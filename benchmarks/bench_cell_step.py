@@ -4,7 +4,10 @@ Times, on one synthetic 2-D field of 1024² pixels (0.1 µm), best of ``--repeat
 warm-up: :func:`spmito.segment.cells.segment_cells` with each given cell model (compare the models
 within one run: the machine is shared), and :func:`spmito.segment.propagate.cells_from_nuclei` over
 the cell stain and, without one, over the mitochondria channel plus the Hoechst haze (with the
-field's true nuclei; the nucleus step is timed by the nucleus benchmarks).
+field's true nuclei; the nucleus step is timed by the nucleus benchmarks), and what
+``spmito run`` adds to the cell model's cells at worst here: every pair of touching cells
+merged into one and divided again between its two nuclei
+(:func:`spmito.segment.propagate.divide_cells_among_nuclei`).
 
 Usage::
 
@@ -16,12 +19,34 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import best_seconds, speed_parser, start_torch  # noqa: E402
 from spmito.imaging.synthetic import SynthParams, make_field  # noqa: E402
 from spmito.segment.cells import segment_cells  # noqa: E402
-from spmito.segment.propagate import cell_signal_without_stain, cells_from_nuclei  # noqa: E402
+from spmito.segment.propagate import (  # noqa: E402
+    cell_signal_without_stain,
+    cells_from_nuclei,
+    divide_cells_among_nuclei,
+)
+
+
+def touching_pairs_merged(cells: np.ndarray) -> tuple[np.ndarray, int]:
+    """``cells`` with each cell merged into a touching neighbour (each cell in one pair)."""
+    merged = cells.copy()
+    taken: set[int] = set()
+    for axis in (0, 1):
+        first = np.moveaxis(cells, axis, 0)[:-1].ravel()
+        second = np.moveaxis(cells, axis, 0)[1:].ravel()
+        touching = (first != second) & (first > 0) & (second > 0)
+        for a, b in sorted(set(zip(first[touching].tolist(), second[touching].tolist(),
+                                   strict=True))):
+            if a not in taken and b not in taken:
+                merged[cells == b] = a
+                taken |= {a, b}
+    return merged, len(taken) // 2
 
 
 def main() -> None:
@@ -46,6 +71,10 @@ def main() -> None:
         field.nuclei, cell_signal_without_stain(mito, hoechst, voxel_size_um), voxel_size_um, 12.0),
         args.repeats)
     print(f"nuclei    {'no stain: mito + Hoechst haze':40s} {seconds:6.2f} s")
+    merged, n_pairs = touching_pairs_merged(field.cells)
+    seconds = best_seconds(lambda: divide_cells_among_nuclei(merged, field.nuclei, cell, hoechst,
+                                                             voxel_size_um), args.repeats)
+    print(f"divide    {f'{n_pairs} merged pairs':40s} {seconds:6.2f} s")
 
 
 if __name__ == "__main__":
