@@ -55,7 +55,7 @@ IMAGE_COLUMNS = (
     "image_id", "role", "n_cells", "nuclei_in_cell_percent", "cells_one_nucleus_percent",
     "median_mito_count", "median_mito_fraction", "excluded_percent", "flags",
     "cell_diameter_um", "nucleus_diameter_um", "few_mito_percent", "mito_object_px",
-    "saturated_percent", "overlay",
+    "saturated_percent", "cells_grown_or_divided_percent", "overlay",
 )
 
 #: A cell "holds almost no mitochondria" with fewer than this many objects covering less
@@ -69,6 +69,9 @@ FEW_MITO_MAX_PERCENT = 50.0
 MIN_OBJECT_PX = {2: 4.0, 3: 8.0}
 #: Issue #15: warn when fewer than this % of nuclei lie in a cell, or of cells hold one nucleus.
 MIN_AGREEMENT_PERCENT = 80.0
+#: Warn when ``spmito run`` had to grow or divide more than this % of an image's cells to give
+#: every nucleus one cell: the cell model then disagrees with the nuclei.
+MAX_GROWN_OR_DIVIDED_PERCENT = 20.0
 #: Median cell or nucleus diameter outside [given / factor, given * factor] is implausible.
 SIZE_FACTOR = 2.0
 #: Warn when more than this % of an image's cells have saturated nuclei (domain.md §2).
@@ -125,13 +128,16 @@ def inspect_image(out_dir: Path, image_id: str, params: RunParams) -> dict:
     -------
     dict
         ``nuclei_in_cell_percent``, ``cells_one_nucleus_percent`` (NaN without label
-        images), ``overlay`` (the path relative to DIR, or ``""``), ``voxel_size_um``.
+        images), ``overlay`` (the path relative to DIR, or ``""``), ``voxel_size_um``,
+        ``cells_grown_or_divided`` (from the provenance; NaN unless the cells came from the
+        cell model).
     """
     folder = image_dir(out_dir, image_id)
     done = read_done(out_dir, image_id)
+    provenance = done.get("provenance", {})
     seen = {"nuclei_in_cell_percent": np.nan, "cells_one_nucleus_percent": np.nan,
-            "overlay": "",
-            "voxel_size_um": tuple(done.get("provenance", {}).get("voxel_size_um", ()))}
+            "overlay": "", "voxel_size_um": tuple(provenance.get("voxel_size_um", ())),
+            "cells_grown_or_divided": _cells_grown_or_divided(provenance)}
     if not all(label_path(out_dir, image_id, name).is_file() for name in LABEL_FILES):
         return seen  # tables without label images (e.g. written by another tool)
     labels = read_label_images(out_dir, image_id)
@@ -148,6 +154,14 @@ def inspect_image(out_dir: Path, image_id: str, params: RunParams) -> dict:
     if overlay.is_file():
         seen["overlay"] = overlay.relative_to(out_dir).as_posix()
     return seen
+
+
+def _cells_grown_or_divided(provenance: dict) -> float:
+    """Cells grown for left-out nuclei plus model cells divided among nuclei (NaN: none ran)."""
+    keys = ("cells_grown_for_nuclei_outside_cells", "cells_divided_between_nuclei")
+    if not any(key in provenance for key in keys):
+        return np.nan
+    return float(sum(provenance.get(key, 0) for key in keys))
 
 
 def _write_overlay(path: Path, source: str, labels: dict, params: RunParams) -> None:
@@ -204,6 +218,8 @@ def _image_row(image_id: str, cells: pd.DataFrame, mito: pd.DataFrame, seen: dic
         "mito_object_px": object_px,
         "saturated_percent": 100 * float(cells["saturated"].astype(bool).mean())
         if "saturated" in cells and len(cells) else np.nan,
+        "cells_grown_or_divided_percent": 100 * seen.get("cells_grown_or_divided", np.nan)
+        / len(cells) if len(cells) else np.nan,
         "overlay": seen.get("overlay", ""),
         "ndim": ndim,
         "voxel_size_um": voxel,
@@ -268,6 +284,15 @@ def image_checks(row: pd.Series, params: RunParams) -> list[CheckResult]:
                 f"{value:.0f} % {what}: below {MIN_AGREEMENT_PERCENT:g} % cells or nuclei are "
                 "mis-segmented; check --cell-diameter, --nucleus-diameter and the overlay.",
                 image_id))
+    mended = row.get("cells_grown_or_divided_percent", np.nan)
+    if np.isfinite(mended):
+        results.append(_result(
+            "cell_model_off", mended > MAX_GROWN_OR_DIVIDED_PERCENT, mended,
+            MAX_GROWN_OR_DIVIDED_PERCENT,
+            f"{mended:.0f} % of the cells had to be grown from a nucleus the cell model left "
+            "out or divided from a model cell with several nuclei: the cell model does not fit "
+            "these cells; check --cell-diameter on the overlay, or use --cell-method nuclei.",
+            image_id))
     for check, column, given, flag in (
             ("cell_size_off", "cell_diameter_um", params.cell_diameter_um, "--cell-diameter"),
             ("nucleus_size_off", "nucleus_diameter_um", params.nucleus_diameter_um,

@@ -24,7 +24,8 @@ def _image_row(**changes) -> pd.Series:
     row = {"image_id": "f1", "n_cells": 40, "few_mito_percent": 5.0, "mito_object_px": 30.0,
            "ndim": 2, "voxel_size_um": (0.1, 0.1), "nuclei_in_cell_percent": 97.0,
            "cells_one_nucleus_percent": 95.0, "cell_diameter_um": 11.0,
-           "nucleus_diameter_um": 7.0, "saturated_percent": 0.0}
+           "nucleus_diameter_um": 7.0, "saturated_percent": 0.0,
+           "cells_grown_or_divided_percent": 5.0}
     return pd.Series({**row, **changes})
 
 
@@ -36,7 +37,8 @@ def test_a_plausible_image_passes_every_check():
     results = image_checks(_image_row(), RunParams())
     assert {r.check for r in results} >= {
         "few_mitochondria", "undersampled_objects", "coarse_sampling", "nuclei_outside_cells",
-        "cells_not_one_nucleus", "cell_size_off", "nucleus_size_off", "saturation"}
+        "cells_not_one_nucleus", "cell_model_off", "cell_size_off", "nucleus_size_off",
+        "saturation"}
     assert _warned(results) == set()
 
 
@@ -53,6 +55,7 @@ def test_almost_no_mitochondria_spares_fused_networks_and_small_3d_objects():
     ({"voxel_size_um": (0.5, 0.1, 0.1)}, "coarse_sampling"),
     ({"nuclei_in_cell_percent": 60.0}, "nuclei_outside_cells"),
     ({"cells_one_nucleus_percent": 79.0}, "cells_not_one_nucleus"),
+    ({"cells_grown_or_divided_percent": 30.0}, "cell_model_off"),
     ({"cell_diameter_um": 30.0}, "cell_size_off"),
     ({"nucleus_diameter_um": 3.0}, "nucleus_size_off"),
     ({"saturated_percent": 12.0}, "saturation"),
@@ -124,6 +127,8 @@ def test_a_broken_mito_setting_warns_everywhere_and_strict_exits_1(small_field, 
     assert "few_mitochondria" in report and "mitochondria segmentation probably failed" in report
     images = pd.read_csv(broken / "images.csv", keep_default_na=False)
     assert images.loc[0, "flags"].split(";").count("few_mitochondria") == 1
+    # the bundled cell model fits the synthetic cells: few grown or divided
+    assert 0 <= float(images.loc[0, "cells_grown_or_divided_percent"]) <= 20
     assert images.loc[0, "overlay"].startswith("figures/overlay_")
     assert (broken / images.loc[0, "overlay"]).stat().st_size <= 60_000
 
