@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._timing import best_seconds, speed_parser, start_torch  # noqa: E402
 from spmito.imaging.synthetic import SynthParams, make_field  # noqa: E402
 from spmito.segment.cells import segment_cells  # noqa: E402
+from spmito.segment.evaluation import touching_label_pairs  # noqa: E402
 from spmito.segment.propagate import (  # noqa: E402
     cell_signal_without_stain,
     cells_from_nuclei,
@@ -37,15 +38,10 @@ def touching_pairs_merged(cells: np.ndarray) -> tuple[np.ndarray, int]:
     """``cells`` with each cell merged into a touching neighbour (each cell in one pair)."""
     merged = cells.copy()
     taken: set[int] = set()
-    for axis in (0, 1):
-        first = np.moveaxis(cells, axis, 0)[:-1].ravel()
-        second = np.moveaxis(cells, axis, 0)[1:].ravel()
-        touching = (first != second) & (first > 0) & (second > 0)
-        for a, b in sorted(set(zip(first[touching].tolist(), second[touching].tolist(),
-                                   strict=True))):
-            if a not in taken and b not in taken:
-                merged[cells == b] = a
-                taken |= {a, b}
+    for a, b in touching_label_pairs(cells).tolist():
+        if a not in taken and b not in taken:
+            merged[cells == b] = a
+            taken |= {a, b}
     return merged, len(taken) // 2
 
 

@@ -28,6 +28,7 @@ from spmito.imaging.params import RunParams  # noqa: E402
 from spmito.imaging.pipeline import ImageResult  # noqa: E402
 from spmito.imaging.stack import Stack  # noqa: E402
 from spmito.imaging.synthetic import CHANNEL_NAMES, SynthParams, make_field  # noqa: E402
+from spmito.segment.evaluation import touching_label_pairs  # noqa: E402
 
 TARGET_MS = 100.0
 
@@ -86,9 +87,7 @@ def make_session(size_px: int, pixel_size_um: float, seed: int, recolour: Stopwa
 
 def neighbour_pairs(labels: np.ndarray, n: int, rng: np.random.Generator) -> list:
     """``n`` random pairs of touching cells."""
-    left, right = labels[:, :-1].ravel(), labels[:, 1:].ravel()
-    touching = (left > 0) & (right > 0) & (left != right)
-    pairs = np.unique(np.sort(np.stack([left[touching], right[touching]], 1), axis=1), axis=0)
+    pairs = touching_label_pairs(labels)
     return [tuple(map(int, p)) for p in pairs[rng.choice(len(pairs), n, replace=False)]]
 
 

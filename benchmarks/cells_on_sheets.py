@@ -25,8 +25,8 @@ import numpy as np
 #: Run as a script, this file sees its own folder; ``scripts`` imports from the root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.train_cell_model import FIRST_HELD_OUT_SHEET, SHEET_SEED  # noqa: E402
-from spmito.imaging.cell_sheets import make_cell_sheet, varied_sheet_params  # noqa: E402
+from scripts.train_cell_model import FIRST_HELD_OUT_SHEET, synthetic_sheet  # noqa: E402
+from spmito.imaging.cell_sheets import CellSheet  # noqa: E402
 from spmito.imaging.params import RunParams  # noqa: E402
 from spmito.imaging.pipeline import complete_model_cells  # noqa: E402
 from spmito.segment.cells import segment_cells  # noqa: E402
@@ -34,11 +34,9 @@ from spmito.segment.evaluation import average_precision_50  # noqa: E402
 from spmito.segment.nuclei import nucleus_cell_agreement, segment_nuclei  # noqa: E402
 
 
-def held_out_sheet(index: int):
+def held_out_sheet(index: int) -> CellSheet:
     """Held-out sheet ``index`` (0-based) of the cell model's training script."""
-    number = FIRST_HELD_OUT_SHEET + index
-    rng = np.random.default_rng(np.random.SeedSequence([SHEET_SEED, number, 1]))
-    return make_cell_sheet(varied_sheet_params(rng), np.random.SeedSequence([SHEET_SEED, number]))
+    return synthetic_sheet(FIRST_HELD_OUT_SHEET + index)
 
 
 def score_sheet(sheet, true_nuclei: bool) -> dict:

@@ -26,11 +26,12 @@ from spmito.segment.backends import ImageScaleError
 from spmito.segment.cells import segment_cells
 from spmito.segment.edits import mask_of_cells
 from spmito.segment.mito import segment_mitochondria
-from spmito.segment.nuclei import match_nuclei_to_cells, nuclei_held_by_cells, segment_nuclei
+from spmito.segment.nuclei import match_nuclei_to_cells, segment_nuclei
 from spmito.segment.propagate import (
     add_cells_for_nuclei,
     cell_signal_without_stain,
     cells_from_nuclei,
+    cells_with_several_nuclei,
     divide_cells_among_nuclei,
     uncovered_nuclei,
 )
@@ -196,8 +197,8 @@ def complete_model_cells(cells: np.ndarray, nuclei: np.ndarray,
         when either is not 0, ``grown_over`` (the signal they grew over).
     """
     left_out = uncovered_nuclei(cells, nuclei)
-    cell_ids, _ = nuclei_held_by_cells(cells, nuclei)
-    shared = params.divide_multinucleate_cells and bool((np.diff(cell_ids) == 0).any())
+    shared = (params.divide_multinucleate_cells
+              and cells_with_several_nuclei(cells, nuclei).size > 0)
     provenance = {**provenance, "cells_divided_between_nuclei": 0,
                   "cells_grown_for_nuclei_outside_cells": 0}
     if left_out.size == 0 and not shared:

@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.eval_real_cells import REAL_CELL_FIELDS, field_cells, field_nuclei, save_overlay  # noqa: E402
-from spmito.imaging.cell_sheets import make_cell_sheet, varied_sheet_params  # noqa: E402
+from spmito.imaging.cell_sheets import CellSheet, make_cell_sheet, varied_sheet_params  # noqa: E402
 from spmito.imaging.train import TrainingPairs, synthetic_pairs  # noqa: E402
 
 #: Seed streams: sheets use SeedSequence([SHEET_SEED, i]); held-out sheets start at 10 000.
@@ -63,14 +63,19 @@ PSEUDO_LABEL_REGIONS = {
 SMALLEST_PIECE_SHARE = 0.1
 
 
+def synthetic_sheet(index: int, seed: int = SHEET_SEED) -> CellSheet:
+    """Sheet ``index`` of the stream ``seed``: its parameters and its field, each seeded."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
+    return make_cell_sheet(varied_sheet_params(rng), np.random.SeedSequence([seed, index]))
+
+
 def sheet_pairs(indices: range, seed: int = SHEET_SEED) -> TrainingPairs:
     """(cell, hoechst) images and cell labels of synthetic adherent-cell fields."""
     from spmito.segment.training_data import median_diameter_px
 
     pairs = TrainingPairs()
     for index in indices:
-        rng = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
-        sheet = make_cell_sheet(varied_sheet_params(rng), np.random.SeedSequence([seed, index]))
+        sheet = synthetic_sheet(index, seed)
         if sheet.cells.any():
             pairs.add([np.stack([sheet.cell, sheet.hoechst])], [sheet.cells],
                       [median_diameter_px(sheet.cells)], f"sheet:{seed}:{index}")

@@ -26,6 +26,23 @@ def average_precision_50(true_labels: np.ndarray, predicted_labels: np.ndarray) 
     return float(ap[0, 0])
 
 
+def touching_label_pairs(labels: np.ndarray) -> np.ndarray:
+    """Pairs of labels that touch (share a face along some axis), ``(n, 2)``, each ``a < b``.
+
+    Sorted by ``a``, then ``b``. Used to build test cases such as two neighbouring cells
+    merged into one.
+    """
+    labels = np.asarray(labels)
+    pairs = []
+    for axis in range(labels.ndim):
+        first = np.moveaxis(labels, axis, 0)[:-1].ravel()
+        second = np.moveaxis(labels, axis, 0)[1:].ravel()
+        touching = (first != second) & (first > 0) & (second > 0)
+        pairs.append(np.sort(np.stack([first[touching], second[touching]], axis=1), axis=1))
+    pairs = np.concatenate(pairs) if pairs else np.empty((0, 2), labels.dtype)
+    return np.unique(pairs, axis=0).astype(np.int64)
+
+
 def iou_matches(true_labels: np.ndarray, predicted_labels: np.ndarray) -> dict[int, int]:
     """True label -> predicted label for every pair with IoU above 0.5.
 

@@ -216,12 +216,12 @@ def divide_cells_among_nuclei(cells: np.ndarray, nuclei: np.ndarray, cell_img: n
     _check_grid(cells, np.asarray(cell_img), voxel_size_um)
     _check_grid(cells, nuclear_img, voxel_size_um)
     cell_ids, nucleus_ids = nuclei_held_by_cells(cells, nuclei)
-    shared = np.unique(cell_ids[np.r_[cell_ids[1:] == cell_ids[:-1], False]])
     out = cells.copy()
     signal = None
     n_divided = 0
+    next_label = int(cells.max()) + 1
     boxes = ndi.find_objects(cells)
-    for cell in shared:
+    for cell in _repeated(cell_ids):
         box = boxes[cell - 1]
         inside = cells[box] == cell
         own = _nuclei_standing_out(inside, nuclei[box], nucleus_ids[cell_ids == cell],
@@ -235,12 +235,27 @@ def divide_cells_among_nuclei(cells: np.ndarray, nuclei: np.ndarray, cell_img: n
         parts = _propagate(markers, signal[box], inside, voxel_size_um, compactness)
         # pixels cut off from every nucleus inside the outline go to the nearest part
         parts = np.where(inside, expand_labels(parts, distance=max(inside.shape)), 0)
-        next_label = int(out.max()) + 1
         relabel = np.zeros(int(own.max()) + 1, np.int32)
         relabel[own] = [cell, *range(next_label, next_label + own.size - 1)]
+        next_label += own.size - 1
         out[box][inside] = relabel[parts[inside]]
         n_divided += 1
     return out, n_divided
+
+
+def cells_with_several_nuclei(cells: np.ndarray, nuclei: np.ndarray) -> np.ndarray:
+    """Labels of the cells that hold more than one nucleus (sorted).
+
+    A nucleus belongs to the cell with more than half of its pixels
+    (:func:`spmito.segment.nuclei.nuclei_held_by_cells`).
+    """
+    cell_ids, _ = nuclei_held_by_cells(cells, nuclei)
+    return _repeated(cell_ids)
+
+
+def _repeated(sorted_ids: np.ndarray) -> np.ndarray:
+    """The values that occur more than once in a sorted array, once each."""
+    return np.unique(sorted_ids[1:][sorted_ids[1:] == sorted_ids[:-1]])
 
 
 def _nuclei_standing_out(inside: np.ndarray, nuclei: np.ndarray, held: np.ndarray,

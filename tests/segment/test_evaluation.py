@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spmito.segment.evaluation import average_precision_50
+from spmito.segment.evaluation import average_precision_50, touching_label_pairs
 
 
 def test_average_precision_counts_objects_not_the_largest_label():
@@ -16,3 +16,13 @@ def test_average_precision_counts_objects_not_the_largest_label():
     assert average_precision_50(truth, predicted) == 1.0
     predicted[20:30, 20:29] = 0
     assert average_precision_50(truth, predicted) == 0.5
+
+
+def test_touching_label_pairs_are_those_sharing_a_face():
+    labels = np.array([[1, 1, 2, 0],
+                       [3, 0, 2, 0],
+                       [3, 3, 0, 4]])
+    assert touching_label_pairs(labels).tolist() == [[1, 2], [1, 3]]
+    stack = np.stack([labels, np.full_like(labels, 5)])  # every label touches 5 across z
+    assert touching_label_pairs(stack).tolist() == [[1, 2], [1, 3], [1, 5], [2, 5], [3, 5],
+                                                    [4, 5]]

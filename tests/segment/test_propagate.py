@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from spmito.imaging.synthetic import SynthParams, make_field
-from spmito.segment.evaluation import average_precision_50
+from spmito.segment.evaluation import average_precision_50, touching_label_pairs
 from spmito.segment.nuclei import nucleus_cell_agreement
 from spmito.segment.propagate import (
     add_cells_for_nuclei,
@@ -85,22 +85,11 @@ def test_nuclei_held_by_the_found_cells_add_nothing(fields):
     assert n_added == 0 and np.array_equal(cells, f.cells)
 
 
-def _touching_pairs(cells):
-    """Pairs (a, b), a < b, of cell labels that share an edge."""
-    pairs = set()
-    for axis in (0, 1):
-        a = np.moveaxis(cells, axis, 0)[:-1].ravel()
-        b = np.moveaxis(cells, axis, 0)[1:].ravel()
-        differ = (a != b) & (a > 0) & (b > 0)
-        pairs |= {(min(x, y), max(x, y)) for x, y in zip(a[differ], b[differ], strict=True)}
-    return sorted(pairs)
-
-
 def test_a_cell_model_that_merged_two_touching_cells_gets_them_back(fields):
     """Two true neighbours drawn as one cell: divided at the stain between their nuclei."""
     divided_pairs = 0
     for f in fields:
-        for first, second in _touching_pairs(f.cells)[:2]:
+        for first, second in touching_label_pairs(f.cells)[:2]:
             merged = np.where(f.cells == second, first, f.cells)
             cells, n_divided = divide_cells_among_nuclei(merged, f.nuclei, f.channel("cell"),
                                                          f.channel("hoechst"),
