@@ -123,6 +123,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    "control cells, control_robust with 200-999, sheet for sorted plates)")
     p.add_argument("--gate-file", metavar="gate.json",
                    help="a gate saved by the napari SP gating widget (implies --gate manual)")
+    _add_doublet_solidity(p)
     p.add_argument("--workers", type=int, metavar="N",
                    help="run on a local Dask cluster with N worker processes (default: serial)")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -163,6 +164,14 @@ def _add_strict(p: argparse.ArgumentParser) -> None:
                    "(config key: strict = true)")
 
 
+def _add_doublet_solidity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--doublet-min-solidity", type=float, metavar="S",
+                   help="a cell less solid than S (its area over its convex hull's) is "
+                   "excluded from gating as a doublet (default: 0.9, domain.md's rule); 0 "
+                   "turns the shape test off for spread adherent cells, whose nuclei already "
+                   "show doublets (config key: doublet_min_solidity)")
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
@@ -175,6 +184,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gate", choices=GATES,
                    help="gate to use instead of the one recorded in DIR/run.json")
     p.add_argument("--gate-file", metavar="gate.json", help="a manual gate to apply")
+    _add_doublet_solidity(p)
     _add_strict(p)
 
 
@@ -303,7 +313,8 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from spmito.imaging.summary import report_command
 
-    return _with_qc(report_command(args.dir, gate=args.gate, gate_file=args.gate_file),
+    return _with_qc(report_command(args.dir, gate=args.gate, gate_file=args.gate_file,
+                                   doublet_min_solidity=args.doublet_min_solidity),
                     args.dir, bool(args.strict))
 
 

@@ -20,6 +20,7 @@ from spmito.imaging.channels import parse_channels
 from spmito.imaging.choices import CELL_METHODS, GATES
 from spmito.imaging.errors import SpmitoInputError
 from spmito.imaging.io import parse_voxel_size
+from spmito.measure.analysis.population import DOUBLET_MIN_SOLIDITY
 from spmito.measure.objects.background import ANNULUS_INNER_UM, ANNULUS_OUTER_UM
 from spmito.segment.mito import MitoParams
 
@@ -43,7 +44,9 @@ class RunParams:
         :attr:`mito_params`), ``annulus_um`` (inner, outer radius of the Hoechst background
         annulus), ``flatfield`` (an image file).
     Batch level
-        ``gate``, ``gate_file``, ``alpha``, ``workers``, ``scheduler``, ``resume``,
+        ``gate``, ``gate_file``, ``alpha``, ``doublet_min_solidity`` (a cell less solid than
+        this is excluded as a doublet; domain.md's 0.90, 0 for spread adherent cells whose
+        nuclei already show the doublets), ``workers``, ``scheduler``, ``resume``,
         ``strict`` (a failed plausibility check in ``qc.csv`` makes the exit status 1).
     Reading permissions (:func:`spmito.imaging.io.read_stack`)
         ``allow_external_files`` (OME ``TiffData`` in other files), ``allow_unusual_voxel_size``
@@ -70,6 +73,7 @@ class RunParams:
     gate: str | None = None
     gate_file: str | None = None
     alpha: float = 0.01
+    doublet_min_solidity: float = DOUBLET_MIN_SOLIDITY
     workers: int | None = None
     scheduler: str | None = None
     resume: bool = True
@@ -78,8 +82,8 @@ class RunParams:
     allow_unusual_voxel_size: bool = False
 
     #: fields that do not change per-image results (the permissions only let more in)
-    BATCH_ONLY = ("gate", "gate_file", "alpha", "workers", "scheduler", "resume", "strict",
-                  "allow_external_files", "allow_unusual_voxel_size")
+    BATCH_ONLY = ("gate", "gate_file", "alpha", "doublet_min_solidity", "workers", "scheduler",
+                  "resume", "strict", "allow_external_files", "allow_unusual_voxel_size")
 
     @property
     def mito_params(self) -> MitoParams:
@@ -203,6 +207,8 @@ def _coerce(values: dict) -> dict:
     if out.get("cell_max_distance_um") is not None and float(out["cell_max_distance_um"]) <= 0:
         raise SpmitoInputError(None, "cell_max_distance must be a positive length in µm",
                                "Give how far a cell may reach beyond its nucleus, e.g. 15")
+    if out.get("doublet_min_solidity") is not None:
+        out["doublet_min_solidity"] = checked_doublet_min_solidity(out["doublet_min_solidity"])
     if out.get("gate") is not None and out["gate"] not in GATES:
         raise SpmitoInputError(None, f"unknown gate {out['gate']!r}",
                                f"Use one of {', '.join(GATES)}")
@@ -213,6 +219,25 @@ def _coerce(values: dict) -> dict:
     if out.get("gate_file") and not out.get("gate"):
         out["gate"] = "manual"
     return out
+
+
+def checked_doublet_min_solidity(value: Any) -> float:
+    """The doublet rule's solidity bar from a flag or the config, as a number from 0 to 1.
+
+    Raises
+    ------
+    SpmitoInputError
+        Not a number from 0 to 1.
+    """
+    try:
+        solidity = float(value)
+    except (TypeError, ValueError):
+        solidity = float("nan")
+    if isinstance(value, bool) or not 0.0 <= solidity <= 1.0:
+        raise SpmitoInputError(None, f"doublet_min_solidity must be a number from 0 to 1, "
+                               f"not {value!r}", "Give 0.9 (domain.md's doublet rule) or 0 "
+                               "to turn the shape test off for spread adherent cells")
+    return solidity
 
 
 def resolve_params(flags: Mapping[str, Any], config_path: str | Path | None = None

@@ -37,6 +37,7 @@ from spmito.imaging.outputs import (
 )
 from spmito.imaging.params import RunParams
 from spmito.measure.analysis.overlays import overlay_mosaic, save_rgb
+from spmito.measure.analysis.population import DOUBLET_MIN_SOLIDITY
 from spmito.segment.nuclei import nucleus_cell_agreement
 from spmito.segment.sampling import (
     MAX_COUNT_PIXEL_UM,
@@ -72,6 +73,9 @@ MIN_AGREEMENT_PERCENT = 80.0
 #: Warn when ``spmito run`` had to grow or divide more than this % of an image's cells to give
 #: every nucleus one cell: the cell model then disagrees with the nuclei.
 MAX_GROWN_OR_DIVIDED_PERCENT = 20.0
+#: Warn when the doublet rule's solidity test alone takes more than this % of the whole
+#: single-nucleus cells: cells that are not convex (spread adherent cells), not doublets.
+MAX_SHAPE_DOUBLET_PERCENT = 20.0
 #: Median cell or nucleus diameter outside [given / factor, given * factor] is implausible.
 SIZE_FACTOR = 2.0
 #: Warn when more than this % of an image's cells have saturated nuclei (domain.md §2).
@@ -319,8 +323,13 @@ def _pooled_gates(gates: list) -> list:
             and "leave-out" not in g.gate_id and "cross-fit" not in g.gate_id]
 
 
-def run_checks(cells: pd.DataFrame, wells: pd.DataFrame, gates: list) -> list[CheckResult]:
-    """The run-level checks: control SP %, cells under each gate, sorted SP vs MP."""
+def run_checks(cells: pd.DataFrame, wells: pd.DataFrame, gates: list,
+               doublet_min_solidity: float = DOUBLET_MIN_SOLIDITY) -> list[CheckResult]:
+    """The run-level checks.
+
+    Control SP %, cells under each gate, sorted SP vs MP, and single-nucleus cells taken as
+    doublets for their shape alone (below ``doublet_min_solidity``).
+    """
     results = []
     if not wells.empty and {"role", "n_sp", "n_cells"} <= set(wells.columns):
         controls = wells[wells["role"] == "inhibitor_control"]
@@ -338,6 +347,16 @@ def run_checks(cells: pd.DataFrame, wells: pd.DataFrame, gates: list) -> list[Ch
             "gate_few_cells", n < MIN_GATE_CELLS, n, MIN_GATE_CELLS,
             f"Gate {gate.gate_id} rests on {n} control cells: below {MIN_GATE_CELLS} its "
             "threshold is uncertain (see its CI); image more inhibitor-control fields."))
+    shape_only = doublet_by_shape_percent(cells, doublet_min_solidity)
+    if np.isfinite(shape_only):
+        results.append(_result(
+            "doublets_by_shape", shape_only > MAX_SHAPE_DOUBLET_PERCENT, shape_only,
+            MAX_SHAPE_DOUBLET_PERCENT,
+            f"{shape_only:.0f} % of the whole cells with one nucleus are excluded as doublets "
+            f"only for a solidity below {doublet_min_solidity:g}: such cells are spread or "
+            "irregular (adherent lines), not two cells; their nuclei already show doublets, so "
+            "set doublet_min_solidity = 0 (--doublet-min-solidity 0, also with spmito report) "
+            "after checking the overlays."))
     auc = sorted_auc(cells)
     if np.isfinite(auc):
         results.append(_result(
@@ -346,6 +365,22 @@ def run_checks(cells: pd.DataFrame, wells: pd.DataFrame, gates: list) -> list[Ch
             f"{MIN_SORTED_AUC:g} the sorted SP cells are not clearly dimmer; check the sort "
             "purity and the sheet's population column."))
     return results
+
+
+def doublet_by_shape_percent(cells: pd.DataFrame, min_solidity: float) -> float:
+    """% of the whole single-nucleus cells less solid than ``min_solidity``.
+
+    Whole: not touching the image edge (nor the first or last plane). These are the cells the
+    doublet rule's shape test alone excludes; NaN without the columns, such cells, or a bar.
+    """
+    needed = {"n_nuclei", "cell_solidity", "touches_border"}
+    if min_solidity <= 0 or not needed <= set(cells.columns):
+        return float("nan")
+    whole = (cells["n_nuclei"] == 1) & ~cells["touches_border"].astype(bool)
+    if "z_clipped" in cells:
+        whole &= ~cells["z_clipped"].astype(bool)
+    solidity = pd.to_numeric(cells.loc[whole, "cell_solidity"], errors="coerce").dropna()
+    return 100 * float((solidity < min_solidity).mean()) if len(solidity) else float("nan")
 
 
 def sorted_auc(cells: pd.DataFrame) -> float:
@@ -377,7 +412,7 @@ def run_qc(out_dir: Path, image_ids: Iterable[str], cells: pd.DataFrame, mito: p
     """
     images = image_table(out_dir, image_ids, cells, mito, params)
     results = [r for _, row in images.iterrows() for r in image_checks(row, params)]
-    results += run_checks(cells, wells, gates)
+    results += run_checks(cells, wells, gates, params.doublet_min_solidity)
     qc = pd.DataFrame([asdict(r) for r in results], columns=list(QC_COLUMNS))
     warned = qc[qc["severity"] != "ok"].groupby("image_id")["check"].agg(";".join)
     if images.empty:

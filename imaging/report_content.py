@@ -203,7 +203,8 @@ def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
         f"{'stitching 2-D masks' if params.mode_3d == 'stitch' else 'Cellpose do_3D'}. "
         f"Nuclei were segmented from the Hoechst channel (diameter {params.nucleus_diameter_um}"
         " µm) and matched to cells by overlap; cells without or with several nuclei were "
-        "flagged, not removed. Mitochondria were segmented with: "
+        f"flagged, not removed. {_doublet_rule_text(params.doublet_min_solidity)} "
+        "Mitochondria were segmented with: "
         f"{html.escape(mito_text)}. Per-cell metrics were measured in the whole cell (2-D) or "
         "the cell minus its nucleus (3-D); counts are connected components (8-connectivity in "
         "2-D, 26 in 3-D) above the minimum size. Integrated nuclear Hoechst was corrected by "
@@ -217,6 +218,16 @@ def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
         "2^mean(d) with its 95 % CI; the primary endpoint is total mitochondrial size per cell, "
         "secondary endpoints are Holm-adjusted. With 3 replicates a Wilcoxon signed-rank test "
         "cannot reach p < 0.05, which is why the t-test on log ratios is used.")
+
+
+def _doublet_rule_text(min_solidity: float) -> str:
+    """The doublet rule as it was applied, for the methods paragraph."""
+    rule = "more than one nucleus or over twice the median cell size"
+    if min_solidity > 0:
+        return (f"Cells with {rule}, or less solid than {min_solidity:g} (size over convex "
+                "hull), were excluded from gating as doublets.")
+    return (f"Cells with {rule} were excluded from gating as doublets; the solidity test was "
+            "off (spread cells).")
 
 
 def _split_constant(table: pd.DataFrame, keep: tuple[str, ...] = ()

@@ -35,12 +35,17 @@ from spmito.imaging.outputs import (
     write_parquet,
     write_table_csv,
 )
-from spmito.imaging.params import RunParams, read_run_params
+from spmito.imaging.params import RunParams, checked_doublet_min_solidity, read_run_params
 from spmito.imaging.pipeline import measure_labels
 from spmito.imaging.qc import run_qc
 from spmito.imaging.report_content import build_report
 from spmito.measure.analysis import figures
-from spmito.measure.analysis.population import Gate, GatingError, assign_populations
+from spmito.measure.analysis.population import (
+    Gate,
+    GatingError,
+    assign_populations,
+    flag_exclusions,
+)
 from spmito.measure.analysis.stats import (
     STATS_COLUMNS,
     WELL_COLUMNS,
@@ -138,7 +143,8 @@ def call_populations(cells: pd.DataFrame, out_dir: Path, params: RunParams,
     """Exclusions, normalisation and SP/MP calls with napari overrides applied.
 
     Returns the classified table and the gates; on a gating refusal (e.g. fewer than 200
-    control cells) the cells keep no population and the reason goes into ``notes``.
+    control cells) the cells keep their exclusions but no population, and the reason, with
+    the count of cells each exclusion took, goes into ``notes``.
     """
     overrides = read_overrides(out_dir)
     population = {(str(r.image_id), int(r.cell_id)): r.population_override
@@ -146,12 +152,28 @@ def call_populations(cells: pd.DataFrame, out_dir: Path, params: RunParams,
     gate = _manual_gate(out_dir, params, gate_file)
     method = "manual" if gate is not None else (params.gate or "auto")
     try:
-        classified, gates = assign_populations(cells, method=method, gate=gate,
-                                               alpha=params.alpha, overrides=population)
+        classified, gates = assign_populations(
+            cells, method=method, gate=gate, alpha=params.alpha, overrides=population,
+            doublet_min_solidity=params.doublet_min_solidity)
     except GatingError as error:
-        notes.append(f"no SP/MP calls by a gate: {error}")
-        return _manual_calls_only(cells, population), []
+        flagged = flag_exclusions(cells, require_hoechst=method != "sheet",
+                                  doublet_min_solidity=params.doublet_min_solidity)
+        notes.append(f"no SP/MP calls by a gate: {error}; {exclusion_counts(flagged)}")
+        return _apply_exclusion_overrides(_manual_calls_only(flagged, population),
+                                          overrides), []
     return _apply_exclusion_overrides(classified, overrides), gates
+
+
+def exclusion_counts(cells: pd.DataFrame) -> str:
+    """How many cells each exclusion took, e.g. ``"25 of 27 cells excluded (doublet 15, ...)"``.
+
+    A cell with several reasons counts under each.
+    """
+    reasons = cells["exclude_reason"].fillna("").str.split(";").explode()
+    counts = reasons[reasons != ""].value_counts()
+    listed = ", ".join(f"{code} {n}" for code, n in counts.items())
+    excluded = int(cells["excluded"].astype(bool).sum())
+    return f"{excluded} of {len(cells)} cells excluded" + (f" ({listed})" if listed else "")
 
 
 def _manual_calls_only(cells: pd.DataFrame, population: dict) -> pd.DataFrame:
@@ -309,12 +331,19 @@ def summarise(out_dir: str | Path, params: RunParams | None = None,
     return notes
 
 
-def report_command(out_dir: str, gate: str | None = None, gate_file: str | None = None) -> int:
-    """``spmito report DIR``: redo the batch-level steps; prints where the report is."""
+def report_command(out_dir: str, gate: str | None = None, gate_file: str | None = None,
+                   doublet_min_solidity: float | None = None) -> int:
+    """``spmito report DIR``: redo the batch-level steps; prints where the report is.
+
+    ``gate`` and ``doublet_min_solidity`` replace the values the run recorded.
+    """
     folder = Path(out_dir)
     params = read_run_params(folder)
     if gate:
         params = replace(params, gate=gate)
+    if doublet_min_solidity is not None:
+        params = replace(params, doublet_min_solidity=checked_doublet_min_solidity(
+            doublet_min_solidity))
     notes = summarise(folder, params, gate_file=gate_file)
     for note in notes:
         print(f"  {note}")

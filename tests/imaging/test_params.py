@@ -34,3 +34,16 @@ def test_the_mito_table_reaches_the_segmentation_typed(tmp_path):
     assert params.mito == {"background_radius_um": 0.9}  # run.json keeps what was written
     assert params.mito_params == MitoParams(background_radius_um=0.9)
     assert RunParams().mito_params == MitoParams()
+
+
+def test_the_doublet_solidity_bar_comes_from_the_flag_or_the_config_and_is_checked(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text("doublet_min_solidity = 0\n", encoding="utf-8")
+    assert resolve_params({}, config).doublet_min_solidity == 0.0
+    assert resolve_params({"doublet_min_solidity": 0.8}, config).doublet_min_solidity == 0.8
+    assert RunParams().doublet_min_solidity == 0.9  # domain.md's rule
+    # a batch-level setting: changing it does not redo the per-image work
+    assert RunParams(doublet_min_solidity=0).analysis_hash() == RunParams().analysis_hash()
+    for wrong in (1.5, -0.1, "round", True):
+        with pytest.raises(SpmitoInputError, match="doublet_min_solidity"):
+            resolve_params({"doublet_min_solidity": wrong})

@@ -83,6 +83,23 @@ def test_run_checks_warn_on_leaky_controls_a_thin_gate_and_bright_sorted_sp():
     assert {r.check: r.severity for r in run_checks(cells, wells, [])}["control_sp_high"] == "fail"
 
 
+def test_spread_single_nucleus_cells_taken_as_doublets_for_their_shape_warn():
+    """7 of the 10 whole one-nucleus cells are less solid than 0.9; edge cells, cells with
+    two nuclei and the bar set to 0 do not count."""
+    cells = pd.DataFrame({
+        "n_nuclei": [1] * 10 + [2, 1, 1],
+        "touches_border": [False] * 10 + [False, True, True],
+        "cell_solidity": [0.8] * 7 + [0.95] * 3 + [0.7, 0.7, 0.7]})
+    wells = pd.DataFrame()
+    result = {r.check: r for r in run_checks(cells, wells, [])}["doublets_by_shape"]
+    assert result.severity == "warning" and result.value == pytest.approx(70.0)
+    assert "doublet_min_solidity = 0" in result.message
+    round_cells = cells.assign(cell_solidity=[0.8] + [0.95] * 12)  # 1 of 10: round cells
+    assert {r.check: r.severity for r in run_checks(round_cells, wells, [])}[
+        "doublets_by_shape"] == "ok"
+    assert "doublets_by_shape" not in {r.check for r in run_checks(cells, wells, [], 0.0)}
+
+
 def test_sorted_auc_is_one_when_every_sp_cell_is_dimmer():
     cells = pd.DataFrame({"sheet_population": ["SP", "SP", "MP", "MP"],
                           "hoechst_x": [-2.0, -1.5, 0.0, 0.1], "excluded": False})

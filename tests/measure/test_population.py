@@ -332,3 +332,30 @@ def test_measure_imports_no_gui_or_imaging_code():
 def test_fit_gate_rejects_unknown_methods():
     with pytest.raises(GatingError, match="cannot fit"):
         fit_gate(np.zeros(10), "sheet")
+
+
+def test_the_doublet_solidity_bar_can_be_lowered_for_spread_cells():
+    """Domain.md's solidity < 0.90 calls a spread one-nucleus cell a doublet; 0 turns it off
+    and leaves the nucleus count and the size rule."""
+    cells = pd.DataFrame({"image_id": "a", "cell_id": [1, 2, 3, 4, 5],
+                          "hoechst_integrated": 1.0, "n_nuclei": [1, 1, 2, 1, 1],
+                          "cell_solidity": [0.95, 0.78, 0.97, 0.85, 0.92],
+                          "cell_area_um2": [100.0, 110.0, 120.0, 95.0, 400.0]})
+    default = flag_exclusions(cells)["exclude_reason"].tolist()
+    assert default == ["", "doublet", "doublet", "doublet", "doublet"]
+    assert flag_exclusions(cells, doublet_min_solidity=0.8)["exclude_reason"].tolist() == [
+        "", "doublet", "doublet", "", "doublet"]
+    assert flag_exclusions(cells, doublet_min_solidity=0.0)["exclude_reason"].tolist() == [
+        "", "", "doublet", "", "doublet"]
+
+
+def test_gating_passes_the_doublet_solidity_bar_on(plate_cells):
+    cells = plate_cells[plate_cells["true_exclusion"] == ""].copy()
+    spread = cells.index[::3]
+    cells.loc[spread, "cell_solidity"] = 0.8
+    default, _ = assign_quietly(cells)
+    assert default.loc[spread, "exclude_reason"].str.contains("doublet").all()
+    lowered, _ = assign_quietly(cells, doublet_min_solidity=0.0)
+    # only the few that the size rule calls doublets stay so
+    assert lowered.loc[spread, "exclude_reason"].str.contains("doublet").mean() < 0.02
+    assert (~lowered["excluded"]).sum() - (~default["excluded"]).sum() > 0.9 * len(spread)

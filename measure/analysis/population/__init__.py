@@ -44,6 +44,7 @@ from spmito.measure.analysis.population.assign import CHANNELS, assign_populatio
 from spmito.measure.analysis.population.common import (
     DEFAULT_EXCLUSION_GROUP_BY,
     DEFAULT_GROUP_BY,
+    DOUBLET_MIN_SOLIDITY,
     EXCLUSION_CODES,
     G1_WINDOW,
     MAX_MIXTURE_COMPONENTS,
@@ -75,8 +76,9 @@ from spmito.measure.analysis.population.thresholds import (
 )
 
 __all__ = [
-    "CHANNELS", "GATE_CHOICES", "DEFAULT_EXCLUSION_GROUP_BY", "DEFAULT_GROUP_BY", "EXCLUSION_CODES",
-    "G1_WINDOW", "GATE_METHODS", "MAX_MIXTURE_COMPONENTS", "METHODS", "MIN_CONTROL_CELLS",
+    "CHANNELS", "GATE_CHOICES", "DEFAULT_EXCLUSION_GROUP_BY", "DEFAULT_GROUP_BY",
+    "DOUBLET_MIN_SOLIDITY", "EXCLUSION_CODES", "G1_WINDOW", "GATE_METHODS",
+    "MAX_MIXTURE_COMPONENTS", "METHODS", "MIN_CONTROL_CELLS",
     "MIN_CONTROL_CELLS_QUANTILE", "MIN_EXPECTED_SP_CELLS", "MIN_REFERENCE_CELLS",
     "MIN_SORT_AUC", "MIXTURE_BIN_WIDTH", "SCHEMA_VERSION", "VIABILITY_ROBUST_SDS", "Gate",
     "GatingError", "GatingWarning", "MixtureWellFit", "assign_populations", "fit_gate",

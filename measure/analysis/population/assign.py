@@ -19,6 +19,7 @@ from spmito.measure.analysis.columns import (
 from spmito.measure.analysis.population.common import (
     DEFAULT_EXCLUSION_GROUP_BY,
     DEFAULT_GROUP_BY,
+    DOUBLET_MIN_SOLIDITY,
     METHODS,
     MIN_CONTROL_CELLS,
     MIN_CONTROL_CELLS_QUANTILE,
@@ -44,6 +45,7 @@ def assign_populations(
     group_by: Sequence[str] = DEFAULT_GROUP_BY,
     exclusion_group_by: Sequence[str] = DEFAULT_EXCLUSION_GROUP_BY,
     viability_threshold: float | None = None,
+    doublet_min_solidity: float = DOUBLET_MIN_SOLIDITY,
     n_bootstrap: int = 200,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, list[Gate]]:
@@ -74,7 +76,7 @@ def assign_populations(
         Columns whose groups get their own ``m_ref`` and gates.
     exclusion_group_by : sequence of str
         Columns whose groups get their own exclusion medians.
-    viability_threshold : float, optional
+    viability_threshold, doublet_min_solidity : float, optional
         See :func:`flag_exclusions`.
     n_bootstrap : int
         Bootstrap resamples of the mixture's SP weight.
@@ -112,7 +114,8 @@ def assign_populations(
     out["sheet_population"] = _sheet_population(out)
     out = flag_exclusions(out, group_by=exclusion_group_by,
                           viability_threshold=viability_threshold,
-                          require_hoechst=method != "sheet")
+                          require_hoechst=method != "sheet",
+                          doublet_min_solidity=doublet_min_solidity)
     table = _Table.from_cells(out)
     rng = np.random.default_rng(seed)
     keys = present(out, group_by)

@@ -28,6 +28,10 @@ MIN_SORT_AUC = 0.8
 MIN_EXPECTED_SP_CELLS = 30
 #: Automatic viability threshold: group median + this many robust SDs.
 VIABILITY_ROBUST_SDS = 5.0
+#: domain.md §2: a cell less solid than this (size over convex-hull size) is a ``doublet``.
+#: Spread adherent cells are often less solid than that with one nucleus; 0 turns the shape
+#: test off and leaves the nucleus count and the size rule to find doublets.
+DOUBLET_MIN_SOLIDITY = 0.90
 MAX_MIXTURE_COMPONENTS = 4
 
 

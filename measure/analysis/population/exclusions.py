@@ -13,6 +13,7 @@ from spmito.measure.analysis.columns import (
 )
 from spmito.measure.analysis.population.common import (
     DEFAULT_EXCLUSION_GROUP_BY,
+    DOUBLET_MIN_SOLIDITY,
     EXCLUSION_CODES,
     VIABILITY_ROBUST_SDS,
 )
@@ -24,15 +25,16 @@ def flag_exclusions(
     group_by: Sequence[str] = DEFAULT_EXCLUSION_GROUP_BY,
     viability_threshold: float | None = None,
     require_hoechst: bool = True,
+    doublet_min_solidity: float = DOUBLET_MIN_SOLIDITY,
 ) -> pd.DataFrame:
     """Add ``excluded`` and ``exclude_reason`` (``;``-joined codes, ``""`` when kept).
 
     Codes (domain.md §2): ``dead`` (viability above threshold), ``pyknotic`` (nucleus size
     < 0.5 x group median and mean Hoechst > 2 x median), ``doublet`` (cell size > 2 x
-    median, solidity < 0.90, or more than one nucleus), ``no_nucleus``, ``border``,
-    ``z_clipped``, ``saturated``, and ``no_hoechst`` (integrated Hoechst <= 0 or missing
-    with a nucleus; only when ``require_hoechst``). A rule whose input columns are absent
-    flags nothing.
+    median, solidity below ``doublet_min_solidity``, or more than one nucleus),
+    ``no_nucleus``, ``border``, ``z_clipped``, ``saturated``, and ``no_hoechst`` (integrated
+    Hoechst <= 0 or missing with a nucleus; only when ``require_hoechst``). A rule whose
+    input columns are absent flags nothing.
 
     Parameters
     ----------
@@ -46,6 +48,9 @@ def flag_exclusions(
         when one exists.
     require_hoechst : bool
         Exclude cells without a positive integrated Hoechst (all gates need it).
+    doublet_min_solidity : float
+        Solidity (cell size over its convex hull's) below which a cell is a doublet;
+        domain.md's 0.90 by default, 0 turns the shape test off (spread adherent cells).
 
     Returns
     -------
@@ -57,7 +62,7 @@ def flag_exclusions(
     rules = {
         "dead": _dead(out, group_median, viability_threshold),
         "pyknotic": _pyknotic(out, group_median),
-        "doublet": _doublet(out, group_median),
+        "doublet": _doublet(out, group_median, doublet_min_solidity),
         "no_nucleus": _no_nucleus(out),
         "border": _flag(out, "touches_border"),
         "z_clipped": _flag(out, "z_clipped"),
@@ -133,14 +138,14 @@ def _pyknotic(cells, group_median: _GroupMedian) -> np.ndarray:
     return (size < 0.5 * group_median(size)) & (brightness > 2.0 * group_median(brightness))
 
 
-def _doublet(cells, group_median: _GroupMedian) -> np.ndarray:
+def _doublet(cells, group_median: _GroupMedian, min_solidity: float) -> np.ndarray:
     flagged = np.zeros(len(cells), bool)
     size = first_present(cells, ("cell_area_um2", "cell_volume_um3"))
     if size is not None:
         values = cells[size].to_numpy(float)
         flagged |= values > 2.0 * group_median(values)
     if "cell_solidity" in cells.columns:
-        flagged |= cells["cell_solidity"].to_numpy(float) < 0.90
+        flagged |= cells["cell_solidity"].to_numpy(float) < min_solidity
     if "n_nuclei" in cells.columns:
         flagged |= (cells["n_nuclei"].fillna(0) > 1).to_numpy()
     return flagged
