@@ -177,11 +177,15 @@ def exclusion_counts(cells: pd.DataFrame) -> str:
 
 
 def _manual_calls_only(cells: pd.DataFrame, population: dict) -> pd.DataFrame:
-    """Without a gate, only the cells classified by hand in napari have a population."""
+    """Without a gate, only the cells classified by hand in napari have a population.
+
+    The gate's other columns stay empty, so cells.csv keeps the contract's header.
+    """
     key = list(zip(cells["image_id"].astype(str), cells["cell_id"].astype(int)))
     calls = pd.Series([population.get(k, pd.NA) for k in key], index=cells.index, dtype=object)
     return cells.assign(population=calls,
-                        population_source=calls.where(calls.isna(), "manual"))
+                        population_source=calls.where(calls.isna(), "manual"),
+                        hoechst_x=float("nan"), sp_probability=float("nan"))
 
 
 def _apply_exclusion_overrides(cells: pd.DataFrame, overrides: pd.DataFrame) -> pd.DataFrame:

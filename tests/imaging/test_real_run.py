@@ -34,7 +34,10 @@ def _whole_one_nucleus(cells: pd.DataFrame) -> pd.Series:
 
 def test_a_gating_refusal_keeps_the_exclusions_and_qc_names_the_shape_rule(bbbc022_run):
     cells = pd.read_csv(bbbc022_run / "cells.csv")
-    assert {"excluded", "exclude_reason"} <= set(cells.columns)
+    # the contract's header, with the gate's columns empty
+    assert {"excluded", "exclude_reason", "hoechst_x", "population", "sp_probability"} <= set(
+        cells.columns)
+    assert cells["hoechst_x"].isna().all()
     whole = _whole_one_nucleus(cells)
     assert whole.sum() >= 15
     # most whole one-nucleus cells are excluded, each for its shape alone
