@@ -173,15 +173,17 @@ class Cellpose3Backend(Backend):
                 ) -> tuple[np.ndarray, np.ndarray]:
         """See :meth:`Backend.predict`."""
         is_3d = image.ndim == 4
+        channel_axis = 1 if is_3d else 0
         with warnings.catch_warnings():
             # Cellpose's mask dynamics build sparse tensors without torch's optional checks
             warnings.filterwarnings("ignore", message="Sparse invariant checks")
             masks, flows, _ = self._runner.eval(
-                image, channel_axis=1 if is_3d else 0, z_axis=0 if is_3d else None,
+                image, channel_axis=channel_axis, z_axis=0 if is_3d else None,
                 diameter=self.diameter_px, do_3D=do_3d and is_3d,
                 stitch_threshold=stitch_threshold if is_3d and not do_3d else 0.0,
                 flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
-                anisotropy=None, resample=True)
+                anisotropy=None, resample=True,
+                normalize=cellpose_normalization(image, channel_axis))
         spatial = image.shape[:1] + image.shape[2:] if is_3d else image.shape[1:]
         return (np.asarray(masks, dtype=np.int32).reshape(spatial),
                 np.asarray(flows[2], dtype=np.float32).reshape(spatial))
@@ -191,6 +193,48 @@ class Cellpose3Backend(Backend):
         from importlib.metadata import version
 
         return {"cellpose": version("cellpose"), "torch": version("torch")}
+
+
+def cellpose_normalization(image: np.ndarray, channel_axis: int) -> bool | dict:
+    """Cellpose's ``normalize`` argument, safe where under 1 % of the pixels carry signal.
+
+    Cellpose maps each channel's 1st and 99th percentiles to 0 and 1, and *zeroes* a channel
+    whose two percentiles are equal. That happens when over 99 % of the pixels share one
+    value: a cell cut out of its field (zeros around it), or a few cells on a background
+    subtracted and clipped at 0. The objects then vanish. For such a channel
+    the upper value is instead the 99th percentile of the pixels above that flat level, as
+    if the objects filled the field; other images keep Cellpose's scaling unchanged.
+
+    Parameters
+    ----------
+    image : ndarray
+        The network's input, channels along ``channel_axis``.
+    channel_axis : int
+        Axis of the channels.
+
+    Returns
+    -------
+    bool or dict
+        ``True`` (Cellpose's scaling) or ``{"lowhigh": [[low, high], ...]}``.
+    """
+    ranges, flat_signal = [], False
+    for channel in np.moveaxis(image, channel_axis, 0):
+        values = channel.ravel()[::max(1, channel.size // _PERCENTILE_SAMPLES)]
+        low, high = np.percentile(values, [1, 99])
+        if (values <= low).mean() > _MOSTLY_FLAT and channel.max() > low:
+            high = np.percentile(channel[channel > low], 99)
+            flat_signal = True
+        ranges.append([float(low), float(high) if high - low > _CELLPOSE_FLAT else low + 1.0])
+    return {"lowhigh": ranges, "normalize": True} if flat_signal else True
+
+
+#: Cellpose zeroes a channel whose 99th and 1st percentiles differ by no more than this.
+_CELLPOSE_FLAT = 1e-3
+#: Share of a channel's pixels at its lowest level above which it is taken as objects on a
+#: flat background (scaled by the objects' own 99th percentile).
+_MOSTLY_FLAT = 0.98
+#: Pixels sampled (evenly) for the percentiles of a channel.
+_PERCENTILE_SAMPLES = 1_000_000
 
 
 def build_network(nbase: tuple[int, ...], device, mkldnn: bool = False):
