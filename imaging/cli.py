@@ -239,6 +239,27 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="where training runs (default: auto)")
 
 
+def _add_merge_channels(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "merge-channels",
+        help="stack one field's single-channel files into the one OME-TIFF spmito run reads",
+        description="Microscopes that write one TIFF per channel (ImageXpress, Opera, ...): "
+        "stack the channels of one field into an OME-TIFF whose channels are named by role "
+        "(so spmito run maps them without --channels) and which records the voxel size. "
+        "Example: spmito merge-channels hoechst=A02_s1_w1.tif cell=A02_s1_w2.tif "
+        "mito=A02_s1_w3.tif --voxel-size 0.3,0.3 --out A02_s1.ome.tif",
+    )
+    p.add_argument("files", nargs="+", metavar="ROLE=FILE",
+                   help="a role (hoechst, cell, mito, hoechst_red, viability) and its file")
+    p.add_argument("--out", required=True, metavar="FILE", help="the OME-TIFF to write")
+    p.add_argument("--voxel-size", metavar="Z,Y,X|Y,X",
+                   help="voxel size in µm, when the files record none")
+    p.add_argument("--axes", metavar="AXES", help="axes of the files when their metadata is "
+                   "missing or wrong, e.g. ZYX")
+    p.add_argument("--allow-unusual-voxel-size", action="store_true",
+                   help="accept voxel sizes outside 0.01-100 µm")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``spmito`` with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -248,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"spmito {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_run, _add_report, _add_synth, _add_train):
+    for add in (_add_demo, _add_run, _add_report, _add_synth, _add_train, _add_merge_channels):
         add(sub)
     return parser
 
@@ -284,6 +305,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "merge-channels":
+        return _merge_channels(args)
     raise SpmitoError(f"'spmito {args.command}' is not available in this version yet.")
 
 
@@ -316,6 +339,25 @@ def _report(args: argparse.Namespace) -> int:
     return _with_qc(report_command(args.dir, gate=args.gate, gate_file=args.gate_file,
                                    doublet_min_solidity=args.doublet_min_solidity),
                     args.dir, bool(args.strict))
+
+
+def _merge_channels(args: argparse.Namespace) -> int:
+    from spmito.imaging.io import parse_voxel_size
+    from spmito.imaging.merge import merge_channel_files
+
+    files = {}
+    for pair in args.files:
+        role, sep, path = pair.partition("=")
+        if not sep or not path or role.strip() in files:
+            print(f"spmito merge-channels: {pair!r} is not a new ROLE=FILE pair, e.g. "
+                  "hoechst=field_w1.tif", file=sys.stderr)
+            return EXIT_USAGE
+        files[role.strip()] = path
+    voxel = parse_voxel_size(args.voxel_size) if args.voxel_size else None
+    out = merge_channel_files(files, args.out, voxel_size_um=voxel, axes=args.axes,
+                              allow_unusual_voxel_size=args.allow_unusual_voxel_size)
+    print(f"wrote {out} (channels {', '.join(files)})")
+    return EXIT_OK
 
 
 def _with_qc(exit_code: int, out_dir: str, strict: bool) -> int:
