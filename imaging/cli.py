@@ -249,9 +249,14 @@ def _add_merge_channels(sub: argparse._SubParsersAction) -> None:
         "Example: spmito merge-channels hoechst=A02_s1_w1.tif cell=A02_s1_w2.tif "
         "mito=A02_s1_w3.tif --voxel-size 0.3,0.3 --out A02_s1.ome.tif",
     )
-    p.add_argument("files", nargs="+", metavar="ROLE=FILE",
+    p.add_argument("files", nargs="*", metavar="ROLE=FILE",
                    help="a role (hoechst, cell, mito, hoechst_red, viability) and its file")
-    p.add_argument("--out", required=True, metavar="FILE", help="the OME-TIFF to write")
+    p.add_argument("--sheet", metavar="CSV",
+                   help="a plate at once: a sample sheet with one column per role (each a "
+                   "channel file) instead of 'path'; --out is then a folder that gets one "
+                   "OME-TIFF per row and the sheet.csv for spmito run")
+    p.add_argument("--out", required=True, metavar="FILE|DIR",
+                   help="the OME-TIFF to write (the folder with --sheet)")
     p.add_argument("--voxel-size", metavar="Z,Y,X|Y,X",
                    help="voxel size in µm, when the files record none")
     p.add_argument("--axes", metavar="AXES", help="axes of the files when their metadata is "
@@ -343,8 +348,20 @@ def _report(args: argparse.Namespace) -> int:
 
 def _merge_channels(args: argparse.Namespace) -> int:
     from spmito.imaging.io import parse_voxel_size
-    from spmito.imaging.merge import merge_channel_files
+    from spmito.imaging.merge import merge_channel_files, merge_channel_sheet
 
+    voxel = parse_voxel_size(args.voxel_size) if args.voxel_size else None
+    if bool(args.sheet) == bool(args.files):
+        print("spmito merge-channels: give either ROLE=FILE pairs or --sheet", file=sys.stderr)
+        return EXIT_USAGE
+    if args.sheet:
+        merged = merge_channel_sheet(args.sheet, args.out, voxel_size_um=voxel, axes=args.axes,
+                                     allow_unusual_voxel_size=args.allow_unusual_voxel_size)
+        print(f"wrote {merged.n_images} image(s) and {merged.sheet}: spmito run {merged.sheet} "
+              "--out RESULTS")
+        for failure in merged.failures:
+            print(f"  failed: {failure}", file=sys.stderr)
+        return EXIT_FAILURES if merged.failures else EXIT_OK
     files = {}
     for pair in args.files:
         role, sep, path = pair.partition("=")
@@ -353,7 +370,6 @@ def _merge_channels(args: argparse.Namespace) -> int:
                   "hoechst=field_w1.tif", file=sys.stderr)
             return EXIT_USAGE
         files[role.strip()] = path
-    voxel = parse_voxel_size(args.voxel_size) if args.voxel_size else None
     out = merge_channel_files(files, args.out, voxel_size_um=voxel, axes=args.axes,
                               allow_unusual_voxel_size=args.allow_unusual_voxel_size)
     print(f"wrote {out} (channels {', '.join(files)})")
