@@ -426,9 +426,14 @@ def run_qc(out_dir: Path, image_ids: Iterable[str], cells: pd.DataFrame, mito: p
 
 
 def read_qc(out_dir: str | Path) -> pd.DataFrame | None:
-    """The failed checks of ``DIR/qc.csv``; None when the file is absent (no QC was run)."""
+    """The failed checks of ``DIR/qc.csv``; None when no QC was run.
+
+    No QC was run when the file is absent, or when no image finished (``images.csv`` has no
+    row): an empty ``qc.csv`` then does not mean that every check passed.
+    """
     path = Path(out_dir) / "qc.csv"
-    if not path.is_file():
+    images = Path(out_dir) / "images.csv"
+    if not path.is_file() or (images.is_file() and pd.read_csv(images).empty):
         return None
     return pd.read_csv(path, dtype={"image_id": str, "severity": str}, keep_default_na=False,
                        na_values={"value": [""], "expected": [""]})

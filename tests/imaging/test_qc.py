@@ -154,6 +154,18 @@ def test_a_broken_mito_setting_warns_everywhere_and_strict_exits_1(small_field, 
     assert main(["report", str(broken), "--strict"]) == 1
 
 
+def test_a_run_where_no_image_finished_does_not_say_every_check_passed(tmp_path, capsys):
+    import numpy as np
+    import tifffile
+
+    unreadable = tmp_path / "no_voxel_size.tif"  # no voxel size recorded: the image fails
+    tifffile.imwrite(unreadable, np.zeros((3, 64, 64), np.uint16), metadata={"axes": "CYX"})
+    assert main(["run", str(unreadable), "--out", str(tmp_path / "out")]) == 1
+    printed = capsys.readouterr().out
+    assert "QC: no check was run (no image finished)" in printed
+    assert "every plausibility check passed" not in printed
+
+
 def test_summary_lines_fold_one_check_over_many_images():
     qc = pd.DataFrame([
         {"image_id": f"f{i}", "check": "few_mitochondria", "severity": "fail",
