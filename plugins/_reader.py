@@ -164,6 +164,11 @@ def _dock_measurements() -> None:
         viewer = napari.current_viewer()
         if viewer is not None and viewer.window is not None:
             viewer.window.add_plugin_dock_widget("spmito", "Measurements")
+            # napari fits the view to the canvas as it adds the layers, before the dock has
+            # taken its width: fit again once it has, or a wide image is cut off
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, viewer.reset_view)
     except Exception as error:  # noqa: BLE001 - a missing dock must not stop the reading
         log.warning("could not dock the Measurements widget: %s", error)
 
