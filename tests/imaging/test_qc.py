@@ -58,6 +58,9 @@ def test_almost_no_mitochondria_spares_fused_networks_and_small_3d_objects():
     ({"cells_grown_or_divided_percent": 30.0}, "cell_model_off"),
     ({"cell_diameter_um": 30.0}, "cell_size_off"),
     ({"nucleus_diameter_um": 3.0}, "nucleus_size_off"),
+    # BBBC022 run with the default 12 and 8 µm: what the models found at the wrong scale
+    ({"cell_diameter_um": 18.8}, "cell_size_off"),
+    ({"nucleus_diameter_um": 12.6}, "nucleus_size_off"),
     ({"saturated_percent": 12.0}, "saturation"),
     ({"n_cells": 0}, "no_cells"),
 ])
