@@ -15,6 +15,7 @@ import numpy as np
 from spmito.imaging.errors import SpmitoInputError
 from spmito.imaging.params import RunParams
 from spmito.imaging.pipeline import analyse_stack
+from spmito.imaging.qc import SIZE_FACTOR
 from spmito.imaging.stack import Stack
 from spmito.plugins.review import ReviewSession
 
@@ -113,7 +114,7 @@ def result_warnings(session: ReviewSession) -> list[str]:
                         "ruler and try again; check the pixel size too")
     elif size_column == "cell_area_um2":
         found_um = float(np.median(2 * np.sqrt(table[size_column] / np.pi)))
-        if not 0.5 <= found_um / diameter <= 2:
+        if not 1 / SIZE_FACTOR <= found_um / diameter <= SIZE_FACTOR:
             warnings.append(f"The cells found are about {found_um:.0f} µm across, the cell "
                             f"diameter given is {diameter:g} µm: set it near their size and "
                             "run again")
