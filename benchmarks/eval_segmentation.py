@@ -77,12 +77,9 @@ def score_field_3d(seed: int, mode_3d: str = "stitch", cell_model: str = "bundle
 def otsu_diameter_px(image: np.ndarray) -> float:
     """Median equivalent diameter (pixels) of the Otsu foreground components: a first
     guess of the object size in an image that records no pixel size."""
-    from skimage import filters, measure
+    from spmito.segment.nuclei import estimate_nucleus_diameter_um
 
-    smooth = filters.gaussian(image.astype(np.float32), 1.0)
-    areas = np.bincount(measure.label(smooth > filters.threshold_otsu(smooth)).ravel())[1:]
-    areas = areas[areas > 20]
-    return float(2.0 * np.sqrt(np.median(areas) / np.pi))
+    return estimate_nucleus_diameter_um(image, (1.0, 1.0))
 
 
 def score_real_nuclei(folder: Path = REAL_NUCLEI, nucleus_model: str = "bundled") -> dict:

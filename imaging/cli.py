@@ -110,8 +110,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    "a cached name (nuclei) or a file")
     p.add_argument("--cell-diameter", type=float, metavar="UM",
                    help="typical cell diameter in µm (default: 12)")
-    p.add_argument("--nucleus-diameter", type=float, metavar="UM",
-                   help="typical nucleus diameter in µm (default: 8)")
+    p.add_argument("--nucleus-diameter", metavar="UM|auto",
+                   help="typical nucleus diameter in µm, or auto: estimated per image from "
+                   "an Otsu mask of the Hoechst channel (default: 8)")
     p.add_argument("--flatfield", metavar="PATH",
                    help="flat-field image of the Hoechst channel (YX), divided out before "
                    "integrating nuclear Hoechst; corrects vignetting that fakes SP cells")

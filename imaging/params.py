@@ -37,7 +37,8 @@ class RunParams:
         cell diameter), ``divide_multinucleate_cells`` (cell method ``cellpose``: divide a
         model cell that holds several nuclei into one cell per nucleus; off keeps them, and
         the tables flag them as doublets), ``model`` (cells), ``nucleus_model``,
-        ``cell_diameter_um``, ``nucleus_diameter_um``, ``device``,
+        ``cell_diameter_um``, ``nucleus_diameter_um`` (µm, or ``"auto"``: estimated per
+        image, :func:`spmito.segment.nuclei.estimate_nucleus_diameter_um`), ``device``,
         ``mode_3d`` (``stitch`` or ``do_3d``), ``cells_mask`` (the path of a given cell label
         image; one image only), ``mito`` (the ``[mito]`` table: keyword arguments of
         :class:`spmito.segment.mito_params.MitoParams`, checked when the config is read; as
@@ -63,7 +64,7 @@ class RunParams:
     model: str = "bundled"
     nucleus_model: str = "bundled"
     cell_diameter_um: float = 12.0
-    nucleus_diameter_um: float = 8.0
+    nucleus_diameter_um: float | str = 8.0
     device: str = "auto"
     mode_3d: str = "stitch"
     cells_mask: str | None = None
@@ -107,6 +108,9 @@ class RunParams:
         text = json.dumps(self.analysis_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
+
+#: The value of ``nucleus_diameter`` that estimates it per image.
+AUTO = "auto"
 
 # names on the command line / in the config -> RunParams field
 _ALIASES = {
@@ -207,6 +211,8 @@ def _coerce(values: dict) -> dict:
     if out.get("cell_max_distance_um") is not None and float(out["cell_max_distance_um"]) <= 0:
         raise SpmitoInputError(None, "cell_max_distance must be a positive length in µm",
                                "Give how far a cell may reach beyond its nucleus, e.g. 15")
+    if out.get("nucleus_diameter_um") is not None:
+        out["nucleus_diameter_um"] = _nucleus_diameter(out["nucleus_diameter_um"])
     if out.get("doublet_min_solidity") is not None:
         out["doublet_min_solidity"] = checked_doublet_min_solidity(out["doublet_min_solidity"])
     if out.get("gate") is not None and out["gate"] not in GATES:
@@ -219,6 +225,21 @@ def _coerce(values: dict) -> dict:
     if out.get("gate_file") and not out.get("gate"):
         out["gate"] = "manual"
     return out
+
+
+def _nucleus_diameter(value: Any) -> float | str:
+    """A positive diameter in µm, or ``"auto"``."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    try:
+        diameter = float(value)
+    except (TypeError, ValueError):
+        diameter = float("nan")
+    if isinstance(value, bool) or not diameter > 0:
+        raise SpmitoInputError(None, f"nucleus_diameter must be a diameter in µm or 'auto', "
+                               f"not {value!r}", "Give e.g. 8 (µm), or auto to estimate it "
+                               "per image")
+    return diameter
 
 
 def checked_doublet_min_solidity(value: Any) -> float:

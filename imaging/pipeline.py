@@ -17,7 +17,7 @@ import pandas as pd
 
 from spmito.imaging.errors import SpmitoInputError
 from spmito.imaging.io import read_flatfield
-from spmito.imaging.params import RunParams
+from spmito.imaging.params import AUTO, RunParams
 from spmito.imaging.stack import Stack
 from spmito.measure.objects.cells import measure_image
 from spmito.measure.objects.labelstats import labels_on_lateral_edge
@@ -26,7 +26,11 @@ from spmito.segment.backends import ImageScaleError
 from spmito.segment.cells import segment_cells
 from spmito.segment.edits import mask_of_cells
 from spmito.segment.mito import segment_mitochondria
-from spmito.segment.nuclei import match_nuclei_to_cells, segment_nuclei
+from spmito.segment.nuclei import (
+    estimate_nucleus_diameter_um,
+    match_nuclei_to_cells,
+    segment_nuclei,
+)
 from spmito.segment.propagate import (
     add_cells_for_nuclei,
     cell_signal_without_stain,
@@ -96,6 +100,37 @@ def _channels(stack: Stack, *roles: str) -> dict[str, np.ndarray | None]:
     return {role: stack.channel(role) if stack.has_role(role) else None for role in roles}
 
 
+#: Nucleus diameters (µm) an estimate may give: outside, the pixel size or the image is off.
+PLAUSIBLE_NUCLEUS_UM = (3.0, 40.0)
+
+
+def nucleus_diameter_um(params: RunParams, hoechst: np.ndarray,
+                        voxel_size_um: tuple[float, ...], source=None) -> tuple[float, bool]:
+    """The nucleus diameter to segment at, and whether it was estimated from the image.
+
+    ``params.nucleus_diameter_um == "auto"``: :func:`estimate_nucleus_diameter_um`, refused
+    outside :data:`PLAUSIBLE_NUCLEUS_UM`.
+
+    Raises
+    ------
+    SpmitoInputError
+        The estimate failed or is implausible (naming ``source``, the image file).
+    """
+    if params.nucleus_diameter_um != AUTO:
+        return float(params.nucleus_diameter_um), False
+    fix = "Give the nucleus diameter in µm (--nucleus-diameter) or check the pixel size"
+    try:
+        estimate = estimate_nucleus_diameter_um(hoechst, voxel_size_um)
+    except ValueError as error:
+        raise SpmitoInputError(source, str(error), fix) from error
+    low, high = PLAUSIBLE_NUCLEUS_UM
+    if not low <= estimate <= high:
+        raise SpmitoInputError(source, f"the nucleus diameter estimated from the Hoechst "
+                               f"channel, {estimate:.1f} µm, is outside {low:g}-{high:g} µm",
+                               fix)
+    return estimate, True
+
+
 def _check_given_mask(mask: np.ndarray, stack: Stack) -> np.ndarray:
     if mask.shape != stack.spatial_shape:
         raise SpmitoInputError(stack.source, f"the given cell mask has shape {mask.shape} but "
@@ -136,9 +171,12 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
         else:
             cells, provenance = _check_given_mask(given_cells, stack), {"backend": "given mask"}
     report("nuclei", 0.0 if grow_from_nuclei else 0.3)
+    diameter_um, estimated = nucleus_diameter_um(params, images["hoechst"], voxel_size_um,
+                                                 stack.source)
     nuclei = segment_nuclei(images["hoechst"], voxel_size_um=voxel_size_um,
-                            diameter_um=params.nucleus_diameter_um, model=params.nucleus_model,
+                            diameter_um=diameter_um, model=params.nucleus_model,
                             device=params.device, mode_3d=params.mode_3d)
+    nuclei.provenance["diameter_estimated"] = estimated
     if grow_from_nuclei:
         report("cells", 0.3)
         cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, voxel_size_um)

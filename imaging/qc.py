@@ -306,7 +306,7 @@ def image_checks(row: pd.Series, params: RunParams) -> list[CheckResult]:
             ("nucleus_size_off", "nucleus_diameter_um", params.nucleus_diameter_um,
              "--nucleus-diameter")):
         found = row[column]
-        if np.isfinite(found) and given:
+        if np.isfinite(found) and isinstance(given, (int, float)) and given > 0:
             off = not given / SIZE_FACTOR <= found <= given * SIZE_FACTOR
             results.append(_result(
                 check, off, found, given,

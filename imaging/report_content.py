@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from spmito.imaging.outputs import done_records
-from spmito.imaging.params import RunParams
+from spmito.imaging.params import AUTO, RunParams
 from spmito.imaging.provenance import now_iso, package_versions
 from spmito.imaging.qc import QC_COLUMNS
 from spmito.imaging.report import Card, Section, format_value, gallery_html, write_report
@@ -201,8 +201,8 @@ def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
         f"{f', sha256 {sha}…' if sha else ''}) on the cell channel with Hoechst as the nuclear "
         f"channel, at a cell diameter of {params.cell_diameter_um} µm; 3-D stacks by "
         f"{'stitching 2-D masks' if params.mode_3d == 'stitch' else 'Cellpose do_3D'}. "
-        f"Nuclei were segmented from the Hoechst channel (diameter {params.nucleus_diameter_um}"
-        " µm) and matched to cells by overlap; cells without or with several nuclei were "
+        f"Nuclei were segmented from the Hoechst channel ({_nucleus_diameter_text(params)}"
+        ") and matched to cells by overlap; cells without or with several nuclei were "
         f"flagged, not removed. {_doublet_rule_text(params.doublet_min_solidity)} "
         "Mitochondria were segmented with: "
         f"{html.escape(mito_text)}. Per-cell metrics were measured in the whole cell (2-D) or "
@@ -218,6 +218,13 @@ def methods_text(params: RunParams, provenance: dict, gates: list) -> str:
         "2^mean(d) with its 95 % CI; the primary endpoint is total mitochondrial size per cell, "
         "secondary endpoints are Holm-adjusted. With 3 replicates a Wilcoxon signed-rank test "
         "cannot reach p < 0.05, which is why the t-test on log ratios is used.")
+
+
+def _nucleus_diameter_text(params: RunParams) -> str:
+    """The nucleus diameter as the methods paragraph states it."""
+    if params.nucleus_diameter_um == AUTO:
+        return "diameter estimated per image from an Otsu mask of the Hoechst channel"
+    return f"diameter {params.nucleus_diameter_um} µm"
 
 
 def _doublet_rule_text(min_solidity: float) -> str:

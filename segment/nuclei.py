@@ -13,6 +13,57 @@ from scipy import sparse
 
 from spmito.segment.backends import Segmentation, get_backend, segment_objects
 
+#: Foreground components of at most this many pixels are debris to the diameter estimate.
+MIN_COMPONENT_PX = 20
+
+
+def estimate_nucleus_diameter_um(hoechst_img: np.ndarray,
+                                 voxel_size_um: tuple[float, ...]) -> float:
+    """A first guess of the nucleus diameter: the median Otsu foreground component's.
+
+    The image (in 3-D its maximum projection along z) is smoothed by a Gaussian of one pixel
+    and thresholded by Otsu; the median area of the components of more than
+    :data:`MIN_COMPONENT_PX` pixels gives the equivalent diameter. Touching nuclei merge into
+    one component, but the median holds while most stand apart: on the held-out DSB groups
+    the nucleus model scores AP@0.5 0.819 with this estimate and 0.820 with the hand-drawn
+    nuclei's own median diameter (segment/models/MODEL_CARD.md). A field of a few large
+    textured nuclei (bright chromatin, nucleoli) falls apart into its bright parts: the BPAE
+    nucleus (15.6 µm) comes out at 3.9 µm.
+
+    Parameters
+    ----------
+    hoechst_img : ndarray
+        ``(Y, X)`` or ``(Z, Y, X)``.
+    voxel_size_um : tuple of float
+        Voxel size ``(y, x)`` or ``(z, y, x)`` in µm.
+
+    Returns
+    -------
+    float
+        Diameter in µm.
+
+    Raises
+    ------
+    ValueError
+        The image is flat or holds no component large enough.
+    """
+    from skimage import filters, measure
+
+    image = np.asarray(hoechst_img, np.float32)
+    if image.ndim == 3:
+        image = image.max(axis=0)
+    smooth = filters.gaussian(image, 1.0)
+    if not np.ptp(smooth) > 0:
+        raise ValueError("the Hoechst channel is flat: no nucleus size can be estimated; give "
+                         "the nucleus diameter in µm")
+    areas = np.bincount(measure.label(smooth > filters.threshold_otsu(smooth)).ravel())[1:]
+    areas = areas[areas > MIN_COMPONENT_PX]
+    if not areas.size:
+        raise ValueError("no nucleus-sized object above the Otsu threshold of the Hoechst "
+                         "channel: give the nucleus diameter in µm")
+    pixel_um = float(np.sqrt(voxel_size_um[-1] * voxel_size_um[-2]))
+    return float(2.0 * np.sqrt(np.median(areas) / np.pi) * pixel_um)
+
 
 def segment_nuclei(hoechst_img: np.ndarray, voxel_size_um: tuple[float, ...],
                    diameter_um: float = 8.0, model: str = "bundled", device: str = "auto",
@@ -29,7 +80,7 @@ def segment_nuclei(hoechst_img: np.ndarray, voxel_size_um: tuple[float, ...],
     voxel_size_um : tuple of float
         Voxel size ``(y, x)`` or ``(z, y, x)`` in µm.
     diameter_um : float
-        Typical nucleus diameter in µm.
+        Typical nucleus diameter in µm (:func:`estimate_nucleus_diameter_um` guesses it).
     model : str or path-like
         ``"bundled"`` (the spmito nucleus model), a cached Cellpose model name
         (``"nuclei"``) or a weights file.

@@ -47,3 +47,14 @@ def test_the_doublet_solidity_bar_comes_from_the_flag_or_the_config_and_is_check
     for wrong in (1.5, -0.1, "round", True):
         with pytest.raises(SpmitoInputError, match="doublet_min_solidity"):
             resolve_params({"doublet_min_solidity": wrong})
+
+
+def test_the_nucleus_diameter_is_micrometres_or_auto(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('nucleus_diameter = "auto"\n', encoding="utf-8")
+    assert resolve_params({}, config).nucleus_diameter_um == "auto"
+    assert resolve_params({"nucleus_diameter": "AUTO"}).nucleus_diameter_um == "auto"
+    assert resolve_params({"nucleus_diameter": "9.5"}).nucleus_diameter_um == 9.5
+    for wrong in ("big", 0, -3, True):
+        with pytest.raises(SpmitoInputError, match="nucleus_diameter"):
+            resolve_params({"nucleus_diameter": wrong})
