@@ -27,6 +27,7 @@ from spmito.segment.cells import segment_cells
 from spmito.segment.edits import mask_of_cells
 from spmito.segment.mito import segment_mitochondria
 from spmito.segment.nuclei import (
+    drop_nuclei_not_standing_out,
     estimate_nucleus_diameter_um,
     match_nuclei_to_cells,
     segment_nuclei,
@@ -176,7 +177,11 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
     nuclei = segment_nuclei(images["hoechst"], voxel_size_um=voxel_size_um,
                             diameter_um=diameter_um, model=params.nucleus_model,
                             device=params.device, mode_3d=params.mode_3d)
-    nuclei.provenance["diameter_estimated"] = estimated
+    nucleus_labels, not_standing_out = drop_nuclei_not_standing_out(
+        nuclei.labels, images["hoechst"], voxel_size_um)
+    nuclei = replace(nuclei, labels=nucleus_labels, provenance={
+        **nuclei.provenance, "diameter_estimated": estimated,
+        "nuclei_dropped_not_standing_out": not_standing_out})
     if grow_from_nuclei:
         report("cells", 0.3)
         cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, voxel_size_um)

@@ -51,6 +51,13 @@ def test_a_gating_refusal_keeps_the_exclusions_and_qc_names_the_shape_rule(bbbc0
     assert "no SP/MP calls" in report and "cells excluded (doublet" in report
 
 
+def test_no_real_nucleus_is_dropped_for_not_standing_out(bbbc022_run):
+    import json
+
+    done = json.loads(next((bbbc022_run / "images").glob("*/done.json")).read_text())
+    assert done["provenance"]["nuclei"]["nuclei_dropped_not_standing_out"] == 0
+
+
 def test_report_with_the_shape_test_off_keeps_the_whole_one_nucleus_cells(bbbc022_run,
                                                                           tmp_path):
     again = shutil.copytree(bbbc022_run, tmp_path / "again")

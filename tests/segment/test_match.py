@@ -93,3 +93,30 @@ def test_nucleus_cell_agreement_counts_outside_and_shared_nuclei():
     assert qc["n_cells"] == 2 and qc["n_nuclei"] == 4
     assert qc["nuclei_in_cell_fraction"] == 3 / 4
     assert qc["cells_one_nucleus_fraction"] == 1 / 2
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_a_haze_patch_taken_for_a_nucleus_is_dropped_and_dim_sp_nuclei_are_kept(ndim):
+    """Half the cells SP (3-10x dimmer nuclei); a nucleus-sized patch of one cell's
+    cytoplasm is added as a "nucleus". Only that patch goes."""
+    from scipy import ndimage as ndi
+
+    from spmito.segment.nuclei import drop_nuclei_not_standing_out, nucleus_contrast
+
+    field = make_field(SynthParams.for_ndim(ndim, sp_fraction=0.5), seed=11)
+    hoechst, voxel = field.channel("hoechst"), field.params.voxel_size_um
+    contrast = nucleus_contrast(field.nuclei, hoechst, voxel)
+    assert (contrast / contrast.median()).min() > 0.08  # the dimmest SP nucleus
+    kept, dropped = drop_nuclei_not_standing_out(field.nuclei, hoechst, voxel)
+    assert dropped == 0 and kept.max() == field.nuclei.max()
+
+    # a patch of cytoplasm as far from every nucleus as the cell allows
+    cell = int(np.bincount(field.cells.ravel())[1:].argmax()) + 1
+    depth = ndi.distance_transform_edt((field.cells == cell) & (field.nuclei == 0))
+    patch = depth >= 0.6 * depth.max()
+    assert patch.sum() > 10
+    fake = field.nuclei.max() + 1
+    with_fake = np.where(patch, fake, field.nuclei)
+    kept, dropped = drop_nuclei_not_standing_out(with_fake, hoechst, voxel)
+    assert dropped == 1 and not kept[patch].any()
+    np.testing.assert_array_equal(kept > 0, field.nuclei > 0)
