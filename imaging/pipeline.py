@@ -112,6 +112,22 @@ def nucleus_diameter_um(params: RunParams, hoechst: np.ndarray,
     ``params.nucleus_diameter_um == "auto"``: :func:`estimate_nucleus_diameter_um`, refused
     outside :data:`PLAUSIBLE_NUCLEUS_UM`.
 
+    Parameters
+    ----------
+    params : RunParams
+        The run's settings (``nucleus_diameter_um``: µm or ``"auto"``).
+    hoechst : ndarray
+        The Hoechst channel, ``(Y, X)`` or ``(Z, Y, X)``.
+    voxel_size_um : tuple of float
+        Voxel size per axis in µm.
+    source : path-like, optional
+        The image file, named in errors.
+
+    Returns
+    -------
+    diameter_um : float
+    estimated : bool
+
     Raises
     ------
     SpmitoInputError
