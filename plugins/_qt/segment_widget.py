@@ -12,7 +12,7 @@ from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton, QWidget
 
 from spmito.imaging.errors import SpmitoInputError
-from spmito.imaging.params import RunParams
+from spmito.imaging.params import AUTO, RunParams
 from spmito.imaging.stack import Stack, image_stem
 from spmito.plugins._qt._choices import image_layer_choices, labels_layer_choices
 from spmito.plugins._qt._layout import button_row, dock_body
@@ -79,6 +79,12 @@ class SegmentWidget(QWidget):
                                              step=0.5, value=defaults.cell_diameter_um)
         self.nucleus_diameter_um = FloatSpinBox(label="Nucleus diameter (µm)", min=1, max=500,
                                                 step=0.5, value=defaults.nucleus_diameter_um)
+        self.estimate_nucleus_diameter = CheckBox(
+            text="Estimate the nucleus diameter", value=False,
+            tooltip="per image, from an Otsu mask of the Hoechst channel (spmito run "
+            "--nucleus-diameter auto); a lone large textured nucleus comes out too small")
+        self.estimate_nucleus_diameter.changed.connect(
+            lambda estimate: setattr(self.nucleus_diameter_um, "enabled", not estimate))
         self.annulus_inner_um = FloatSpinBox(label="Background annulus from (µm)", min=0,
                                              max=100, step=0.5, value=defaults.annulus_um[0])
         self.annulus_outer_um = FloatSpinBox(label="Background annulus to (µm)", min=0.5,
@@ -91,7 +97,8 @@ class SegmentWidget(QWidget):
                                        self.voxel_size, self.cell_method, self.model,
                                        self.divide_multinucleate_cells, self.nucleus_model,
                                        self.cell_diameter_um,
-                                       self.nucleus_diameter_um, self.annulus_inner_um,
+                                       self.nucleus_diameter_um,
+                                       self.estimate_nucleus_diameter, self.annulus_inner_um,
                                        self.annulus_outer_um, self.device, self.mode_3d])
         self._add_tooltips()
         self.run_button = QPushButton("Segment && measure")
@@ -160,7 +167,8 @@ class SegmentWidget(QWidget):
                          model=self.model.value.strip() or "bundled",
                          nucleus_model=self.nucleus_model.value.strip() or "bundled",
                          cell_diameter_um=float(self.cell_diameter_um.value),
-                         nucleus_diameter_um=float(self.nucleus_diameter_um.value),
+                         nucleus_diameter_um=(AUTO if self.estimate_nucleus_diameter.value
+                                              else float(self.nucleus_diameter_um.value)),
                          annulus_um=(float(self.annulus_inner_um.value),
                                      float(self.annulus_outer_um.value)),
                          device=self.device.value, mode_3d=self.mode_3d.value,
@@ -271,8 +279,7 @@ class SegmentWidget(QWidget):
             session_of(layer)
         self.viewer.layers.selection.active = session.layer
         self.progress.setValue(100)
-        self.status.setText("\n".join([f"{session.image_id}: {len(session.result.cell_table)} "
-                                       "cells", *result_warnings(session)]))
+        self.status.setText("\n".join([_summary(session), *result_warnings(session)]))
 
     def _show_error(self, error: Exception) -> None:
         cancelled = isinstance(error, AnalysisCancelled)
@@ -281,3 +288,11 @@ class SegmentWidget(QWidget):
     def _finished(self) -> None:
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+
+
+def _summary(session: ReviewSession) -> str:
+    """The first status line: cells found, and the nucleus diameter when it was estimated."""
+    nuclei = session.result.provenance.get("nuclei", {})
+    estimated = (f"; nucleus diameter estimated at {nuclei['diameter_um']:.1f} µm"
+                 if nuclei.get("diameter_estimated") else "")
+    return f"{session.image_id}: {len(session.result.cell_table)} cells{estimated}"

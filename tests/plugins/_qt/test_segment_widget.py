@@ -124,7 +124,9 @@ def test_cellpose_in_the_widget_equals_the_batch(qtbot, make_napari_viewer, tmp_
         viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
     widget = SegmentWidget(viewer)
     widget.device.value = "cpu"
+    widget.estimate_nucleus_diameter.value = True  # the nucleus size from the Hoechst channel
     run_and_wait(qtbot, widget, timeout_ms=300_000)
+    assert "nucleus diameter estimated at" in widget.status.text()
     cells = viewer.layers["field_b cells"]
     batch = analyse_stack(read_stack(image_file), widget.params())
     np.testing.assert_array_equal(cells.data, batch.cells)

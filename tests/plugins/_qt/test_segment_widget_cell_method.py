@@ -39,3 +39,21 @@ def test_a_click_on_the_division_box_keeps_multinucleate_cells(make_napari_viewe
     assert not box.enabled and not widget.model.enabled
     widget.cell_method.value = "cellpose"
     assert box.enabled
+
+
+def test_a_click_on_estimate_makes_the_nucleus_diameter_auto(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((32, 32), np.float32), name="hoechst")
+    widget = SegmentWidget(viewer)
+    widget.channels["hoechst"].value = viewer.layers["hoechst"]
+    widget.voxel_size.value = "0,1"
+    box = widget.estimate_nucleus_diameter
+    fields = list(widget.form)
+    assert fields.index(box) == fields.index(widget.nucleus_diameter_um) + 1
+    assert widget.params().nucleus_diameter_um == 8.0
+    widget.show()
+    qtbot.mouseClick(box.native, Qt.MouseButton.LeftButton)
+    assert widget.params().nucleus_diameter_um == "auto"
+    assert not widget.nucleus_diameter_um.enabled
+    qtbot.mouseClick(box.native, Qt.MouseButton.LeftButton)
+    assert widget.params().nucleus_diameter_um == 8.0 and widget.nucleus_diameter_um.enabled
