@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -231,15 +232,9 @@ def _nucleus_diameter(value: Any) -> float | str:
     """A positive diameter in µm, or ``"auto"``."""
     if isinstance(value, str) and value.strip().lower() == AUTO:
         return AUTO
-    try:
-        diameter = float(value)
-    except (TypeError, ValueError):
-        diameter = float("nan")
-    if isinstance(value, bool) or not diameter > 0:
-        raise SpmitoInputError(None, f"nucleus_diameter must be a diameter in µm or 'auto', "
-                               f"not {value!r}", "Give e.g. 8 (µm), or auto to estimate it "
-                               "per image")
-    return diameter
+    return _checked_number(value, "nucleus_diameter", "a diameter in µm or 'auto'",
+                           lambda number: number > 0,
+                           "Give e.g. 8 (µm), or auto to estimate it per image")
 
 
 def checked_doublet_min_solidity(value: Any) -> float:
@@ -250,15 +245,21 @@ def checked_doublet_min_solidity(value: Any) -> float:
     SpmitoInputError
         Not a number from 0 to 1.
     """
+    return _checked_number(value, "doublet_min_solidity", "a number from 0 to 1",
+                           lambda number: 0.0 <= number <= 1.0,
+                           "Give 0.9 (domain.md's doublet rule) or 0 to turn the shape test "
+                           "off for spread adherent cells")
+
+
+def _checked_number(value: Any, name: str, expected: str, valid, fix: str) -> float:
+    """``value`` as a float when it is a number (not a boolean) that ``valid`` accepts."""
     try:
-        solidity = float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        solidity = float("nan")
-    if isinstance(value, bool) or not 0.0 <= solidity <= 1.0:
-        raise SpmitoInputError(None, f"doublet_min_solidity must be a number from 0 to 1, "
-                               f"not {value!r}", "Give 0.9 (domain.md's doublet rule) or 0 "
-                               "to turn the shape test off for spread adherent cells")
-    return solidity
+        number = float("nan")
+    if isinstance(value, bool) or not math.isfinite(number) or not valid(number):
+        raise SpmitoInputError(None, f"{name} must be {expected}, not {value!r}", fix)
+    return number
 
 
 def resolve_params(flags: Mapping[str, Any], config_path: str | Path | None = None

@@ -37,7 +37,7 @@ from spmito.imaging.outputs import (
 )
 from spmito.imaging.params import RunParams
 from spmito.measure.analysis.overlays import overlay_mosaic, save_rgb
-from spmito.measure.analysis.population import DOUBLET_MIN_SOLIDITY
+from spmito.measure.analysis.population import DOUBLET_MIN_SOLIDITY, complete_cells
 from spmito.segment.nuclei import nucleus_cell_agreement
 from spmito.segment.sampling import (
     MAX_COUNT_PIXEL_UM,
@@ -374,15 +374,14 @@ def run_checks(cells: pd.DataFrame, wells: pd.DataFrame, gates: list,
 def doublet_by_shape_percent(cells: pd.DataFrame, min_solidity: float) -> float:
     """% of the whole single-nucleus cells less solid than ``min_solidity``.
 
-    Whole: not touching the image edge (nor the first or last plane). These are the cells the
-    doublet rule's shape test alone excludes; NaN without the columns, such cells, or a bar.
+    Whole: :func:`~spmito.measure.analysis.population.complete_cells`. These are the cells
+    the doublet rule's shape test alone excludes; NaN without the columns, such cells, or a
+    bar.
     """
     needed = {"n_nuclei", "cell_solidity", "touches_border"}
     if min_solidity <= 0 or not needed <= set(cells.columns):
         return float("nan")
-    whole = (cells["n_nuclei"] == 1) & ~cells["touches_border"].astype(bool)
-    if "z_clipped" in cells:
-        whole &= ~cells["z_clipped"].astype(bool)
+    whole = complete_cells(cells)
     solidity = pd.to_numeric(cells.loc[whole, "cell_solidity"], errors="coerce").dropna()
     return 100 * float((solidity < min_solidity).mean()) if len(solidity) else float("nan")
 

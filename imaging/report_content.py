@@ -17,6 +17,7 @@ from spmito.imaging.params import AUTO, RunParams
 from spmito.imaging.provenance import now_iso, package_versions
 from spmito.imaging.qc import QC_COLUMNS
 from spmito.imaging.report import Card, Section, format_value, gallery_html, write_report
+from spmito.measure.analysis.population import exclusion_reason_counts
 from spmito.measure.analysis.stats import wilson_interval
 
 _PITFALLS = (
@@ -158,9 +159,8 @@ def qc_section(cells: pd.DataFrame, qc: pd.DataFrame, notes: list[str]) -> Secti
         section.blocks.append("<h3>Notes from the run</h3><ul class='notes'>" + "".join(
             f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     if "exclude_reason" in cells:
-        reasons = cells["exclude_reason"].fillna("").astype(str).str.split(";").explode()
-        counts = reasons[reasons != ""].value_counts().rename_axis("reason").reset_index()
-        section.details.append(("Excluded cells by reason (a cell may have several)", counts))
+        section.details.append(("Excluded cells by reason (a cell may have several)",
+                                exclusion_reason_counts(cells).reset_index()))
     flags = [c for c in ("touches_border", "z_clipped", "saturated") if c in cells]
     if flags:
         section.details.append(("Cell QC flags", pd.DataFrame(

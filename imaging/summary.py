@@ -44,6 +44,7 @@ from spmito.measure.analysis.population import (
     Gate,
     GatingError,
     assign_populations,
+    exclusion_reason_counts,
     flag_exclusions,
 )
 from spmito.measure.analysis.stats import (
@@ -169,9 +170,7 @@ def exclusion_counts(cells: pd.DataFrame) -> str:
 
     A cell with several reasons counts under each.
     """
-    reasons = cells["exclude_reason"].fillna("").str.split(";").explode()
-    counts = reasons[reasons != ""].value_counts()
-    listed = ", ".join(f"{code} {n}" for code, n in counts.items())
+    listed = ", ".join(f"{code} {n}" for code, n in exclusion_reason_counts(cells).items())
     excluded = int(cells["excluded"].astype(bool).sum())
     return f"{excluded} of {len(cells)} cells excluded" + (f" ({listed})" if listed else "")
 

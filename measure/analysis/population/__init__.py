@@ -59,7 +59,11 @@ from spmito.measure.analysis.population.common import (
     GatingError,
     GatingWarning,
 )
-from spmito.measure.analysis.population.exclusions import flag_exclusions
+from spmito.measure.analysis.population.exclusions import (
+    complete_cells,
+    exclusion_reason_counts,
+    flag_exclusions,
+)
 from spmito.measure.analysis.population.gate import Gate, load_gates, save_gates
 from spmito.measure.analysis.population.mixture import (
     MIXTURE_BIN_WIDTH,
@@ -81,7 +85,8 @@ __all__ = [
     "MAX_MIXTURE_COMPONENTS", "METHODS", "MIN_CONTROL_CELLS",
     "MIN_CONTROL_CELLS_QUANTILE", "MIN_EXPECTED_SP_CELLS", "MIN_REFERENCE_CELLS",
     "MIN_SORT_AUC", "MIXTURE_BIN_WIDTH", "SCHEMA_VERSION", "VIABILITY_ROBUST_SDS", "Gate",
-    "GatingError", "GatingWarning", "MixtureWellFit", "assign_populations", "fit_gate",
+    "GatingError", "GatingWarning", "MixtureWellFit", "assign_populations", "complete_cells",
+    "exclusion_reason_counts", "fit_gate",
     "fit_gaussian_mixture_1d", "fit_mixture_well", "flag_exclusions", "g1_mode_log2",
     "load_gates", "mixture_density", "quantile_threshold", "robust_threshold", "save_gates",
 ]

@@ -96,12 +96,21 @@ def _no_hoechst(cells: pd.DataFrame) -> np.ndarray:
     return ~(intensity > 0) & ~_no_nucleus(cells)
 
 
-def _complete_cells(cells: pd.DataFrame) -> np.ndarray:
-    """Single-nucleus cells wholly in the image: the ones group medians are taken over."""
+def complete_cells(cells: pd.DataFrame) -> np.ndarray:
+    """Single-nucleus cells wholly in the image: the ones group medians are taken over.
+
+    Wholly: not touching the image's lateral edge, nor its first or last plane.
+    """
     complete = ~_flag(cells, "touches_border") & ~_flag(cells, "z_clipped")
     if "n_nuclei" in cells.columns:
         complete &= (cells["n_nuclei"] == 1).to_numpy()
     return complete
+
+
+def exclusion_reason_counts(cells: pd.DataFrame) -> pd.Series:
+    """Cells per exclusion code, most first; a cell with several codes counts under each."""
+    reasons = cells["exclude_reason"].fillna("").astype(str).str.split(";").explode()
+    return reasons[reasons != ""].value_counts().rename_axis("reason")
 
 
 class _GroupMedian:
@@ -111,7 +120,7 @@ class _GroupMedian:
         keys = present(cells, group_by)
         self.codes = (cells.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
                       if keys else np.zeros(len(cells), int))
-        self.complete = _complete_cells(cells)
+        self.complete = complete_cells(cells)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         values = pd.Series(np.where(self.complete, np.asarray(values, float), np.nan))

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from qtpy.QtCore import Qt
 
 from spmito.plugins._qt.segment_widget import SegmentWidget
 
 
-def test_the_form_offers_cells_from_nuclei_next_to_cellpose(make_napari_viewer):
+@pytest.fixture
+def widget(make_napari_viewer):
+    """The form with a Hoechst layer and a pixel size: enough for ``params()``."""
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((32, 32), np.float32), name="hoechst")
     widget = SegmentWidget(viewer)
     widget.channels["hoechst"].value = viewer.layers["hoechst"]
     widget.voxel_size.value = "0,1"
+    return widget
+
+
+def test_the_form_offers_cells_from_nuclei_next_to_cellpose(widget):
     fields = list(widget.form)
     assert fields.index(widget.cell_method) + 1 == fields.index(widget.model)
     assert widget.cell_method.choices == ("cellpose", "nuclei")
@@ -22,12 +29,7 @@ def test_the_form_offers_cells_from_nuclei_next_to_cellpose(make_napari_viewer):
     assert widget.params().cell_method == "nuclei"
 
 
-def test_a_click_on_the_division_box_keeps_multinucleate_cells(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((32, 32), np.float32), name="hoechst")
-    widget = SegmentWidget(viewer)
-    widget.channels["hoechst"].value = viewer.layers["hoechst"]
-    widget.voxel_size.value = "0,1"
+def test_a_click_on_the_division_box_keeps_multinucleate_cells(widget, qtbot):
     box = widget.divide_multinucleate_cells
     fields = list(widget.form)
     assert fields.index(box) == fields.index(widget.model) + 1
@@ -41,12 +43,7 @@ def test_a_click_on_the_division_box_keeps_multinucleate_cells(make_napari_viewe
     assert box.enabled
 
 
-def test_a_click_on_estimate_makes_the_nucleus_diameter_auto(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((32, 32), np.float32), name="hoechst")
-    widget = SegmentWidget(viewer)
-    widget.channels["hoechst"].value = viewer.layers["hoechst"]
-    widget.voxel_size.value = "0,1"
+def test_a_click_on_estimate_makes_the_nucleus_diameter_auto(widget, qtbot):
     box = widget.estimate_nucleus_diameter
     fields = list(widget.form)
     assert fields.index(box) == fields.index(widget.nucleus_diameter_um) + 1
