@@ -71,6 +71,11 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
                    help="camera offset (default: 100)")
     p.add_argument("--bit-depth", type=int, choices=(8, 16), default=None,
                    help="image dtype uint8 or uint16 (default: 16)")
+    p.add_argument("--chromocentres", type=float, default=None, metavar="UM",
+                   help="bright DNA foci in the nuclei (mouse-like), this far apart in µm, "
+                   "e.g. 1.5 (default: none)")
+    p.add_argument("--chromocentre-contrast", type=float, default=None, metavar="X",
+                   help="chromocentre peak over the nucleoplasm (default: 2)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ pairs and prints progress and the final score.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,8 @@ def varied_synth_params(rng: np.random.Generator, ndim: int) -> SynthParams:
 
     2-D fields are 50–100 µm wide at 0.1–0.3 µm pixels (small fields put more cells on the
     image edge); 3-D stacks ~80 µm at 0.1–0.2 µm pixels and
-    0.2–0.45 µm z steps. Mitochondria are kept few (the networks do not see them).
+    0.2–0.45 µm z steps. Mitochondria are kept few (the networks do not see them). Half
+    the fields have chromocentres in their nuclei.
     """
     centre_um = rng.uniform(9.0, 16.0)
     spread = rng.uniform(0.1, 0.25)
@@ -76,13 +77,25 @@ def varied_synth_params(rng: np.random.Generator, ndim: int) -> SynthParams:
     )
     if ndim == 2:
         pixel_um = float(np.exp(rng.uniform(np.log(0.1), np.log(0.3))))
-        return SynthParams.for_ndim(2, pixel_size_um=pixel_um,
-                                    size_px=round(rng.uniform(50.0, 100.0) / pixel_um),
-                                    **common)
-    pixel_um = rng.uniform(0.1, 0.2)
-    z_step_um = rng.uniform(0.2, 0.45)
-    return SynthParams.for_ndim(3, pixel_size_um=pixel_um, size_px=round(80.0 / pixel_um),
-                                z_step_um=z_step_um, n_z=round(14.4 / z_step_um), **common)
+        params = SynthParams.for_ndim(2, pixel_size_um=pixel_um,
+                                      size_px=round(rng.uniform(50.0, 100.0) / pixel_um),
+                                      **common)
+    else:
+        pixel_um = rng.uniform(0.1, 0.2)
+        z_step_um = rng.uniform(0.2, 0.45)
+        params = SynthParams.for_ndim(3, pixel_size_um=pixel_um,
+                                      size_px=round(80.0 / pixel_um), z_step_um=z_step_um,
+                                      n_z=round(14.4 / z_step_um), **common)
+    return _with_chromocentres(rng, params)
+
+
+def _with_chromocentres(rng: np.random.Generator, params: SynthParams) -> SynthParams:
+    """Half the fields get chromocentres (mouse-like textured nuclei), 0.8-3 µm apart,
+    1-15x as bright as the nucleoplasm (log-uniform)."""
+    if rng.uniform() < 0.5:
+        return params
+    return replace(params, chromocentre_spacing_um=rng.uniform(0.8, 3.0),
+                   chromocentre_contrast=float(np.exp(rng.uniform(0.0, np.log(15.0)))))
 
 
 def synthetic_pairs(n_fields: int, seed: int, target: str, planes_per_stack: int = 4,

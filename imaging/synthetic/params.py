@@ -54,6 +54,12 @@ class SynthParams:
         Fractions of cells in G2 (DNA = 2) and S phase (DNA uniform in 1–2).
     hoechst_cv : float
         Cell-to-cell staining variability (log-normal sigma).
+    chromocentre_spacing_um : float
+        Mean distance between chromocentres, the bright DNA foci of mouse and other
+        nuclei (one per ``spacing**ndim`` µm² or µm³ of nucleus); 0: none, a smooth
+        texture only.
+    chromocentre_contrast : float
+        Peak of a chromocentre over the nucleoplasm around it (relative).
     mito_count_mp : float
         Mean number of mitochondria per MP cell.
     sp_mito_ratio : float
@@ -109,6 +115,8 @@ class SynthParams:
     g2_fraction: float = 0.2
     s_fraction: float = 0.15
     hoechst_cv: float = 0.08
+    chromocentre_spacing_um: float = 0.0
+    chromocentre_contrast: float = 2.0
     mito_count_mp: float = 15.0
     sp_mito_ratio: float = 1.5
     mito_kind_weights: tuple[float, float, float] = (0.35, 0.5, 0.15)
@@ -133,6 +141,10 @@ class SynthParams:
                              f"got {self.mito_layout!r}")
         if self.bit_depth not in (8, 16):
             raise ValueError(f"bit_depth must be 8 or 16, got {self.bit_depth}")
+        if self.chromocentre_spacing_um < 0 or self.chromocentre_contrast <= 0:
+            raise ValueError("chromocentre_spacing_um must be >= 0 (0: none) and "
+                             "chromocentre_contrast > 0, got "
+                             f"{self.chromocentre_spacing_um} and {self.chromocentre_contrast}")
         if not 0.0 <= self.mito_saturation < 1.0:
             raise ValueError(f"mito_saturation must be in [0, 1), got {self.mito_saturation}")
 

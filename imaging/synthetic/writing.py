@@ -201,7 +201,9 @@ def synth_command(args: argparse.Namespace) -> int:
         mito_gap_um=args.mito_gap, density=args.density, mito_layout=args.mito_layout,
         numerical_aperture=args.na, mito_haze=args.mito_haze,
         mito_saturation=args.mito_saturation, camera_gain=args.camera_gain,
-        camera_offset=args.camera_offset, bit_depth=args.bit_depth)
+        camera_offset=args.camera_offset, bit_depth=args.bit_depth,
+        chromocentre_spacing_um=args.chromocentres,
+        chromocentre_contrast=args.chromocentre_contrast)
     sheet = write_synthetic_set(args.out, params, args.fields, args.seed, mode=args.mode,
                                 replicates=args.replicates, preview=args.preview, progress=True)
     out = Path(args.out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,29 @@ def test_integrated_hoechst_follows_dna_content_and_efflux():
     assert truth.loc[truth["population"] == "SP", "hoechst_dimming"].between(3, 10).all()
 
 
+def test_chromocentres_are_bright_foci_that_keep_the_integrated_hoechst():
+    plain = SynthParams.for_ndim(2, size_px=384, sp_fraction=0.3)
+    spotted = SynthParams.for_ndim(2, size_px=384, sp_fraction=0.3,
+                                   chromocentre_spacing_um=1.5, chromocentre_contrast=8.0)
+    fields = [make_field(params, seed=3) for params in (plain, spotted)]
+    assert np.array_equal(fields[0].nuclei, fields[1].nuclei)
+
+    def inside_nuclei(field):
+        return field.channel("hoechst").astype(float)[field.nuclei > 0] \
+            - plain.camera_offset - plain.background_photons
+
+    # the foci make the nuclei speckled: their brightest pixels stand far above the median
+    peak_over_median = [np.percentile(inside_nuclei(f), 99) / np.median(inside_nuclei(f))
+                        for f in fields]
+    assert peak_over_median[1] > 2 * peak_over_median[0]
+    # but the DNA content per nucleus, which SP gating reads, is the same
+    totals = [ndi.sum_labels(f.channel("hoechst").astype(float) - plain.camera_offset
+                             - plain.background_photons, f.nuclei, f.truth["cell_id"])
+              for f in fields]
+    interior = ~fields[0].truth["touches_border"].to_numpy()
+    assert np.allclose(totals[1][interior], totals[0][interior], rtol=0.05)
+
+
 def test_sp_cells_carry_more_mitochondria_than_mp():
     params = SynthParams.for_ndim(2, size_px=384)
     sp = make_field(params.__class__(**{**params.__dict__, "population": "SP"}), seed=11)
@@ -143,6 +167,16 @@ def test_preview_png_shows_the_field(tmp_path):
     assert picture.shape == (256, 256, 3)
     assert picture.std() > 20  # not blank
     assert picture[..., 2].max() > 200 and picture[..., 0].max() > 200  # nuclei and mito
+
+
+def test_cli_synth_writes_chromocentred_nuclei_and_refuses_a_negative_spacing(tmp_path):
+    args = ["synth", "--fields", "1", "--size-px", "160", "--chromocentres", "1.5",
+            "--chromocentre-contrast", "6"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    written = json.loads((tmp_path / "synth_params.json").read_text())
+    assert (written["chromocentre_spacing_um"], written["chromocentre_contrast"]) == (1.5, 6.0)
+    with pytest.raises(ValueError, match="chromocentre_spacing_um"):
+        SynthParams(chromocentre_spacing_um=-1.0)
 
 
 def test_plate_mode_has_controls_replicates_and_blocked_efflux(tmp_path):

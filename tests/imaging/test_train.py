@@ -37,6 +37,10 @@ def test_synthetic_training_fields_vary_around_the_defaults():
     assert 0.1 <= min(pixel_sizes) < 0.13 and 0.25 < max(pixel_sizes) <= 0.3
     assert all(50 <= p.size_px * p.pixel_size_um <= 100 for p in params)
     assert len({p.density for p in params}) == 50
+    spotted = [p for p in params if p.chromocentre_spacing_um > 0]
+    assert 15 <= len(spotted) <= 35
+    assert min(p.chromocentre_contrast for p in spotted) < 3 < 8 < max(
+        p.chromocentre_contrast for p in spotted)
     stack = varied_synth_params(rng, 3)
     assert stack.ndim == 3 and 13 < stack.n_z * stack.z_step_um < 16
 
