@@ -37,6 +37,7 @@ from spmito.imaging.outputs import (
 )
 from spmito.imaging.params import RunParams, checked_doublet_min_solidity, read_run_params
 from spmito.imaging.pipeline import measure_labels
+from spmito.imaging.provenance import now_iso
 from spmito.imaging.qc import run_qc
 from spmito.imaging.report_content import build_report
 from spmito.measure.analysis import figures
@@ -341,14 +342,34 @@ def report_command(out_dir: str, gate: str | None = None, gate_file: str | None 
     ``gate`` and ``doublet_min_solidity`` replace the values the run recorded.
     """
     folder = Path(out_dir)
-    params = read_run_params(folder)
+    changes = {}
     if gate:
-        params = replace(params, gate=gate)
+        changes["gate"] = gate
     if doublet_min_solidity is not None:
-        params = replace(params, doublet_min_solidity=checked_doublet_min_solidity(
-            doublet_min_solidity))
+        changes["doublet_min_solidity"] = checked_doublet_min_solidity(doublet_min_solidity)
+    if gate_file:
+        changes["gate_file"] = str(Path(gate_file).resolve())
+    params = replace(read_run_params(folder), **changes)
     notes = summarise(folder, params, gate_file=gate_file)
+    if changes:
+        record_report_settings(folder, changes)
     for note in notes:
         print(f"  {note}")
     print(f"report: {folder / 'report.html'}")
     return 0
+
+
+def record_report_settings(out_dir: Path, changes: dict) -> None:
+    """Write batch-level settings a report was redone with into ``DIR/run.json``.
+
+    They replace the recorded ``parameters_um`` values (so the tables and ``run.json`` agree,
+    and a later ``spmito report DIR`` keeps them), and ``report_settings`` lists each change
+    with its time. None of them is part of the analysis hash, so resuming is unaffected.
+    """
+    path = out_dir / "run.json"
+    if not path.is_file():
+        return
+    run = json.loads(path.read_text(encoding="utf-8"))
+    run.setdefault("parameters_um", {}).update(changes)
+    run.setdefault("report_settings", []).append({"at": now_iso(), **changes})
+    write_text_atomic(path, json.dumps(run, indent=2, default=str) + "\n")

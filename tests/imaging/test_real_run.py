@@ -8,6 +8,7 @@ the note counts them, qc.csv warns ``doublets_by_shape``), and ``spmito report
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pandas as pd
@@ -52,8 +53,6 @@ def test_a_gating_refusal_keeps_the_exclusions_and_qc_names_the_shape_rule(bbbc0
 
 
 def test_no_real_nucleus_is_dropped_for_not_standing_out(bbbc022_run):
-    import json
-
     done = json.loads(next((bbbc022_run / "images").glob("*/done.json")).read_text())
     assert done["provenance"]["nuclei"]["nuclei_dropped_not_standing_out"] == 0
 
@@ -69,3 +68,9 @@ def test_report_with_the_shape_test_off_keeps_the_whole_one_nucleus_cells(bbbc02
     qc = pd.read_csv(again / "qc.csv")
     assert "doublets_by_shape" not in set(qc["check"])
     assert "the solidity test was off" in (again / "report.html").read_text()
+    # run.json says how the tables were made, and a plain report again keeps the setting
+    run = json.loads((again / "run.json").read_text())
+    assert run["parameters_um"]["doublet_min_solidity"] == 0
+    assert [entry["doublet_min_solidity"] for entry in run["report_settings"]] == [0]
+    assert main(["report", str(again)]) == 0
+    assert not pd.read_csv(again / "cells.csv").loc[whole, "excluded"].astype(bool).any()
