@@ -86,9 +86,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels", metavar="ROLE=CH,...",
                    help="channel roles mapped to a channel index or name, e.g. "
                    "hoechst=0,cell=1,mito=2 (default: from channel names in the file)")
-    p.add_argument("--voxel-size", metavar="Z,Y,X|Y,X",
-                   help="voxel size in µm; overrides the file's metadata (required when the "
-                   "file records none)")
+    p.add_argument("--voxel-size", metavar="Z,Y,X|Y,X|XY",
+                   help="voxel size in µm (one number: square pixels of 2-D images); "
+                   "overrides the file's metadata (required when the file records none)")
     p.add_argument("--axes", metavar="AXES",
                    help="axes of the files when their metadata is missing or wrong, e.g. "
                    "ZCYX, CYX, TZCYX, YXS")
@@ -263,7 +263,7 @@ def _add_merge_channels(sub: argparse._SubParsersAction) -> None:
                    "OME-TIFF per row and the sheet.csv for spmito run")
     p.add_argument("--out", required=True, metavar="FILE|DIR",
                    help="the OME-TIFF to write (the folder with --sheet)")
-    p.add_argument("--voxel-size", metavar="Z,Y,X|Y,X",
+    p.add_argument("--voxel-size", metavar="Z,Y,X|Y,X|XY",
                    help="voxel size in µm, when the files record none")
     p.add_argument("--axes", metavar="AXES", help="axes of the files when their metadata is "
                    "missing or wrong, e.g. ZYX")

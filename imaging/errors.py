@@ -22,7 +22,8 @@ class SpmitoInputError(SpmitoError, ValueError):
     Parameters
     ----------
     path : str or PathLike or None
-        The file at fault (``None`` for an in-memory array).
+        The file at fault (``None`` for a setting or an in-memory array: the message then
+        starts with the problem).
     problem : str
         What was expected and what was found.
     fix : str
@@ -33,8 +34,7 @@ class SpmitoInputError(SpmitoError, ValueError):
         self.path = None if path is None else str(path)
         self.problem = problem
         self.fix = fix
-        where = self.path if self.path is not None else "<in-memory image>"
-        message = f"{where}: {problem}"
+        message = problem if self.path is None else f"{self.path}: {problem}"
         if fix:
             message += f". {fix}"
         super().__init__(message)

@@ -361,12 +361,13 @@ def read_stack(
 
 
 def parse_voxel_size(text: str) -> tuple[float, ...]:
-    """Parse a ``--voxel-size`` value: ``"Z,Y,X"`` or ``"Y,X"`` in µm.
+    """Parse a ``--voxel-size`` value: ``"Z,Y,X"``, ``"Y,X"`` or one number in µm.
 
     Parameters
     ----------
     text : str
-        Two or three comma-separated positive numbers.
+        One to three comma-separated positive numbers; one number means square pixels of a
+        2-D image (``Y = X``).
 
     Returns
     -------
@@ -376,12 +377,14 @@ def parse_voxel_size(text: str) -> tuple[float, ...]:
     Raises
     ------
     SpmitoInputError
-        Not two or three positive finite numbers.
+        Not one to three positive finite numbers.
 
     Examples
     --------
     >>> parse_voxel_size("0.3, 0.1,0.1")
     (0.3, 0.1, 0.1)
+    >>> parse_voxel_size("0.65")
+    (0.65, 0.65)
     """
     fix = "Write Z,Y,X or Y,X in µm, e.g. --voxel-size 0.3,0.1,0.1"
     try:
@@ -389,8 +392,10 @@ def parse_voxel_size(text: str) -> tuple[float, ...]:
     except ValueError:
         raise SpmitoInputError(None, f"cannot read --voxel-size {text!r}: not numbers", fix) \
             from None
+    if len(sizes) == 1:
+        sizes = sizes * 2
     if len(sizes) not in (2, 3) or not all(math.isfinite(s) and s > 0 for s in sizes):
-        raise SpmitoInputError(None, f"--voxel-size {text!r} must be 2 or 3 positive numbers",
+        raise SpmitoInputError(None, f"--voxel-size {text!r} must be 1 to 3 positive numbers",
                                fix)
     return sizes
 

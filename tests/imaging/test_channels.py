@@ -55,10 +55,11 @@ def test_unknown_role_is_a_channel_error():
 def test_parse_voxel_size():
     assert parse_voxel_size("0.3,0.1,0.1") == (0.3, 0.1, 0.1)
     assert parse_voxel_size(" 0.065 , 0.065") == (0.065, 0.065)
+    assert parse_voxel_size("0.656") == (0.656, 0.656)  # square pixels of a 2-D image
 
 
-@pytest.mark.parametrize("text", ["0.1", "0.1,0.1,0.1,0.1", "0.1,x", "0,0.1", "-1,1",
+@pytest.mark.parametrize("text", ["0", "0.1,0.1,0.1,0.1", "0.1,x", "0,0.1", "-1,1",
                                   "nan,1", ""])
 def test_parse_voxel_size_errors(text):
-    with pytest.raises(SpmitoInputError, match="--voxel-size"):
+    with pytest.raises(SpmitoInputError, match="^(cannot read )?--voxel-size"):
         parse_voxel_size(text)
