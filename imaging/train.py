@@ -90,8 +90,10 @@ def varied_synth_params(rng: np.random.Generator, ndim: int) -> SynthParams:
 
 
 def _with_chromocentres(rng: np.random.Generator, params: SynthParams) -> SynthParams:
-    """Half the fields get chromocentres (mouse-like textured nuclei), 0.8-3 µm apart,
-    1-15x as bright as the nucleoplasm (log-uniform)."""
+    """Half the fields get chromocentres (mouse-like speckled nuclei).
+
+    They lie 0.8-3 µm apart and are 1-15x as bright as the nucleoplasm (log-uniform).
+    """
     if rng.uniform() < 0.5:
         return params
     return replace(params, chromocentre_spacing_um=rng.uniform(0.8, 3.0),
