@@ -135,6 +135,7 @@ class Cellpose3Backend(Backend):
                  cellprob_threshold: float = 0.0, flow_threshold: float = 0.4) -> None:
         from cellpose.models import CellposeModel
 
+        _quiet_cellpose()
         # A CellposeModel without weights (no file lookup, no download), given our network.
         runner = CellposeModel(pretrained_model=False, device=device, nchan=net.nbase[0])
         runner.net = net
@@ -193,6 +194,23 @@ class Cellpose3Backend(Backend):
         from importlib.metadata import version
 
         return {"cellpose": version("cellpose"), "torch": version("torch")}
+
+
+def _quiet_cellpose() -> None:
+    """Keep Cellpose's own console output out of spmito's progress display.
+
+    Stitching a stack draws a bar per stack (``cellpose.utils.stitch3D`` calls tqdm's
+    ``trange``, which takes no switch) inside spmito's bar of images, and a plane without
+    objects logs "no seeds found … no masks found", which is expected there. spmito reports
+    progress and empty images itself.
+    """
+    from functools import partial
+
+    import cellpose.utils
+    from tqdm import trange
+
+    cellpose.utils.trange = partial(trange, disable=True)
+    logging.getLogger("cellpose.dynamics").setLevel(logging.ERROR)
 
 
 def cellpose_normalization(image: np.ndarray, channel_axis: int) -> bool | dict:

@@ -43,6 +43,17 @@ def test_stitched_3d_cells_reach_ap50_of_0_8():
     assert score_field_3d(SEEDS_3D[0], "stitch")["ap50_cells"] >= 0.80
 
 
+def test_stitching_a_stack_keeps_cellposes_console_output_out(capfd):
+    field = make_field(SynthParams.for_ndim(3, size_px=96, n_z=16), 13)
+    hoechst = field.channel("hoechst").copy()
+    hoechst[:3] = np.median(hoechst)  # planes without a nucleus
+    labels = segment_nuclei(hoechst, field.params.voxel_size_um, device="cpu").labels
+    assert labels.max() >= 1 and not labels[:3].any()
+    printed = capfd.readouterr()
+    assert "it/s" not in printed.err + printed.out  # Cellpose's per-stack stitching bar
+    assert "no seeds found" not in printed.err + printed.out
+
+
 def test_3d_flows_mode_segments_a_small_stack():
     field = make_field(SynthParams.for_ndim(3, size_px=160, n_z=32), 11)
     result = segment_cells(field.channel("cell"), field.channel("hoechst"),
