@@ -29,6 +29,7 @@ from spmito.segment.mito import segment_mitochondria
 from spmito.segment.nuclei import (
     drop_nuclei_not_standing_out,
     estimate_nucleus_diameter_um,
+    join_micronuclei,
     match_nuclei_to_cells,
     segment_nuclei,
 )
@@ -195,9 +196,11 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
                             device=params.device, mode_3d=params.mode_3d)
     nucleus_labels, not_standing_out = drop_nuclei_not_standing_out(
         nuclei.labels, images["hoechst"], voxel_size_um)
+    nucleus_labels, micronuclei = join_micronuclei(nucleus_labels, voxel_size_um)
     nuclei = replace(nuclei, labels=nucleus_labels, provenance={
         **nuclei.provenance, "diameter_estimated": estimated,
-        "nuclei_dropped_not_standing_out": not_standing_out})
+        "nuclei_dropped_not_standing_out": not_standing_out,
+        "micronuclei_joined": micronuclei})
     if grow_from_nuclei:
         report("cells", 0.3)
         cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, voxel_size_um)

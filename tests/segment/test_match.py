@@ -120,3 +120,37 @@ def test_a_haze_patch_taken_for_a_nucleus_is_dropped_and_dim_sp_nuclei_are_kept(
     kept, dropped = drop_nuclei_not_standing_out(with_fake, hoechst, voxel)
     assert dropped == 1 and not kept[patch].any()
     np.testing.assert_array_equal(kept > 0, field.nuclei > 0)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_a_micronucleus_joins_the_nucleus_beside_it_and_alike_neighbours_stay_apart(ndim):
+    from skimage.draw import ellipsoid
+
+    from spmito.segment.nuclei import join_micronuclei
+
+    voxel = (0.5,) * ndim
+
+    def ball(radius_px):
+        shape = ellipsoid(*(radius_px,) * 3)[1:-1, 1:-1, 1:-1]
+        return shape if ndim == 3 else shape[radius_px]
+
+    nuclei = np.zeros((40,) * (ndim - 2) + (60, 120), np.int32)
+    centre = (20,) * (ndim - 2)
+
+    def place(label, radius_px, row, col):
+        body = ball(radius_px)
+        span = tuple(slice(c - radius_px, c + radius_px + 1) for c in (*centre, row, col))
+        nuclei[span][body] = label
+
+    place(1, 12, 30, 20)   # a nucleus ...
+    place(2, 3, 30, 36)    # ... with a micronucleus one pixel (0.5 µm) beside it
+    place(3, 3, 30, 60)    # a small nucleus on its own
+    place(4, 10, 30, 85)   # two alike nuclei touching: daughters or neighbours
+    place(5, 9, 30, 105)
+    joined, n_joined = join_micronuclei(nuclei, voxel)
+    assert n_joined == 1
+    assert joined.max() == 4 and len(np.unique(joined[nuclei == 2])) == 1
+    assert joined[nuclei == 2][0] == joined[nuclei == 1][0]
+    assert len(np.unique(joined[(nuclei == 4) | (nuclei == 5)])) == 2
+    untouched, none = join_micronuclei(nuclei, voxel, max_gap_um=0.2)
+    assert none == 0 and np.array_equal(untouched, nuclei)
