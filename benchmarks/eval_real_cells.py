@@ -46,7 +46,11 @@ from benchmarks.eval_segmentation import classical_nuclei  # noqa: E402
 from spmito.imaging.params import RunParams  # noqa: E402
 from spmito.imaging.pipeline import complete_model_cells  # noqa: E402
 from spmito.segment.cells import segment_cells  # noqa: E402
-from spmito.segment.nuclei import nucleus_cell_agreement, segment_nuclei  # noqa: E402
+from spmito.segment.nuclei import (  # noqa: E402
+    join_micronuclei,
+    nucleus_cell_agreement,
+    segment_nuclei,
+)
 from spmito.segment.propagate import (  # noqa: E402
     cell_signal_without_stain,
     cells_from_nuclei,
@@ -136,23 +140,31 @@ CELL_PATHS = ("cellpose", "cellpose+run", "nuclei", "nuclei-nostain")
 
 
 def field_cells(field: RealCellField, nuclei: np.ndarray, method: str,
-                cell_model: str = "bundled") -> np.ndarray:
-    """Cells of a real field by one cell path (:data:`CELL_PATHS`)."""
+                cell_model: str = "bundled") -> tuple[np.ndarray, np.ndarray]:
+    """Cells of a real field by one cell path (:data:`CELL_PATHS`), and its nuclei.
+
+    The nuclei are as the path leaves them: the cell model alone takes them as found; the
+    other paths join micronuclei first, as ``spmito run`` does
+    (:func:`spmito.segment.nuclei.join_micronuclei`, with the model's cells when there are).
+    """
     if method in ("cellpose", "cellpose+run"):
         cells = segment_cells(field.cell, field.hoechst, field.voxel_size_um,
                               field.cell_diameter_um, model=cell_model, device="cpu").labels
         if method == "cellpose":
-            return cells
+            return cells, nuclei
+        nuclei = join_micronuclei(nuclei, field.voxel_size_um, cells=cells)[0]
         images = {"cell": field.cell, "mito": field.mito, "hoechst": field.hoechst}
         params = RunParams(cell_max_distance_um=field.max_distance_um)
-        return complete_model_cells(cells, nuclei, images, params, field.voxel_size_um, {})[0]
+        return complete_model_cells(cells, nuclei, images, params, field.voxel_size_um,
+                                    {})[0], nuclei
     if method == "nuclei":
         signal = field.cell
     elif method == "nuclei-nostain":
         signal = cell_signal_without_stain(field.mito, field.hoechst, field.voxel_size_um)
     else:
         raise ValueError(f"unknown cell path {method!r}")
-    return cells_from_nuclei(nuclei, signal, field.voxel_size_um, field.max_distance_um)
+    nuclei = join_micronuclei(nuclei, field.voxel_size_um)[0]
+    return cells_from_nuclei(nuclei, signal, field.voxel_size_um, field.max_distance_um), nuclei
 
 
 def stain_coverage(field: RealCellField, cells: np.ndarray) -> float:
@@ -169,7 +181,7 @@ def score_real_cells(field: RealCellField, method: str, nuclei: np.ndarray,
                      cell_model: str = "bundled") -> tuple[dict, np.ndarray]:
     """QC shares, stain coverage and seconds of one cell path on one field."""
     started = time.perf_counter()
-    cells = field_cells(field, nuclei, method, cell_model)
+    cells, nuclei = field_cells(field, nuclei, method, cell_model)
     seconds = time.perf_counter() - started
     scores = nucleus_cell_agreement(cells, nuclei)
     scores.update(stain_coverage=stain_coverage(field, cells), seconds=seconds,

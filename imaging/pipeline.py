@@ -196,7 +196,8 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
                             device=params.device, mode_3d=params.mode_3d)
     nucleus_labels, not_standing_out = drop_nuclei_not_standing_out(
         nuclei.labels, images["hoechst"], voxel_size_um)
-    nucleus_labels, micronuclei = join_micronuclei(nucleus_labels, voxel_size_um)
+    nucleus_labels, micronuclei = join_micronuclei(
+        nucleus_labels, voxel_size_um, cells=None if grow_from_nuclei else cells)
     nuclei = replace(nuclei, labels=nucleus_labels, provenance={
         **nuclei.provenance, "diameter_estimated": estimated,
         "nuclei_dropped_not_standing_out": not_standing_out,

@@ -125,7 +125,7 @@ def pseudo_label_pairs(repeats: int, overlay_dir: Path | None = None) -> Trainin
     for name, (rows, columns) in PSEUDO_LABEL_REGIONS.items():
         field = REAL_CELL_FIELDS[name]()
         nuclei = field_nuclei(field)
-        cells = holes_filled(field_cells(field, nuclei, "nuclei"))
+        cells = holes_filled(field_cells(field, nuclei, "nuclei")[0])
         mask = without_small_pieces(cells[rows, columns])
         image = np.stack([field.cell, field.hoechst])[:, rows, columns]
         source = f"pseudo:{name}[{_span(rows)},{_span(columns)}]"

@@ -199,15 +199,16 @@ MICRONUCLEUS_MAX_DIAMETER_RATIO = 0.4
 
 def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
                      max_gap_um: float = MICRONUCLEUS_GAP_UM,
-                     max_diameter_ratio: float = MICRONUCLEUS_MAX_DIAMETER_RATIO
-                     ) -> tuple[np.ndarray, int]:
+                     max_diameter_ratio: float = MICRONUCLEUS_MAX_DIAMETER_RATIO,
+                     cells: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Give each micronucleus the label of the nucleus it sits next to.
 
     A micronucleus (a small DNA body beside the nucleus, common in cancer cells) belongs to
     its cell: as a nucleus of its own it would get a cell of its own, whose small integrated
     Hoechst would pass for a side-population cell. A nucleus whose equivalent diameter is
-    at most ``max_diameter_ratio`` of its largest neighbour within ``max_gap_um`` joins that
-    neighbour, so the cell's integrated Hoechst counts its DNA.
+    at most ``max_diameter_ratio`` of its largest neighbour joins that neighbour, so the
+    cell's integrated Hoechst counts its DNA. Neighbours are the nuclei within
+    ``max_gap_um`` and, given ``cells``, the nuclei held by the same cell.
 
     Parameters
     ----------
@@ -217,6 +218,8 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
         Voxel size in µm.
     max_gap_um, max_diameter_ratio : float
         The rule above.
+    cells : ndarray of int, optional
+        Cells on the same grid (a cell holds a nucleus when it holds most of its pixels).
 
     Returns
     -------
@@ -231,6 +234,10 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
     sizes[0] = 0
     ndim = nuclei.ndim
     small_enough = sizes <= max_diameter_ratio ** ndim * sizes.max()
+    cell_of = np.zeros(sizes.size, np.int64)
+    if cells is not None:
+        holding_cells, held_nuclei = nuclei_held_by_cells(np.asarray(cells), nuclei)
+        cell_of[held_nuclei] = holding_cells
     joined = nuclei.copy()
     n_joined = 0
     for label, box in enumerate(ndi.find_objects(nuclei), start=1):
@@ -241,6 +248,9 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
         local = nuclei[window]
         near = ndi.distance_transform_edt(local != label, sampling=voxel_size_um) <= max_gap_um
         neighbours = np.unique(local[near & (local != label) & (local > 0)])
+        if cell_of[label]:
+            same_cell = np.flatnonzero(cell_of == cell_of[label])
+            neighbours = np.union1d(neighbours, same_cell[same_cell != label])
         if not neighbours.size:
             continue
         host = neighbours[np.argmax(sizes[neighbours])]

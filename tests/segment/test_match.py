@@ -154,3 +154,19 @@ def test_a_micronucleus_joins_the_nucleus_beside_it_and_alike_neighbours_stay_ap
     assert len(np.unique(joined[(nuclei == 4) | (nuclei == 5)])) == 2
     untouched, none = join_micronuclei(nuclei, voxel, max_gap_um=0.2)
     assert none == 0 and np.array_equal(untouched, nuclei)
+
+
+def test_a_small_nucleus_far_from_the_large_one_in_its_cell_joins_it():
+    from spmito.segment.nuclei import join_micronuclei
+
+    nuclei = np.zeros((60, 120), np.int32)
+    nuclei[20:40, 10:30] = 1   # the nucleus
+    nuclei[28:32, 60:64] = 2   # a small DNA body 15 µm away, in the same cell
+    cells = np.zeros_like(nuclei)
+    cells[5:55, 5:80] = 1
+    assert join_micronuclei(nuclei, (0.5, 0.5))[1] == 0  # by distance alone: apart
+    joined, n_joined = join_micronuclei(nuclei, (0.5, 0.5), cells=cells)
+    assert n_joined == 1 and set(np.unique(joined)) == {0, 1}
+    cells[:, 45:] = 0
+    cells[5:55, 50:80] = 2     # in a cell of its own it stays a nucleus
+    assert join_micronuclei(nuclei, (0.5, 0.5), cells=cells)[1] == 0

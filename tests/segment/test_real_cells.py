@@ -110,18 +110,31 @@ def test_the_bpae_cell_grown_from_its_nucleus_fills_its_actin_outline(bpae, meth
     tails, hence the lower bar.
     """
     nucleus = _main_nucleus(bpae)
-    cells = field_cells(bpae, nucleus, method)
+    cells, _ = field_cells(bpae, nucleus, method)
     assert int(cells.max()) == 1
     assert stain_coverage(bpae, cells) >= least_coverage
 
 
-@pytest.mark.parametrize("method", ["cellpose", "cellpose+run", "nuclei"])
+@pytest.mark.parametrize("method", ["cellpose+run", "nuclei"])
 def test_the_bpae_nuclei_lie_in_cells_with_one_nucleus(bpae, method):
     """The nucleus model retrained on real nuclei finds the BPAE nucleus (the synthetic-only
-    one found none), and every cell path puts it in a cell of its own."""
+    one found none), and the cell paths of ``spmito run`` put it in a cell of its own.
+
+    Stage 4 of the nucleus model also finds a DNA-bright body in the cell's tapering lower
+    tail (5x the Hoechst around it, without a nuclear edge; checked on the overlay).
+    ``spmito run`` joins it to the nucleus of the model cell that holds both; grown from
+    the nuclei, it gets a small cell of its own (MODEL_CARD.md)."""
     nuclei = field_nuclei(bpae)
     assert int(nuclei.max()) >= 1
-    cells = field_cells(bpae, nuclei, method)
+    cells, nuclei = field_cells(bpae, nuclei, method)
     agreement = nucleus_cell_agreement(cells, nuclei)
     assert agreement["nuclei_in_cell_fraction"] >= 0.90
     assert agreement["cells_one_nucleus_fraction"] >= 0.85
+
+
+def test_the_cell_model_draws_the_bpae_cell_as_one_cell_around_its_nucleus(bpae):
+    cells, _ = field_cells(bpae, field_nuclei(bpae), "cellpose")
+    nucleus = _main_nucleus(bpae)
+    assert int(cells.max()) == 1
+    assert nucleus_cell_agreement(cells, nucleus)["nuclei_in_cell_fraction"] == 1.0
+    assert stain_coverage(bpae, cells) >= 0.8
