@@ -208,7 +208,8 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
     Hoechst would pass for a side-population cell. A nucleus whose equivalent diameter is
     at most ``max_diameter_ratio`` of its largest neighbour joins that neighbour, so the
     cell's integrated Hoechst counts its DNA. Neighbours are the nuclei within
-    ``max_gap_um`` and, given ``cells``, the nuclei held by the same cell.
+    ``max_gap_um`` and, given ``cells``, the nuclei held by the same cell. A nucleus cut by
+    the image edge is never taken for a micronucleus.
 
     Parameters
     ----------
@@ -241,8 +242,8 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
     joined = nuclei.copy()
     n_joined = 0
     for label, box in enumerate(ndi.find_objects(nuclei), start=1):
-        if box is None or not small_enough[label]:
-            continue
+        if box is None or not small_enough[label] or _on_lateral_edge(box, nuclei.shape):
+            continue  # a nucleus cut by the field's edge is small for want of the rest
         margin = [int(np.ceil(max_gap_um / size)) + 1 for size in voxel_size_um]
         window = tuple(slice(max(b.start - m, 0), b.stop + m) for b, m in zip(box, margin))
         local = nuclei[window]
@@ -260,6 +261,11 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
     if not n_joined:
         return nuclei, 0
     return relabel_sequential(joined)[0], n_joined
+
+
+def _on_lateral_edge(box: tuple[slice, ...], shape: tuple[int, ...]) -> bool:
+    """Whether a bounding box reaches the image's edge in Y or X."""
+    return any(b.start == 0 or b.stop == n for b, n in zip(box[-2:], shape[-2:]))
 
 
 def match_nuclei_to_cells(cells: np.ndarray, nuclei: np.ndarray) -> pd.DataFrame:

@@ -167,6 +167,11 @@ def test_a_small_nucleus_far_from_the_large_one_in_its_cell_joins_it():
     assert join_micronuclei(nuclei, (0.5, 0.5))[1] == 0  # by distance alone: apart
     joined, n_joined = join_micronuclei(nuclei, (0.5, 0.5), cells=cells)
     assert n_joined == 1 and set(np.unique(joined)) == {0, 1}
+    nuclei[28:32, 60:64] = 0
+    nuclei[0:4, 60:64] = 2     # cut by the image edge: small for want of the rest
+    assert join_micronuclei(nuclei, (0.5, 0.5), cells=cells)[1] == 0
+    nuclei[0:4, 60:64] = 0
+    nuclei[28:32, 60:64] = 2
     cells[:, 45:] = 0
     cells[5:55, 50:80] = 2     # in a cell of its own it stays a nucleus
     assert join_micronuclei(nuclei, (0.5, 0.5), cells=cells)[1] == 0
