@@ -241,10 +241,10 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
         cell_of[held_nuclei] = holding_cells
     joined = nuclei.copy()
     n_joined = 0
+    margin = [int(np.ceil(max_gap_um / size)) + 1 for size in voxel_size_um]
     for label, box in enumerate(ndi.find_objects(nuclei), start=1):
         if box is None or not small_enough[label] or _on_lateral_edge(box, nuclei.shape):
             continue  # a nucleus cut by the field's edge is small for want of the rest
-        margin = [int(np.ceil(max_gap_um / size)) + 1 for size in voxel_size_um]
         window = tuple(slice(max(b.start - m, 0), b.stop + m) for b, m in zip(box, margin))
         local = nuclei[window]
         near = ndi.distance_transform_edt(local != label, sampling=voxel_size_um) <= max_gap_um
@@ -256,7 +256,7 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
             continue
         host = neighbours[np.argmax(sizes[neighbours])]
         if sizes[label] <= max_diameter_ratio ** ndim * sizes[host]:
-            joined[nuclei == label] = host
+            joined[window][local == label] = host
             n_joined += 1
     if not n_joined:
         return nuclei, 0
