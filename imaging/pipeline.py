@@ -39,6 +39,7 @@ from spmito.segment.propagate import (
     cells_from_nuclei,
     cells_with_several_nuclei,
     divide_cells_among_nuclei,
+    join_micronuclei_in_grown_cells,
     uncovered_nuclei,
 )
 
@@ -189,25 +190,20 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
         else:
             cells, provenance = _check_given_mask(given_cells, stack), {"backend": "given mask"}
     report("nuclei", 0.0 if grow_from_nuclei else 0.3)
-    diameter_um, estimated = nucleus_diameter_um(params, images["hoechst"], voxel_size_um,
-                                                 stack.source)
-    nuclei = segment_nuclei(images["hoechst"], voxel_size_um=voxel_size_um,
-                            diameter_um=diameter_um, model=params.nucleus_model,
-                            device=params.device, mode_3d=params.mode_3d)
-    nucleus_labels, not_standing_out = drop_nuclei_not_standing_out(
-        nuclei.labels, images["hoechst"], voxel_size_um)
-    nucleus_labels, micronuclei = join_micronuclei(
-        nucleus_labels, voxel_size_um, cells=None if grow_from_nuclei else cells)
-    nuclei = replace(nuclei, labels=nucleus_labels, provenance={
-        **nuclei.provenance, "diameter_estimated": estimated,
-        "nuclei_dropped_not_standing_out": not_standing_out,
-        "micronuclei_joined": micronuclei})
     if grow_from_nuclei:
+        signal, grown_over = _growth_signal(images, voxel_size_um)
+        max_distance_um = _max_distance_um(params)
+        nuclei = _nuclei_one_per_cell(stack, images, params,
+                                      growth=(signal, max_distance_um))
         report("cells", 0.3)
-        cells, provenance = _cells_from_nuclei(nuclei.labels, images, params, voxel_size_um)
-    elif given_cells is None:
-        cells, provenance = complete_model_cells(cells, nuclei.labels, images, params,
-                                                  voxel_size_um, provenance)
+        cells = cells_from_nuclei(nuclei.labels, signal, voxel_size_um, max_distance_um)
+        provenance = {"backend": "cells from nuclei", "grown_over": grown_over,
+                      "max_distance_um": max_distance_um}
+    else:
+        nuclei = _nuclei_one_per_cell(stack, images, params, cells=cells)
+        if given_cells is None:
+            cells, provenance = complete_model_cells(cells, nuclei.labels, images, params,
+                                                      voxel_size_um, provenance)
     provenance = {**provenance, "nuclei": nuclei.provenance, "voxel_size_um": list(voxel_size_um)}
     report("mitochondria", 0.55)
     mito = segment_mitochondria(images["mito"], voxel_size_um, params.mito_params,
@@ -215,15 +211,32 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
     return cells, nuclei.labels, mito, provenance
 
 
-def _cells_from_nuclei(nuclei: np.ndarray, images: dict[str, np.ndarray | None],
-                       params: RunParams, voxel_size_um: tuple[float, ...]
-                       ) -> tuple[np.ndarray, dict]:
-    """Cells grown from the nuclei, with their provenance."""
-    signal, grown_over = _growth_signal(images, voxel_size_um)
-    max_distance_um = _max_distance_um(params)
-    cells = cells_from_nuclei(nuclei, signal, voxel_size_um, max_distance_um)
-    return cells, {"backend": "cells from nuclei", "grown_over": grown_over,
-                   "max_distance_um": max_distance_um}
+def _nuclei_one_per_cell(stack: Stack, images: dict[str, np.ndarray | None],
+                         params: RunParams, cells: np.ndarray | None = None,
+                         growth: tuple[np.ndarray, float] | None = None):
+    """The nuclei, less those not standing out of the Hoechst haze, micronuclei joined.
+
+    Micronuclei join the nucleus of the same cell: ``cells`` (the model's or the given
+    mask), or without them the cells that ``growth`` (signal, reach in µm) would grow from
+    the larger nuclei.
+    """
+    voxel_size_um = stack.voxel_size_um
+    diameter_um, estimated = nucleus_diameter_um(params, images["hoechst"], voxel_size_um,
+                                                 stack.source)
+    nuclei = segment_nuclei(images["hoechst"], voxel_size_um=voxel_size_um,
+                            diameter_um=diameter_um, model=params.nucleus_model,
+                            device=params.device, mode_3d=params.mode_3d)
+    labels, not_standing_out = drop_nuclei_not_standing_out(
+        nuclei.labels, images["hoechst"], voxel_size_um)
+    if growth is None:
+        labels, micronuclei = join_micronuclei(labels, voxel_size_um, cells=cells)
+    else:
+        labels, micronuclei = join_micronuclei_in_grown_cells(labels, growth[0], voxel_size_um,
+                                                              growth[1])
+    return replace(nuclei, labels=labels, provenance={
+        **nuclei.provenance, "diameter_estimated": estimated,
+        "nuclei_dropped_not_standing_out": not_standing_out,
+        "micronuclei_joined": micronuclei})
 
 
 def complete_model_cells(cells: np.ndarray, nuclei: np.ndarray,

@@ -234,7 +234,7 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
     sizes = np.bincount(nuclei.ravel())
     sizes[0] = 0
     ndim = nuclei.ndim
-    small_enough = sizes <= max_diameter_ratio ** ndim * sizes.max()
+    candidates = micronucleus_candidates(nuclei, max_diameter_ratio)
     cell_of = np.zeros(sizes.size, np.int64)
     if cells is not None:
         holding_cells, held_nuclei = nuclei_held_by_cells(np.asarray(cells), nuclei)
@@ -243,8 +243,8 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
     n_joined = 0
     margin = [int(np.ceil(max_gap_um / size)) + 1 for size in voxel_size_um]
     for label, box in enumerate(ndi.find_objects(nuclei), start=1):
-        if box is None or not small_enough[label] or _on_lateral_edge(box, nuclei.shape):
-            continue  # a nucleus cut by the field's edge is small for want of the rest
+        if not candidates[label]:
+            continue
         window = tuple(slice(max(b.start - m, 0), b.stop + m) for b, m in zip(box, margin))
         local = nuclei[window]
         near = ndi.distance_transform_edt(local != label, sampling=voxel_size_um) <= max_gap_um
@@ -261,6 +261,37 @@ def join_micronuclei(nuclei: np.ndarray, voxel_size_um: tuple[float, ...],
     if not n_joined:
         return nuclei, 0
     return relabel_sequential(joined)[0], n_joined
+
+
+def micronucleus_candidates(nuclei: np.ndarray,
+                            max_diameter_ratio: float = MICRONUCLEUS_MAX_DIAMETER_RATIO
+                            ) -> np.ndarray:
+    """Which nuclei are small enough to be a micronucleus of the largest one.
+
+    A nucleus is a candidate when its equivalent diameter is at most ``max_diameter_ratio``
+    of the largest nucleus's and it is not cut by the image's edge in Y or X (it would be
+    small for want of the rest). :func:`join_micronuclei` then asks for a larger neighbour.
+
+    Parameters
+    ----------
+    nuclei : ndarray of int
+        Nucleus labels, 2-D or 3-D.
+    max_diameter_ratio : float
+        Largest equivalent diameter of a candidate, relative to the largest nucleus.
+
+    Returns
+    -------
+    ndarray of bool
+        Indexed by label (index 0, the background, is False).
+    """
+    nuclei = np.asarray(nuclei)
+    sizes = np.bincount(nuclei.ravel())
+    sizes[0] = 0
+    candidates = (sizes > 0) & (sizes <= max_diameter_ratio ** nuclei.ndim * sizes.max())
+    for label, box in enumerate(ndi.find_objects(nuclei), start=1):
+        if box is not None and candidates[label] and _on_lateral_edge(box, nuclei.shape):
+            candidates[label] = False
+    return candidates
 
 
 def _on_lateral_edge(box: tuple[slice, ...], shape: tuple[int, ...]) -> bool:

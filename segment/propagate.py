@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 from skimage.filters import sobel, threshold_otsu
 from skimage.segmentation import expand_labels, watershed
 
-from spmito.segment.nuclei import nuclei_held_by_cells
+from spmito.segment.nuclei import join_micronuclei, micronucleus_candidates, nuclei_held_by_cells
 
 #: Gaps in the stain smaller than this (µm², per plane) are part of the cell: dim spots of a
 #: textured cytoplasm, not background.
@@ -87,6 +87,41 @@ def cells_from_nuclei(nuclei: np.ndarray, cell_img: np.ndarray, voxel_size_um: t
     grow_into = ((stained & reach) | (markers > 0)) & free
     cells = _propagate(markers, signal, grow_into, voxel_size_um, compactness)
     return cells.astype(np.int32, copy=False)
+
+
+def join_micronuclei_in_grown_cells(nuclei: np.ndarray, cell_img: np.ndarray,
+                                    voxel_size_um: tuple[float, ...], max_distance_um: float
+                                    ) -> tuple[np.ndarray, int]:
+    """:func:`~spmito.segment.nuclei.join_micronuclei` where cells will grow from the nuclei.
+
+    Without a cell model, "the same cell" is the cell grown over ``cell_img`` from the
+    nuclei that cannot be micronuclei (:func:`~spmito.segment.nuclei.micronucleus_candidates`):
+    a small DNA body in a cell's cytoplasm, beyond the gap rule, joins that cell's nucleus
+    instead of seeding a small cell of its own, whose integrated Hoechst would pass for a
+    side-population cell.
+
+    Parameters
+    ----------
+    nuclei : ndarray of int
+        Nucleus labels.
+    cell_img : ndarray
+        What the cells grow over (see :func:`cells_from_nuclei`).
+    voxel_size_um : tuple of float
+        Voxel size in µm.
+    max_distance_um : float
+        How far a cell may reach beyond its nucleus.
+
+    Returns
+    -------
+    labels : ndarray of int32
+    n_joined : int
+    """
+    candidates = micronucleus_candidates(nuclei)
+    if not candidates.any():
+        return join_micronuclei(nuclei, voxel_size_um)
+    larger = np.where(candidates[nuclei], 0, nuclei)
+    cells = cells_from_nuclei(larger, cell_img, voxel_size_um, max_distance_um)
+    return join_micronuclei(nuclei, voxel_size_um, cells=cells)
 
 
 def uncovered_nuclei(cells: np.ndarray, nuclei: np.ndarray, least_inside: float = 0.5

@@ -175,3 +175,20 @@ def test_a_small_nucleus_far_from_the_large_one_in_its_cell_joins_it():
     cells[:, 45:] = 0
     cells[5:55, 50:80] = 2     # in a cell of its own it stays a nucleus
     assert join_micronuclei(nuclei, (0.5, 0.5), cells=cells)[1] == 0
+
+
+def test_without_a_cell_model_a_small_body_joins_the_nucleus_whose_grown_cell_holds_it():
+    """Cells grown from nuclei: the cell grown from the large nucleus alone tells whether a
+    small DNA body lies in its cytoplasm (joined) or in a stained patch of its own."""
+    from spmito.segment.propagate import join_micronuclei_in_grown_cells
+
+    nuclei = np.zeros((60, 140), np.int32)
+    nuclei[20:40, 10:30] = 1   # the nucleus
+    nuclei[28:32, 60:64] = 2   # a small body 15 µm away, in the same stained cytoplasm
+    nuclei[28:32, 118:122] = 3  # a small body in a stained patch beyond a dark gap
+    stain = np.full(nuclei.shape, 5.0, np.float32)
+    stain[5:55, 5:80] = 100.0
+    stain[20:40, 105:135] = 100.0
+    joined, n_joined = join_micronuclei_in_grown_cells(nuclei, stain, (0.5, 0.5), 40.0)
+    assert n_joined == 1
+    assert joined[30, 62] == joined[30, 20] != joined[30, 120] > 0
