@@ -7,6 +7,8 @@ model), not by a global threshold that would miss them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
@@ -71,7 +73,7 @@ def segment_nuclei(hoechst_img: np.ndarray, voxel_size_um: tuple[float, ...],
                    mode_3d: str = "stitch", *, backend: str = "cellpose3",
                    flow_threshold: float | None = None,
                    cellprob_threshold: float | None = None,
-                   stitch_threshold: float = 0.25) -> Segmentation:
+                   stitch_threshold: float = 0.25, second_look: bool = True) -> Segmentation:
     """Segment nuclei in a Hoechst (nuclear stain) image or stack.
 
     Parameters
@@ -95,6 +97,8 @@ def segment_nuclei(hoechst_img: np.ndarray, voxel_size_um: tuple[float, ...],
         Cellpose's thresholds; ``None`` takes the model's own (the bundled model's recipe
         gives flow 0.4 and cell probability -0.5, see segment/models/MODEL_CARD.md;
         otherwise Cellpose's 0.4 and 0.0).
+    second_look : bool
+        Look again for nuclei much dimmer than the others (:func:`add_dim_nuclei`).
 
     Returns
     -------
@@ -103,11 +107,97 @@ def segment_nuclei(hoechst_img: np.ndarray, voxel_size_um: tuple[float, ...],
     """
     hoechst_img = np.asarray(hoechst_img)
     loaded = get_backend(model, "nuclei", device, backend)
-    return segment_objects(np.stack([hoechst_img, np.zeros_like(hoechst_img)]), voxel_size_um,
-                           diameter_um, loaded, mode_3d=mode_3d,
-                           flow_threshold=flow_threshold,
-                           cellprob_threshold=cellprob_threshold,
-                           stitch_threshold=stitch_threshold)
+
+    def segment(image: np.ndarray) -> Segmentation:
+        return segment_objects(np.stack([image, np.zeros_like(image)]), voxel_size_um,
+                               diameter_um, loaded, mode_3d=mode_3d,
+                               flow_threshold=flow_threshold,
+                               cellprob_threshold=cellprob_threshold,
+                               stitch_threshold=stitch_threshold)
+
+    found = segment(hoechst_img)
+    if not second_look:
+        return found
+    labels, n_added = add_dim_nuclei(found.labels, hoechst_img, voxel_size_um, diameter_um,
+                                     lambda image: segment(image).labels)
+    return Segmentation(labels, {**found.provenance, "dim_nuclei_added": n_added})
+
+
+#: The second look hides the found nuclei and this far around them (in nucleus diameters).
+HIDDEN_REACH_DIAMETERS = 0.25
+#: A nucleus of the second look is at least this share of the found nuclei's median size ...
+DIM_NUCLEUS_MIN_RELATIVE_SIZE = 0.35
+#: ... and at least this solid (the crescents of halos round hidden nuclei are not).
+DIM_NUCLEUS_MIN_SOLIDITY = 0.85
+
+
+def add_dim_nuclei(nuclei: np.ndarray, hoechst_img: np.ndarray,
+                   voxel_size_um: tuple[float, ...], diameter_um: float,
+                   segment: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, int]:
+    """Look again for nuclei much dimmer than those found, and add them.
+
+    The network sees the image scaled between its 1st and 99th percentiles, which bright
+    nuclei set: a nucleus 10x dimmer (a side-population nucleus) then reads as faint
+    haze and is missed. Here the found nuclei and ``HIDDEN_REACH_DIAMETERS`` around them
+    are set to the background level and the image is segmented again. A nucleus of this
+    second look is added when it lies clear of the hidden nuclei, is nucleus-sized
+    (``DIM_NUCLEUS_MIN_RELATIVE_SIZE`` of the found ones' median) and solid
+    (``DIM_NUCLEUS_MIN_SOLIDITY``), and stands out of the Hoechst around it by the bar of
+    :func:`drop_nuclei_not_standing_out`. Nothing is run when no smoothed pixel outside
+    the found nuclei stands that far above the background.
+
+    Parameters
+    ----------
+    nuclei : ndarray of int
+        The nuclei found, ``(Y, X)`` or ``(Z, Y, X)``.
+    hoechst_img : ndarray
+        The Hoechst channel on the same grid.
+    voxel_size_um : tuple of float
+        Voxel size in µm.
+    diameter_um : float
+        Typical nucleus diameter.
+    segment : callable
+        Image -> nucleus labels (the same model and settings as the first look).
+
+    Returns
+    -------
+    labels : ndarray of int32
+        The nuclei found, then the added ones numbered after them.
+    n_added : int
+    """
+    from skimage.measure import regionprops
+
+    nuclei = np.asarray(nuclei, np.int32)
+    if not nuclei.any():
+        return nuclei, 0
+    voxel = np.asarray(voxel_size_um, float)
+    hidden = ndi.distance_transform_edt(nuclei == 0, sampling=voxel) <= (
+        HIDDEN_REACH_DIAMETERS * diameter_um)
+    if hidden.all():
+        return nuclei, 0
+    image = np.asarray(hoechst_img, np.float32)
+    fill = float(np.median(image[~hidden]))
+    bar = MIN_RELATIVE_CONTRAST * float(nucleus_contrast(nuclei, image, voxel_size_um).median())
+    masked = np.where(hidden, np.float32(fill), image)
+    smooth = ndi.gaussian_filter(masked, 0.15 * diameter_um / voxel)
+    if not bar > 0 or smooth[~hidden].max() - fill < bar:
+        return nuclei, 0
+    second = np.asarray(segment(masked.astype(hoechst_img.dtype, copy=False)), np.int32)
+    near_hidden = ndi.binary_dilation(hidden, iterations=2)
+    second[np.isin(second, np.unique(second[near_hidden]))] = 0
+    if not second.any():
+        return nuclei, 0
+    sizes = np.bincount(nuclei.ravel())[1:]
+    least_size = DIM_NUCLEUS_MIN_RELATIVE_SIZE * float(np.median(sizes[sizes > 0]))
+    contrast = nucleus_contrast(second, image, voxel_size_um)
+    added = nuclei.copy()
+    n_added = 0
+    for region in regionprops(second):
+        if (region.area >= least_size and region.solidity >= DIM_NUCLEUS_MIN_SOLIDITY
+                and contrast.get(region.label, -np.inf) > bar):
+            n_added += 1
+            added[tuple(region.coords.T)] = int(nuclei.max()) + n_added
+    return added, n_added
 
 
 #: Width (µm) of the ring around a nucleus that its Hoechst contrast is measured against.
