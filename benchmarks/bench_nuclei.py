@@ -1,7 +1,8 @@
 """Nucleus segmentation speed: seconds per 1024 x 1024 field, for one or more models.
 
 Times :func:`spmito.segment.nuclei.segment_nuclei` on a default 2-D synthetic field (0.1 µm pixels,
-8 µm nuclei) after one warm-up call, best of ``--repeats``. Give several models to compare
+8 µm nuclei) after one warm-up call, best of ``--repeats``, with and without the second
+look for dim nuclei. Give several models to compare
 them in one run (timings on a shared machine are only comparable within a run), e.g. the
 previous bundled model saved with ``git show <commit>:segment/models/spmito_nuclei.pt``.
 
@@ -26,12 +27,14 @@ from spmito.segment.nuclei import segment_nuclei  # noqa: E402
 FIELD = SynthParams.for_ndim(2, size_px=1024)
 
 
-def seconds_per_field(model: str, repeats: int, device: str = "cpu") -> tuple[float, int]:
+def seconds_per_field(model: str, repeats: int, device: str = "cpu",
+                      second_look: bool = True) -> tuple[float, int]:
     """Best-of-``repeats`` seconds to segment the nuclei of the field, and nuclei found."""
     field = make_field(FIELD, 1)
     hoechst = field.channel("hoechst")
     def segment():
-        return segment_nuclei(hoechst, FIELD.voxel_size_um, 8.0, model=model, device=device)
+        return segment_nuclei(hoechst, FIELD.voxel_size_um, 8.0, model=model, device=device,
+                              second_look=second_look)
 
     found = segment()  # the warm-up call, whose count is reported
     return best_seconds(segment, repeats, warm_up=False), int(found.labels.max())
@@ -45,8 +48,11 @@ def main() -> None:
     print(f"{start_torch(args.threads)}; 1024 x 1024 field at {FIELD.voxel_size_um[0]} µm, "
           "8 µm nuclei")
     for model in args.model or ["bundled"]:
-        seconds, found = seconds_per_field(model, args.repeats)
-        print(f"  {model:40s} {seconds:6.2f} s per field ({found} nuclei found)")
+        for second_look in (True, False):
+            seconds, found = seconds_per_field(model, args.repeats, second_look=second_look)
+            look = "with the second look" if second_look else "first look only"
+            print(f"  {model:30s} {look:22s} {seconds:6.2f} s per field ({found} nuclei "
+                  "found)")
 
 
 if __name__ == "__main__":
