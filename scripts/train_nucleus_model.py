@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.dsb_nuclei import image_ids, load_split, read_image  # noqa: E402
 from spmito.imaging.train import synthetic_pairs  # noqa: E402
 from spmito.segment.training import TrainingSettings, recalibrate_model_file, train_model  # noqa: E402
-from spmito.segment.training_data import median_diameter_px  # noqa: E402
+from spmito.segment.training_data import median_diameter_px, with_dimmed_nuclei  # noqa: E402
 
 #: Network diameter (px): Cellpose's nucleus models work at 17 px.
 NETWORK_DIAMETER_PX = 17.0
@@ -51,13 +51,23 @@ def _progress(log_every: int):
     return report
 
 
-def gather_pairs(synthetic_fields: int, seed: int, limit: int | None = None
-                 ) -> tuple[list, list, list[float], dict]:
-    """Images, masks and nucleus diameters (px) of the training data, and its description."""
+def gather_pairs(synthetic_fields: int, seed: int, limit: int | None = None,
+                 dimmed_copies: bool = False) -> tuple[list, list, list[float], dict]:
+    """Images, masks and nucleus diameters (px) of the training data, and its description.
+
+    ``dimmed_copies``: each DSB image once more with a fifth of its nuclei 3-10x dimmer
+    (:func:`with_dimmed_nuclei`), as side-population nuclei are.
+    """
     split = load_split()
     ids = image_ids(split, "train")[:limit]
     pairs = [read_image(image_id, split) for image_id in ids]
     masks = [pair.truth for pair in pairs]
+    dsb_images = [pair.image for pair in pairs]
+    n_nuclei = int(sum(len(np.unique(m)) - 1 for m in masks))
+    if dimmed_copies:
+        rng = np.random.default_rng([seed, 1])
+        dsb_images += [with_dimmed_nuclei(pair.image, pair.truth, rng) for pair in pairs]
+        masks = masks + masks
     print(f"{time.strftime('%H:%M:%S')} {len(ids)} DSB training images; synthesising "
           f"{synthetic_fields} fields", flush=True)
     synthetic = synthetic_pairs(synthetic_fields, seed, "nuclei", every_nth_3d=0)
@@ -67,12 +77,13 @@ def gather_pairs(synthetic_fields: int, seed: int, limit: int | None = None
                     "train_groups": sorted({pair.group for pair in pairs}),
                     "validation_groups": split["validation_groups"],
                     "train_images": len(ids),
-                    "train_nuclei": int(sum(len(np.unique(m)) - 1 for m in masks))},
+                    "train_nuclei": n_nuclei,
+                    "dimmed_copies": dimmed_copies},
         "synthetic": {"fields_2d": synthetic_fields, "seed": seed,
                       "generator": "spmito.imaging.train.varied_synth_params",
                       "pairs": len(synthetic.images)},
     }
-    return ([pair.image for pair in pairs] + synthetic.images, masks + synthetic.masks,
+    return (dsb_images + synthetic.images, masks + synthetic.masks,
             [median_diameter_px(m) for m in masks] + synthetic.diameters_px, data)
 
 
@@ -107,6 +118,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N DSB images (tests)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dimmed-copies", action="store_true",
+                        help="add each DSB image once more with a fifth of its nuclei "
+                        "3-10x dimmer (side-population nuclei)")
     parser.add_argument("--recalibrate", type=Path, default=None, metavar="MODEL",
                         help="do not train: re-estimate the batch-norm statistics of MODEL "
                         "(e.g. a checkpoint of a cut run) and write it to --out")
@@ -115,7 +129,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    images, masks, diameters_px, data = gather_pairs(args.synthetic, args.seed, args.limit)
+    images, masks, diameters_px, data = gather_pairs(args.synthetic, args.seed, args.limit,
+                                                       args.dimmed_copies)
     if args.recalibrate is not None:
         recalibrate(args.recalibrate, args.out, images, diameters_px)
         return

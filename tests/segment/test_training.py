@@ -16,6 +16,7 @@ from spmito.segment.training_data import (
     largest_section_diameter_px,
     median_diameter_px,
     stack_planes,
+    with_dimmed_nuclei,
 )
 
 
@@ -51,6 +52,29 @@ def test_planes_of_a_stack_carry_the_cells_full_lateral_diameter():
     assert diameters == [widest] * 3
     assert widest > max(median_diameter_px(mask) for mask in masks[::2])  # caps are smaller
     assert 8.0 / 0.12 < widest < 16.0 / 0.12
+
+
+def test_dimmed_nuclei_fade_towards_the_level_around_them_and_leave_the_others():
+    """Two nuclei on an uneven background (a brighter cytoplasm round the first): the
+    dimmed one ends 5x closer to the level right around it, not to the image's darkest
+    background, so it stays a faint nucleus and does not become a dark hole."""
+    rows, cols = np.mgrid[:80, :120]
+    labels = np.zeros((80, 120), int)
+    labels[(rows - 40) ** 2 + (cols - 30) ** 2 < 12 ** 2] = 1
+    labels[(rows - 40) ** 2 + (cols - 90) ** 2 < 12 ** 2] = 2
+    cytoplasm = ((rows - 40) ** 2 + (cols - 30) ** 2 < 28 ** 2) & (labels == 0)
+    image = np.where(labels > 0, 210.0, np.where(cytoplasm, 60.0, 10.0))
+    chosen_first = None
+    for seed in range(20):  # a draw that dims nucleus 1 (a share of one nucleus in two)
+        dimmed = with_dimmed_nuclei(image, labels, np.random.default_rng(seed), share=0.5,
+                                    dimming=(5.0, 5.0))
+        if dimmed[40, 30] != image[40, 30]:
+            chosen_first = dimmed
+            break
+    assert chosen_first is not None
+    assert chosen_first[40, 30] == pytest.approx(60.0 + 150.0 / 5)
+    assert chosen_first[40, 90] == 210.0 and chosen_first[5, 5] == 10.0
+    assert (chosen_first[labels == 1] > 60.0).all()
 
 
 def _otsu_components(image: np.ndarray) -> np.ndarray:
