@@ -50,9 +50,9 @@ def test_every_held_out_dsb_group_reaches_ap50_of_0_5(validation_scores):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue #15 aim half reached: every held-out group >= 0.6 (256x320 0.648) but 0.826 "
-    "pooled on the whole split (0.749 on this subset, held down by the dense 260x347 "
-    "group at 0.743) after 87 CPU epochs; segment/models/MODEL_CARD.md"))
+    "issue #15 aim half reached: every held-out group >= 0.6 (256x320 0.628) but 0.818 "
+    "pooled on the whole split (0.740 on this subset, held down by the dense 260x347 "
+    "group at 0.734) after 111 CPU epochs; segment/models/MODEL_CARD.md"))
 def test_held_out_dsb_groups_reach_the_issue_15_aim(validation_scores):
     assert validation_scores["pooled"].ap50 >= 0.85
     assert min(c.ap50 for c in validation_scores["groups"].values()) >= 0.6
@@ -114,12 +114,12 @@ def test_speckled_mouse_nuclei_of_the_mito_hacker_cells_are_found(real_data):
     assert sum(found) >= 8
 
 
-def test_nuclei_ten_times_dimmer_than_their_neighbours_are_found(real_data):
-    """Side-population nuclei pump Hoechst out: 3-10x dimmer than the others. Eight U2OS
-    nuclei of BBBC022 dimmed 10x (over their blur halo, towards the background): the
-    network, on the image scaled by the bright nuclei, finds 2 of 8; the second look of
-    ``segment_nuclei``, with the found nuclei hidden, finds the others but the ones that
-    touch a bright neighbour. The undimmed field keeps its 26 nuclei and gains none."""
+def test_nuclei_ten_and_twenty_times_dimmer_than_their_neighbours_are_found(real_data):
+    """Side-population nuclei pump Hoechst out: 3-10x dimmer than the others. Seven U2OS
+    nuclei of BBBC022 dimmed (over their blur halo, towards the background). The network,
+    trained on such nuclei (stage 5), finds all 7 at 10x by itself (stage 4 found 2 of 8);
+    at 20x it finds 6, and the second look of ``segment_nuclei``, with the found nuclei
+    hidden, adds the seventh. The undimmed field keeps its 26 nuclei."""
     import numpy as np
     from scipy import ndimage as ndi
 
@@ -129,17 +129,25 @@ def test_nuclei_ten_times_dimmer_than_their_neighbours_are_found(real_data):
     field = bbbc022_field(real_data)
     nuclei = field_nuclei(field)
     assert nuclei.max() == 26
-    hoechst = field.hoechst.astype(np.float32)
-    background = np.percentile(hoechst, 5)
     dimmed_ids = np.random.default_rng(0).choice(np.unique(nuclei)[1:], 8, replace=False)
     dimmed_ids = dimmed_ids[[(nuclei == i).sum() > 200 for i in dimmed_ids]]  # not the micronucleus
+    assert len(dimmed_ids) == 7
     region = ndi.binary_dilation(np.isin(nuclei, dimmed_ids), iterations=6)
-    hoechst[region] = background + (hoechst[region] - background) / 10
-    found = segment_nuclei(hoechst.astype(field.hoechst.dtype), field.voxel_size_um,
-                           field.nucleus_diameter_um, device="cpu")
-    recovered = [np.bincount(found.labels[nuclei == i]).argmax() > 0 for i in dimmed_ids]
-    assert len(dimmed_ids) == 7 and sum(recovered) >= 6
-    assert found.provenance["dim_nuclei_added"] >= 4
+
+    def n_found(factor: float, second_look: bool) -> tuple[int, int]:
+        hoechst = field.hoechst.astype(np.float32)
+        background = np.percentile(hoechst, 5)
+        hoechst[region] = background + (hoechst[region] - background) / factor
+        found = segment_nuclei(hoechst.astype(field.hoechst.dtype), field.voxel_size_um,
+                               field.nucleus_diameter_um, device="cpu",
+                               second_look=second_look)
+        recovered = sum(np.bincount(found.labels[nuclei == i]).argmax() > 0 for i in dimmed_ids)
+        return recovered, found.provenance.get("dim_nuclei_added", 0)
+
+    assert n_found(10.0, second_look=False)[0] >= 6
+    alone, _ = n_found(20.0, second_look=False)
+    with_second_look, added = n_found(20.0, second_look=True)
+    assert with_second_look >= 6 and with_second_look > alone and added >= 1
 
 
 @pytest.mark.parametrize(("name", "true_um", "tolerance"), [
