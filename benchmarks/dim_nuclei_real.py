@@ -5,8 +5,9 @@ neighbours'. A nucleus lost this way is the worst error of an SP assay: it lower
 fraction. No public image has such nuclei labelled, so they are made from real ones: in
 each image a fifth of the nuclei, and their blur halo, are scaled towards the level right
 around them (:func:`spmito.segment.training_data.with_dimmed_nuclei`), three draws per
-factor. A dimmed nucleus counts as found when one found nucleus overlaps it at IoU > 0.5;
-"touching" ones lie within 3 pixels of an undimmed nucleus.
+factor. A dimmed nucleus counts as found when one found nucleus overlaps it at IoU > 0.5
+(:func:`spmito.segment.evaluation.iou_matches`); "touching" ones lie within 3 pixels of an
+undimmed nucleus.
 
 Images (neither is in any training set): ``stardist_nuclei/img2d.tif`` with its 125
 hand-drawn nuclei (a dense field; pixels taken as 1 µm, diameter 22 px), and the BBBC022
@@ -27,6 +28,7 @@ from scipy import ndimage as ndi
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.eval_real_cells import REAL, bbbc022_field, field_nuclei  # noqa: E402
+from spmito.segment.evaluation import iou_matches  # noqa: E402
 from spmito.segment.nuclei import segment_nuclei  # noqa: E402
 from spmito.segment.training_data import with_dimmed_nuclei  # noqa: E402
 
@@ -49,16 +51,6 @@ def real_fields(model: str) -> dict[str, tuple[np.ndarray, np.ndarray, tuple, fl
                         field.voxel_size_um, field.nucleus_diameter_um)}
 
 
-def found_at_iou(reference: np.ndarray, found: np.ndarray, nucleus_id: int) -> bool:
-    """Whether one found nucleus overlaps reference nucleus ``nucleus_id`` at IoU > 0.5."""
-    mask = reference == nucleus_id
-    best = np.bincount(found[mask]).argmax()
-    if best == 0:
-        return False
-    match = found == best
-    return (mask & match).sum() / (mask | match).sum() > 0.5
-
-
 def dimmed_recovery(image: np.ndarray, reference: np.ndarray, voxel_size_um, diameter_um: float,
                     factor: float, seed: int, model: str) -> np.ndarray:
     """(dimmed, found, touching, touching found, others found, others) for one draw."""
@@ -71,12 +63,13 @@ def dimmed_recovery(image: np.ndarray, reference: np.ndarray, voxel_size_um, dia
                            device="cpu").labels
     others = sorted(before - set(dimmed_ids) - {0})
     near_others = ndi.binary_dilation(np.isin(reference, others), iterations=3)
+    touching = set(np.unique(reference[near_others]))
+    matched = iou_matches(reference, found)
     counts = np.zeros(6, int)
     for nucleus_id in dimmed_ids:
-        ok = found_at_iou(reference, found, nucleus_id)
-        touching = bool((near_others & (reference == nucleus_id)).any())
-        counts += [1, ok, touching, ok and touching, 0, 0]
-    counts[4] = sum(found_at_iou(reference, found, i) for i in others)
+        ok = nucleus_id in matched
+        counts += [1, ok, nucleus_id in touching, ok and nucleus_id in touching, 0, 0]
+    counts[4] = sum(i in matched for i in others)
     counts[5] = len(others)
     return counts
 

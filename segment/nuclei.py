@@ -191,12 +191,13 @@ def add_dim_nuclei(nuclei: np.ndarray, hoechst_img: np.ndarray,
     least_size = DIM_NUCLEUS_MIN_RELATIVE_SIZE * float(np.median(sizes[sizes > 0]))
     contrast = nucleus_contrast(second, image, voxel_size_um)
     added = nuclei.copy()
+    last_label = int(nuclei.max())
     n_added = 0
     for region in regionprops(second):
         if (region.area >= least_size and region.solidity >= DIM_NUCLEUS_MIN_SOLIDITY
                 and contrast.get(region.label, -np.inf) > bar):
             n_added += 1
-            added[tuple(region.coords.T)] = int(nuclei.max()) + n_added
+            added[tuple(region.coords.T)] = last_label + n_added
     return added, n_added
 
 
