@@ -151,7 +151,7 @@ def inspect_image(out_dir: Path, image_id: str, params: RunParams) -> dict:
     labels = read_label_images(out_dir, image_id)
     agreement = nucleus_cell_agreement(labels["cells"], labels["nuclei"])
     seen["nuclei_in_cell_percent"] = 100 * agreement["nuclei_in_cell_fraction"]
-    seen["cells_one_nucleus_percent"] = 100 * agreement["cells_one_nucleus_fraction"]
+    seen["cells_one_nucleus_percent"] = 100 * agreement["whole_cells_one_nucleus_fraction"]
     overlay = out_dir / "figures" / f"overlay_{image_id}.jpg"
     if not _overlay_is_fresh(overlay, folder):
         try:
@@ -286,7 +286,8 @@ def image_checks(row: pd.Series, params: RunParams) -> list[CheckResult]:
         value = row[column]
         if np.isfinite(value):
             what = ("of the nuclei lie inside a cell" if check == "nuclei_outside_cells"
-                    else "of the cells hold exactly one nucleus")
+                    else "of the cells hold exactly one nucleus (cells cut by the image "
+                    "edge with no nucleus in view not counted)")
             results.append(_result(
                 check, value < MIN_AGREEMENT_PERCENT, value, MIN_AGREEMENT_PERCENT,
                 f"{value:.0f} % {what}: below {MIN_AGREEMENT_PERCENT:g} % cells or nuclei are "

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from scipy import sparse
 
+from spmito.measure.objects.labelstats import labels_on_lateral_edge
 from spmito.segment.backends import Segmentation, get_backend, segment_objects
 
 #: Foreground components of at most this many pixels are debris to the diameter estimate.
@@ -476,7 +477,10 @@ def nucleus_cell_agreement(cells: np.ndarray, nuclei: np.ndarray) -> dict[str, f
     """How well cells and nuclei agree: the two per-image segmentation QC shares.
 
     A nucleus is inside a cell when more than half of its pixels lie in that one cell (the
-    rule of :func:`match_nuclei_to_cells`).
+    rule of :func:`match_nuclei_to_cells`). A cell that touches the lateral image edge and
+    holds no nucleus is *cut off*: the field shows part of a cell whose nucleus lies outside
+    it, which says nothing about the segmentation, so the QC share
+    ``whole_cells_one_nucleus_fraction`` leaves such cells out.
 
     Parameters
     ----------
@@ -486,9 +490,11 @@ def nucleus_cell_agreement(cells: np.ndarray, nuclei: np.ndarray) -> dict[str, f
     Returns
     -------
     dict
-        ``n_cells``, ``n_nuclei``, ``nuclei_in_cell_fraction`` (nuclei inside a cell over all
-        nuclei) and ``cells_one_nucleus_fraction`` (cells holding exactly one nucleus over all
-        cells); a fraction is NaN when its denominator is 0.
+        ``n_cells``, ``n_nuclei``, ``n_cells_cut_off`` (cells on the lateral edge without a
+        nucleus), ``nuclei_in_cell_fraction`` (nuclei inside a cell over all nuclei),
+        ``cells_one_nucleus_fraction`` (cells holding exactly one nucleus over all cells)
+        and ``whole_cells_one_nucleus_fraction`` (the same over the cells that are not cut
+        off: what the QC table reports); a fraction is NaN when its denominator is 0.
     """
     matches = match_nuclei_to_cells(cells, nuclei)
     nucleus_ids = np.unique(np.asarray(nuclei))
@@ -496,6 +502,14 @@ def nucleus_cell_agreement(cells: np.ndarray, nuclei: np.ndarray) -> dict[str, f
     n_cells = len(matches)
     inside = int(matches["n_nuclei"].sum())
     one = int((matches["n_nuclei"] == 1).sum())
-    return {"n_cells": n_cells, "n_nuclei": n_nuclei,
-            "nuclei_in_cell_fraction": inside / n_nuclei if n_nuclei else float("nan"),
-            "cells_one_nucleus_fraction": one / n_cells if n_cells else float("nan")}
+    cut_off = int(((matches["n_nuclei"] == 0).to_numpy()
+                   & labels_on_lateral_edge(np.asarray(cells), matches["cell_id"].to_numpy())
+                   ).sum())
+    return {"n_cells": n_cells, "n_nuclei": n_nuclei, "n_cells_cut_off": cut_off,
+            "nuclei_in_cell_fraction": _share(inside, n_nuclei),
+            "cells_one_nucleus_fraction": _share(one, n_cells),
+            "whole_cells_one_nucleus_fraction": _share(one, n_cells - cut_off)}
+
+
+def _share(count: int, total: int) -> float:
+    return count / total if total else float("nan")

@@ -95,6 +95,31 @@ def test_nucleus_cell_agreement_counts_outside_and_shared_nuclei():
     assert qc["cells_one_nucleus_fraction"] == 1 / 2
 
 
+def test_a_cell_cut_off_by_the_image_edge_without_its_nucleus_is_left_out_of_the_qc_share():
+    """Of four cells, one holds its nucleus, one touches the left edge with no nucleus in
+    view (its nucleus lies outside the field), one lies inside the field with no nucleus (a
+    segmentation fault) and one holds two: the QC share counts three cells, one with one
+    nucleus; the share over all cells counts four."""
+    from spmito.segment.nuclei import nucleus_cell_agreement
+    cells = np.zeros((30, 40), np.int32)
+    cells[5:15, 10:20] = 1
+    cells[5:15, 0:6] = 2                           # on the left edge, no nucleus
+    cells[18:28, 10:20] = 3                        # inside the field, no nucleus
+    cells[18:28, 25:38] = 4
+    nuclei = np.zeros_like(cells)
+    nuclei[8:11, 13:16] = 1
+    nuclei[20:23, 27:30], nuclei[20:23, 33:36] = 2, 3
+    qc = nucleus_cell_agreement(cells, nuclei)
+    assert qc["n_cells"] == 4 and qc["n_cells_cut_off"] == 1
+    assert qc["cells_one_nucleus_fraction"] == 1 / 4
+    assert qc["whole_cells_one_nucleus_fraction"] == 1 / 3
+    cells[5:15, 0:6] = 0
+    cells[5:15, 1:6] = 2                           # one column in from the edge: counted
+    qc = nucleus_cell_agreement(cells, nuclei)
+    assert qc["n_cells_cut_off"] == 0
+    assert qc["whole_cells_one_nucleus_fraction"] == 1 / 4
+
+
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_a_haze_patch_taken_for_a_nucleus_is_dropped_and_dim_sp_nuclei_are_kept(ndim):
     """Half the cells SP (3-10x dimmer nuclei); a nucleus-sized patch of one cell's
