@@ -4,11 +4,12 @@ Scores a nucleus model on the validation groups of ``benchmarks/dsb2018_split.js
 (whole acquisition groups never used in training, see scripts/split_dsb2018.py): AP@0.5 per
 group and pooled, with the expected nucleus diameter of each image taken from its truth
 masks (median equivalent diameter), estimated from an Otsu mask, or not given (the image
-used at the network's own scale). Optionally writes overlay PNGs.
+used at the network's own scale). Optionally writes overlay PNGs, and with ``--errors``
+says why each unmatched hand-drawn nucleus was missed (:func:`unmatched_kinds`).
 
 Usage::
 
-    python benchmarks/dsb_nuclei.py [--model bundled] [--subset] [--overlays DIR]
+    python benchmarks/dsb_nuclei.py [--model bundled] [--subset] [--overlays DIR] [--errors]
 
 The tests in tests/segment/test_real_nuclei.py score the fixed CI subset (--subset).
 """
@@ -95,6 +96,53 @@ def count_matches(truth: np.ndarray, predicted: np.ndarray) -> Counts:
                   int(len(np.unique(predicted)) - 1))
 
 
+#: Why a hand-drawn nucleus found no match, in the order the kinds are tested.
+ERROR_KINDS = ("missed", "split", "merged", "outline")
+
+
+def unmatched_kinds(truth: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
+    """Why the hand-drawn nuclei without a match (IoU > 0.5) were not matched.
+
+    Per unmatched nucleus, with "covers" meaning more than a fifth of its pixels:
+    ``missed`` (no predicted nucleus covers it), ``split`` (two or more do), ``merged``
+    (the one that covers it holds more than half of another hand-drawn nucleus too) or
+    ``outline`` (one predicted nucleus, drawn too large or too small). Also counted, across
+    those kinds: ``small`` (under 0.3x the image's median nucleus area) and ``on_edge``
+    (cut by the image's edge).
+    """
+    from spmito.segment.evaluation import iou_matches
+
+    matched = iou_matches(truth, predicted)
+    areas = np.bincount(truth.ravel())
+    median_area = np.median(areas[1:][areas[1:] > 0])
+    pairs, shared = np.unique(np.stack([truth.ravel(), predicted.ravel()]), axis=1,
+                              return_counts=True)
+    both = (pairs[0] > 0) & (pairs[1] > 0)
+    pairs, shared = pairs[:, both], shared[both]
+    holds_most = shared * 2 > areas[pairs[0]]
+    held_by: dict[int, set[int]] = {}
+    for true_label, predicted_label in pairs[:, holds_most].T:
+        held_by.setdefault(int(predicted_label), set()).add(int(true_label))
+    edge = np.unique(np.concatenate([truth[0], truth[-1], truth[:, 0], truth[:, -1]]))
+    kinds = dict.fromkeys((*ERROR_KINDS, "small", "on_edge"), 0)
+    for label in np.flatnonzero(areas[1:]) + 1:
+        if label in matched:
+            continue
+        mine = pairs[0] == label
+        covering = pairs[1][mine][shared[mine] * 5 > areas[label]]
+        if len(covering) == 0:
+            kinds["missed"] += 1
+        elif len(covering) > 1:
+            kinds["split"] += 1
+        elif held_by.get(int(covering[0]), set()) - {int(label)}:
+            kinds["merged"] += 1
+        else:
+            kinds["outline"] += 1
+        kinds["small"] += int(areas[label] < 0.3 * median_area)
+        kinds["on_edge"] += int(label in edge)
+    return kinds
+
+
 def expected_diameter_px(sample: NucleusImage, how: str, network_px: float) -> float:
     """The nucleus diameter given to the model for one image.
 
@@ -134,16 +182,21 @@ def score_images(ids: list[str], model: str = "bundled", diameter: str = "truth"
     -------
     dict
         ``pooled`` (Counts), ``groups`` (group -> Counts), ``images`` (id -> Counts),
-        ``seconds`` (segmentation time).
+        ``seconds`` (segmentation time), ``unmatched`` (group -> :func:`unmatched_kinds`
+        summed over its images).
     """
     split = split or load_split()
-    per_image, seconds = {}, 0.0
+    per_image, seconds, unmatched = {}, 0.0, {}
     for image_id in ids:
         sample = read_image(image_id, split)
         started = time.perf_counter()
         predicted = segment_sample(sample, model, diameter)
         seconds += time.perf_counter() - started
         per_image[image_id] = count_matches(sample.truth, predicted)
+        kinds = unmatched_kinds(sample.truth, predicted)
+        group_kinds = unmatched.setdefault(sample.group, dict.fromkeys(kinds, 0))
+        for kind, n in kinds.items():
+            group_kinds[kind] += n
         if overlays is not None:
             write_overlay(overlays / f"{sample.group}_{image_id}.png", sample.image,
                           sample.truth, predicted)
@@ -152,7 +205,7 @@ def score_images(ids: list[str], model: str = "bundled", diameter: str = "truth"
         group = split["images"][image_id]
         groups[group] = groups.get(group, Counts(0, 0, 0)) + counts
     return {"pooled": sum(per_image.values(), Counts(0, 0, 0)), "groups": groups,
-            "images": per_image, "seconds": seconds}
+            "images": per_image, "seconds": seconds, "unmatched": unmatched}
 
 
 def write_overlay(path: Path, image: np.ndarray, truth: np.ndarray,
@@ -181,6 +234,13 @@ def ci_subset(split: dict, per_group: int = 4) -> list[str]:
     return chosen
 
 
+def _print_unmatched(unmatched: dict[str, dict[str, int]]) -> None:
+    total = {kind: sum(kinds[kind] for kinds in unmatched.values())
+             for kind in next(iter(unmatched.values()))}
+    for group, kinds in [*sorted(unmatched.items()), ("all groups", total)]:
+        print(f"  unmatched, {group:32s} " + ", ".join(f"{k} {n}" for k, n in kinds.items()))
+
+
 def _print_scores(title: str, scores: dict, split: dict) -> None:
     pooled = scores["pooled"]
     mean_image = np.mean([c.ap50 for c in scores["images"].values()])
@@ -202,6 +262,8 @@ def main() -> None:
                         help="how the diameter is given (repeat); default: truth")
     parser.add_argument("--subset", action="store_true", help="the fixed CI subset only")
     parser.add_argument("--overlays", type=Path, default=None, help="folder for PNGs")
+    parser.add_argument("--errors", action="store_true",
+                        help="also say why the unmatched hand-drawn nuclei were not matched")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:
@@ -217,6 +279,8 @@ def main() -> None:
             scores = score_images(ids, model, diameter, overlays, split)
             _print_scores(f"{model} [{diameter} diameter] on {len(ids)} validation images",
                           scores, split)
+            if args.errors and scores["unmatched"]:
+                _print_unmatched(scores["unmatched"])
 
 
 if __name__ == "__main__":
