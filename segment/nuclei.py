@@ -380,15 +380,8 @@ def micronucleus_candidates(nuclei: np.ndarray,
     sizes = np.bincount(nuclei.ravel())
     sizes[0] = 0
     candidates = (sizes > 0) & (sizes <= max_diameter_ratio ** nuclei.ndim * sizes.max())
-    for label, box in enumerate(ndi.find_objects(nuclei), start=1):
-        if box is not None and candidates[label] and _on_lateral_edge(box, nuclei.shape):
-            candidates[label] = False
+    candidates[labels_on_lateral_edge(nuclei, np.arange(sizes.size))] = False
     return candidates
-
-
-def _on_lateral_edge(box: tuple[slice, ...], shape: tuple[int, ...]) -> bool:
-    """Whether a bounding box reaches the image's edge in Y or X."""
-    return any(b.start == 0 or b.stop == n for b, n in zip(box[-2:], shape[-2:]))
 
 
 def match_nuclei_to_cells(cells: np.ndarray, nuclei: np.ndarray) -> pd.DataFrame:
