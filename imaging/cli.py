@@ -101,7 +101,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="how cells are found: cellpose (the cell model, default) or nuclei "
                    "(each nucleus grows over the cell stain, bounded by its edges, its "
                    "neighbours and --cell-max-distance; without a cell stain over the "
-                   "mitochondria channel plus the Hoechst haze; one cell per nucleus)")
+                   "mitochondria channel plus the Hoechst haze; one cell per nucleus). An "
+                   "image without a cell channel always takes nuclei")
     p.add_argument("--cell-max-distance", type=float, metavar="UM",
                    help="cell method nuclei: how far (µm) a cell may reach beyond its "
                    "nucleus (default: the cell diameter)")

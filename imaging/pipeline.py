@@ -161,10 +161,20 @@ def _check_given_mask(mask: np.ndarray, stack: Stack) -> np.ndarray:
     return mask
 
 
+#: Why cells were grown from nuclei although the cell model was asked for (``run.json``).
+CELL_METHOD_WITHOUT_STAIN = ("nuclei: the image has no cell channel, and the cell model "
+                             "segments a cell stain, not the Hoechst")
+
+
 def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | None = None,
                   progress: ProgressCallback | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Cells (or the given mask), nuclei and mitochondria of one stack.
+
+    Without a cell channel the cells are grown from the nuclei (over the mitochondria and
+    the Hoechst haze) whatever ``params.cell_method`` says: the cell model segments a cell
+    stain, and on the Hoechst alone it draws nucleus-sized cells. The provenance then says so
+    (``cell_method``).
 
     Returns
     -------
@@ -177,12 +187,14 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
     report = progress or (lambda step, fraction: None)
     voxel_size_um = stack.voxel_size_um
     images = _channels(stack, "hoechst", "cell", "mito")
-    grow_from_nuclei = given_cells is None and params.cell_method == "nuclei"
+    # the cell model segments a cell stain: on the Hoechst alone it draws nucleus-sized cells
+    without_stain = images["cell"] is None and params.cell_method != "nuclei"
+    grow_from_nuclei = given_cells is None and (params.cell_method == "nuclei" or without_stain)
     if not grow_from_nuclei:
         report("cells", 0.0)
         if given_cells is None:
-            cell_image = images["cell"] if images["cell"] is not None else images["hoechst"]
-            segmentation = segment_cells(cell_image, images["hoechst"], voxel_size_um=voxel_size_um,
+            segmentation = segment_cells(images["cell"], images["hoechst"],
+                                         voxel_size_um=voxel_size_um,
                                          diameter_um=params.cell_diameter_um,
                                          model=params.model, device=params.device,
                                          mode_3d=params.mode_3d)
@@ -199,6 +211,8 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
         cells = cells_from_nuclei(nuclei.labels, signal, voxel_size_um, max_distance_um)
         provenance = {"backend": "cells from nuclei", "grown_over": grown_over,
                       "max_distance_um": max_distance_um}
+        if without_stain:
+            provenance["cell_method"] = CELL_METHOD_WITHOUT_STAIN
     else:
         nuclei = _nuclei_one_per_cell(stack, images, params, cells=cells)
         if given_cells is None:
