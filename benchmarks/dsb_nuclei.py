@@ -111,6 +111,7 @@ def unmatched_kinds(truth: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
     (cut by the image's edge).
     """
     from spmito.segment.evaluation import iou_matches
+    from spmito.segment.nuclei import nuclei_held_by_cells
 
     matched = iou_matches(truth, predicted)
     areas = np.bincount(truth.ravel())
@@ -119,9 +120,9 @@ def unmatched_kinds(truth: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
                               return_counts=True)
     both = (pairs[0] > 0) & (pairs[1] > 0)
     pairs, shared = pairs[:, both], shared[both]
-    holds_most = shared * 2 > areas[pairs[0]]
-    held_by: dict[int, set[int]] = {}
-    for true_label, predicted_label in pairs[:, holds_most].T:
+    held_by: dict[int, set[int]] = {}  # predicted nucleus -> the true ones it holds most of
+    for predicted_label, true_label in zip(*nuclei_held_by_cells(predicted, truth),
+                                           strict=True):
         held_by.setdefault(int(predicted_label), set()).add(int(true_label))
     edge = np.unique(np.concatenate([truth[0], truth[-1], truth[:, 0], truth[:, -1]]))
     kinds = dict.fromkeys((*ERROR_KINDS, "small", "on_edge"), 0)

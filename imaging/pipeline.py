@@ -188,8 +188,8 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
     voxel_size_um = stack.voxel_size_um
     images = _channels(stack, "hoechst", "cell", "mito")
     # the cell model segments a cell stain: on the Hoechst alone it draws nucleus-sized cells
-    without_stain = images["cell"] is None and params.cell_method != "nuclei"
-    grow_from_nuclei = given_cells is None and (params.cell_method == "nuclei" or without_stain)
+    grow_from_nuclei = given_cells is None and (params.cell_method == "nuclei"
+                                                or images["cell"] is None)
     if not grow_from_nuclei:
         report("cells", 0.0)
         if given_cells is None:
@@ -211,7 +211,7 @@ def segment_stack(stack: Stack, params: RunParams, given_cells: np.ndarray | Non
         cells = cells_from_nuclei(nuclei.labels, signal, voxel_size_um, max_distance_um)
         provenance = {"backend": "cells from nuclei", "grown_over": grown_over,
                       "max_distance_um": max_distance_um}
-        if without_stain:
+        if params.cell_method != "nuclei":
             provenance["cell_method"] = CELL_METHOD_WITHOUT_STAIN
     else:
         nuclei = _nuclei_one_per_cell(stack, images, params, cells=cells)
