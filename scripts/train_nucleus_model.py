@@ -118,6 +118,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N DSB images (tests)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width", type=int, default=16, help="channels of the network's "
+                        "first level (each next level doubles); wider than the base "
+                        "widens it")
     parser.add_argument("--dimmed-copies", action="store_true",
                         help="add each DSB image once more with a fifth of its nuclei "
                         "3-10x dimmer (side-population nuclei)")
@@ -137,6 +140,7 @@ def main() -> None:
     settings = TrainingSettings(
         epochs=args.epochs, learning_rate=args.learning_rate, batch_size=8,
         crop_px=args.crop_px, scale_range=0.6, seed=args.seed,
+        nbase=(2, args.width, 2 * args.width, 4 * args.width, 8 * args.width),
         diameter_px=NETWORK_DIAMETER_PX, smallest_object_px=SMALLEST_NUCLEUS_PX,
         time_budget_s=60.0 * args.minutes, recalibrate_batch_norm=True)
     data.update({

@@ -98,8 +98,9 @@ class TrainingSettings:
     seed : int
         Seed of every random choice (crops, augmentations, initial weights).
     nbase : tuple of int
-        Input channels and level widths of a network trained from scratch (ignored when
-        fine-tuning: the base model's layout is kept).
+        Input channels and level widths of a network trained from scratch. When
+        fine-tuning, the base model's layout is kept, unless ``nbase`` is wider: the base
+        is then widened to it (:func:`widened_state`).
     diameter_px : float, optional
         Object diameter (pixels) the network learns to work at; default: the base model's,
         or :data:`NETWORK_DIAMETER_PX` from scratch.
@@ -209,14 +210,81 @@ def _learning_rate(done: float, settings: TrainingSettings) -> float:
 
 
 def _initial_network(base: str | None, kind: str, layout: tuple[int, ...], device):
-    """A fresh network of ``layout``, or one loaded from ``base``, with its diameter."""
+    """A fresh network of ``layout``, or one loaded from ``base``, with its diameter.
+
+    A base narrower than ``layout`` is widened to it (:func:`widened_state`); any other
+    base keeps its own layout.
+    """
     if base is None:
         return build_network(layout, device), NETWORK_DIAMETER_PX, None
     ref = resolve_model(base, kind)
     state = load_state_dict(ref)
-    net = build_network(network_layout(state), device)
+    base_layout = network_layout(state)
+    if _is_wider(layout, base_layout):
+        net = build_network(layout, device)
+        state = widened_state(state, net.state_dict())
+    else:
+        net = build_network(base_layout, device)
     net.load_state_dict(state, strict=True)
     return net, network_diameter_px(ref, state), ref
+
+
+def _is_wider(layout: tuple[int, ...], base_layout: tuple[int, ...]) -> bool:
+    return (len(layout) == len(base_layout) and layout[0] == base_layout[0]
+            and tuple(layout) != tuple(base_layout)
+            and all(w >= b for w, b in zip(layout, base_layout, strict=True)))
+
+
+#: Scale of the fresh initial weights that feed the channels a widened network adds.
+_NEW_CHANNEL_WEIGHT_SCALE = 0.1
+
+
+def widened_state(state: dict, fresh_wide_state: dict) -> dict:
+    """The weights of a trained CPnet carried into a wider one that computes the same.
+
+    Every tensor of the trained network fills the leading block of the wider network's
+    tensor. The weights *from* an added channel are zero, so the added channels do not
+    change the output at first, and training starts where the trained network stood; the
+    weights *into* an added channel are the fresh network's, scaled by
+    :data:`_NEW_CHANNEL_WEIGHT_SCALE`, so that they are not symmetric and learn. Added
+    batch-norm channels start as the identity. The one departure from the trained
+    network's output is the style vector's length, to which the small added channels
+    contribute a little.
+
+    Parameters
+    ----------
+    state : dict
+        State dict of the trained network.
+    fresh_wide_state : dict
+        State dict of a freshly initialised network of the wider layout.
+
+    Returns
+    -------
+    dict
+        State dict for the wider network.
+    """
+    wide = {}
+    for key, fresh in fresh_wide_state.items():
+        trained = state[key]
+        if trained.shape == fresh.shape:
+            wide[key] = trained.clone()
+            continue
+        grown = _added_channel_start(key, fresh)
+        lead = tuple(slice(0, n) for n in trained.shape)
+        grown[lead] = trained
+        if grown.ndim >= 2:
+            grown[: trained.shape[0], trained.shape[1]:] = 0.0
+        wide[key] = grown
+    return wide
+
+
+def _added_channel_start(key: str, fresh):
+    """Initial values of a widened tensor before the trained block is copied in."""
+    if fresh.ndim >= 2:
+        return fresh.clone() * _NEW_CHANNEL_WEIGHT_SCALE
+    if key.endswith("running_var") or key.endswith(".weight"):  # batch-norm scale
+        return fresh.new_ones(fresh.shape)
+    return fresh.new_zeros(fresh.shape)  # biases, batch-norm shifts and running means
 
 
 def train_model(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],

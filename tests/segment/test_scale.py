@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spmito.segment.backends import network_zoom, resample_image, resize_labels
+from spmito.segment.backends import (
+    MAX_TILE_PX,
+    network_tile_px,
+    network_zoom,
+    resample_image,
+    resize_labels,
+)
 
 
 def test_zoom_makes_the_object_diameter_the_network_diameter():
@@ -44,3 +50,24 @@ def test_labels_come_back_on_the_input_grid_with_their_values():
     assert set(np.unique(big)) == {0, 3, 7}
     assert np.count_nonzero(big == 7) == 16 * np.count_nonzero(labels == 7)
     assert np.array_equal(resize_labels(big, (50, 50)), labels)
+
+
+@pytest.mark.parametrize("shape", [(90, 90), (261, 261), (256, 320), (300, 1000),
+                                   (1024, 1024), (2100, 700)])
+def test_network_tiles_cover_the_image_in_fewer_pixels_than_cellposes_default(shape):
+    """Cellpose's tiler, given the chosen tile size, covers the padded image with tiles of
+    at most MAX_TILE_PX, and with fewer pixels than its default 224-pixel tiles."""
+    from cellpose.transforms import get_pad_yx, make_tiles
+
+    pads = get_pad_yx(*shape)
+    padded = np.zeros((2, shape[0] + pads[0] + pads[1], shape[1] + pads[2] + pads[3]),
+                      np.float32)
+    tile_px = network_tile_px(shape)
+    tiles, ysub, xsub, _, _ = make_tiles(padded, bsize=tile_px, tile_overlap=0.1)
+    default_tiles = make_tiles(padded, bsize=224, tile_overlap=0.1)[0]
+    assert tile_px <= MAX_TILE_PX
+    assert max(y1 for _, y1 in ysub) == padded.shape[1]
+    assert max(x1 for _, x1 in xsub) == padded.shape[2]
+    assert tiles.size <= default_tiles.size
+    if max(padded.shape[1:]) <= MAX_TILE_PX:
+        assert tiles.shape[:2] == (1, 1)

@@ -11,7 +11,7 @@ from benchmarks.eval_segmentation import CELL_DIAMETER_UM
 from spmito.imaging.synthetic import SynthParams, make_field
 from spmito.segment.backends import get_backend, segment_objects
 from spmito.segment.evaluation import average_precision_50
-from spmito.segment.training import TrainingSettings, train_model
+from spmito.segment.training import TrainingSettings, _initial_network, train_model
 from spmito.segment.training_data import (
     largest_section_diameter_px,
     median_diameter_px,
@@ -41,6 +41,24 @@ def test_fine_tuning_the_bundled_model_writes_half_precision_weights_and_a_recip
     assert recipe["network_diameter_px"] == 30.0 and recipe["n_train"] == 1
     backend = get_backend(str(out), "cells", "cpu")
     assert backend.model.sha256 == result.sha256 and backend.diameter_px == 30.0
+
+
+def test_a_widened_bundled_model_segments_as_the_original_until_it_is_trained():
+    """Widening (to train a larger network from the bundled one) keeps what was learned:
+    the wider network's flows and probabilities match the original's on a real field."""
+    torch = pytest.importorskip("torch")
+    image, _, _ = _cells_pair(22, size_px=160)
+    batch = torch.from_numpy(np.ascontiguousarray(image[None], dtype=np.float32))
+    batch = (batch - batch.mean()) / batch.std()
+    outputs = []
+    for layout in ((2, 16, 32, 64, 128), (2, 24, 48, 96, 192)):
+        net, _, _ = _initial_network("bundled", "cells", layout, "cpu")
+        assert tuple(net.nbase) == layout
+        with torch.no_grad():
+            outputs.append(net.eval()(batch)[0])
+    original, widened = outputs
+    assert original.abs().mean() > 0.1
+    assert float((widened - original).abs().max()) < 1e-3 * float(original.abs().max())
 
 
 def test_planes_of_a_stack_carry_the_cells_full_lateral_diameter():
